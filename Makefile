@@ -1,0 +1,44 @@
+# The front door. `make demo` and `make test` work on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DEMO_HOME ?= demo-home
+PYTEST_ARGS ?=
+
+.PHONY: install demo test bench lint browser clean
+
+install: $(VENV)/.stamp node_modules/.stamp ## virtualenv with everything, and front-end packages from npm
+
+$(VENV)/.stamp: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+node_modules/.stamp: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+browser: ## Debian's Chromium (and CJK fonts) for the browser tests
+	@command -v chromium >/dev/null 2>&1 || { \
+	  apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; }
+
+demo: install ## ingest the sample collections and serve http://127.0.0.1:8000
+	$(BIN)/python collections_data/make_images.py
+	$(BIN)/archive --home $(DEMO_HOME) ingest collections_data/*/
+	$(BIN)/archive --home $(DEMO_HOME) serve --host 127.0.0.1 --port 8000
+
+test: install browser ## everything: unit, integration, IIIF validator, browser, cluster
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: install ## speed and memory benchmarks; prints tables with their anchors
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+lint:
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+clean:
+	rm -rf $(VENV) node_modules $(DEMO_HOME) .pytest_cache

@@ -1,0 +1,181 @@
+"""The ``archive`` command: the one place that wires the packages together.
+
+``archive`` itself imports none of ingest, iiif, search or web; each command
+imports what it needs when it runs, so ``archive --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import click
+
+from .config import Config
+from .context import Archive
+from .errors import ArchiveError
+
+FORMAT_HELP = """\b
+A collection folder, one per institution:
+  <folder>/institution.toml
+  <folder>/records.csv | .tsv | .json | .jsonl   (named in institution.toml)
+  <folder>/images/...                            (any depth)
+
+\b
+institution.toml:
+  id = "noh-museum"                 # [a-z0-9-]+, unique in the archive
+  name = { ja = "金沢能楽美術館", en = "Kanazawa Noh Museum" }
+  homepage = "https://example.org/" # optional
+  logo = "logo.png"                 # optional, relative to the folder
+  rights = "http://rightsstatements.org/vocab/InC/1.0/"
+  max_image_size = 0                # >0 caps the longest side served
+  [records]
+  path = "records.csv"
+  encoding = "auto"                 # UTF-8 (BOM or not), else CP932
+  [fields]                          # canonical field = source column/key
+  id = "資料番号"                    # required
+  title = "名称"                     # required
+  images = "画像ファイル"             # paths split on ; or |
+
+\b
+Other fields: title_en, title_kana, creator, creator_en, date, object_type,
+object_type_en, material, material_en, dimensions, description,
+description_en, keywords (split on ; ； 、 |), rights, public, max_image_size,
+behavior. Unmapped columns are kept as extra metadata.
+Full reference: docs/collection-format.md
+"""
+
+
+class Context:
+    def __init__(self, home: str | None) -> None:
+        self.home = home
+        self._archive: Archive | None = None
+
+    def config(self, **overrides) -> Config:
+        return Config.load(self.home, overrides)
+
+    def archive(self, **overrides) -> Archive:
+        if self._archive is None:
+            self._archive = Archive(self.config(**overrides))
+        return self._archive
+
+
+def attach_search(archive: Archive) -> Archive:
+    from search import get_backend
+
+    if archive.search is None:
+        archive.search = get_backend(archive.config)
+    return archive
+
+
+class ArchiveGroup(click.Group):
+    """Turns every ArchiveError into a clean message and exit status 1, never a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except ArchiveError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group(cls=ArchiveGroup, epilog=FORMAT_HELP)
+@click.option(
+    "--home",
+    envvar="ARCHIVE_HOME",
+    type=click.Path(file_okay=False),
+    help="Archive data folder (default: ./archive-home, or $ARCHIVE_HOME).",
+)
+@click.version_option(package_name="city-digital-museum")
+@click.pass_context
+def cli(ctx: click.Context, home: str | None) -> None:
+    """The city's digital museum: ingest collections, serve IIIF and the public site."""
+    ctx.obj = Context(home)
+
+
+@cli.command()
+@click.pass_obj
+def status(obj: Context) -> None:
+    """Show what the catalog holds, per institution."""
+    archive = obj.archive()
+    rows = archive.catalog.stats()
+    if not rows:
+        click.echo(f"The archive at {archive.home.root} is empty.")
+        return
+    click.echo(f"Archive: {archive.home.root}")
+    header = f"{'institution':<28} {'records':>8} {'public':>8} {'images':>8}  updated"
+    click.echo(header)
+    click.echo("-" * len(header))
+    total = {"records": 0, "public": 0, "images": 0}
+    for row in rows:
+        click.echo(
+            f"{row['institution']:<28} {row['records']:>8} {row['public']:>8} {row['images']:>8}"
+            f"  {row['updated_at'] or '-'}"
+        )
+        for key in total:
+            total[key] += row[key]
+    click.echo("-" * len(header))
+    click.echo(f"{'total':<28} {total['records']:>8} {total['public']:>8} {total['images']:>8}")
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
+@click.option(
+    "--workers",
+    default=0,
+    type=int,
+    help="Worker processes (default: one per CPU core, at least 2).",
+)
+@click.option("--threads", default=4, show_default=True, type=int, help="Threads per worker.")
+@click.pass_obj
+def serve(obj: Context, host: str, port: int, workers: int, threads: int) -> None:
+    """Serve the public site, the IIIF APIs and the JSON API with gunicorn."""
+    from gunicorn.app.base import BaseApplication
+
+    config = obj.config()
+    # Fail now, in the terminal, on a bad configuration, rather than in every worker.
+    from web import create_app
+
+    create_app(config).extensions["archive"].close()
+
+    class Server(BaseApplication):
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"{host}:{port}")
+            self.cfg.set("workers", workers or max(2, os.cpu_count() or 1))
+            self.cfg.set("threads", threads)
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("accesslog", "-")
+            self.cfg.set("timeout", 120)
+
+        def load(self):
+            return create_app(config)
+
+    click.echo(f"Serving {config.home} on http://{host}:{port}/", err=True)
+    Server().run()
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
+@click.option("--workers", type=int, default=None, help="Tiling processes (default: CPU cores).")
+@click.option("--dry-run", is_flag=True, help="Validate and show what would change; write nothing.")
+@click.pass_obj
+def ingest(obj: Context, paths: tuple[str, ...], workers: int | None, dry_run: bool) -> None:
+    """Ingest institution folders: check, tile images, update the catalog and search index.
+
+    Exit status is 0 only when every record of every folder succeeded.
+    """
+    from ingest.pipeline import run_ingest
+
+    archive = attach_search(obj.archive(workers=workers))
+    report = run_ingest(archive, [os.fspath(p) for p in paths], dry_run=dry_run)
+    if not report.ok:
+        sys.exit(1)
+
+
+def main() -> None:
+    cli(prog_name="archive")
+
+
+def _dump(data) -> str:
+    return json.dumps(data, ensure_ascii=False, indent=2)

@@ -1,0 +1,141 @@
+"""Settings, declared once as data, and loaded in one fixed order.
+
+Order: the defaults below, then ``<home>/archive.toml``, then environment
+variables ``ARCHIVE_<NAME>`` (upper case), then explicit overrides (CLI flags).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    help: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("home", "archive-home", "Data folder: catalog, image pyramids, search index, reports."),
+    Setting("public_url", "", "Base URL the public sees (e.g. https://museum.example.jp); "
+            "empty means taken from each request."),
+    # Search
+    Setting("search_backend", "sqlite", "Search backend: 'sqlite' (embedded) or 'elasticsearch' "
+            "(Elasticsearch or OpenSearch, detected from the server)."),
+    Setting("search_url", "", "URL of the Elasticsearch/OpenSearch cluster."),
+    Setting("search_index", "archive", "Index (alias) name on the cluster."),
+    Setting("search_username", "", "Cluster user name."),
+    Setting("search_password", "", "Cluster password."),
+    Setting("search_api_key", "", "Cluster API key (instead of user name and password)."),
+    Setting("search_ca_certs", "", "CA bundle to verify the cluster's TLS certificate."),
+    Setting("search_verify_certs", True, "Verify the cluster's TLS certificate."),
+    Setting("search_timeout", 10.0, "Seconds before a cluster request gives up."),
+    # Ingest
+    Setting("workers", 0, "Processes for tiling images; 0 means one per CPU core."),
+    Setting("max_pixels", 400_000_000, "Refuse source images with more pixels than this "
+            "(decompression bombs)."),
+    Setting("tile_size", 256, "Tile size of the image pyramids, in pixels."),
+    Setting("jpeg_quality", 90, "JPEG quality of the pyramid tiles."),
+    # IIIF Image API
+    Setting("iiif_max_width", 10000, "Largest width the Image API renders (maxWidth)."),
+    Setting("iiif_max_height", 10000, "Largest height the Image API renders (maxHeight)."),
+    Setting("iiif_max_area", 36_000_000, "Largest area the Image API renders (maxArea)."),
+    Setting("cache_size_mb", 2048, "Disk cache of rendered derivatives; 0 disables it."),
+    # Web
+    Setting("site_name_ja", "まちのデジタルミュージアム", "Site name in Japanese."),
+    Setting("site_name_en", "City Digital Museum", "Site name in English."),
+)
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def _coerce(setting: Setting, value: Any, source: str) -> Any:
+    default = setting.default
+    try:
+        if isinstance(default, bool):
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off", ""):
+                return False
+            raise ValueError(value)
+        if isinstance(default, int):
+            return int(value)
+        if isinstance(default, float):
+            return float(value)
+        return str(value)
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"{source}: setting {setting.name!r} must be {type(default).__name__}, got {value!r}"
+        ) from None
+
+
+class Config:
+    """Resolved settings; attribute access (``config.search_backend``)."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self._values = dict(values)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self._values)
+
+    def replace(self, **changes: Any) -> Config:
+        values = dict(self._values)
+        for name, value in changes.items():
+            if name not in _BY_NAME:
+                raise ConfigError(f"unknown setting {name!r}")
+            values[name] = _coerce(_BY_NAME[name], value, "override")
+        return Config(values)
+
+    @property
+    def home_path(self) -> Path:
+        return Path(self.home).resolve()
+
+    @classmethod
+    def load(
+        cls,
+        home: str | os.PathLike | None = None,
+        overrides: dict[str, Any] | None = None,
+        environ: dict[str, str] | None = None,
+    ) -> Config:
+        env = os.environ if environ is None else environ
+        values = {s.name: s.default for s in SETTINGS}
+        # The home decides where archive.toml lives, so resolve it first.
+        home_value = home or env.get("ARCHIVE_HOME") or values["home"]
+        values["home"] = str(Path(home_value).expanduser().resolve())
+        toml_path = Path(values["home"]) / "archive.toml"
+        if toml_path.is_file():
+            try:
+                data = tomllib.loads(toml_path.read_text(encoding="utf-8"))
+            except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+                raise ConfigError(f"{toml_path}: {exc}") from None
+            for name, value in data.items():
+                if name not in _BY_NAME or name == "home":
+                    raise ConfigError(f"{toml_path}: unknown setting {name!r}")
+                values[name] = _coerce(_BY_NAME[name], value, str(toml_path))
+        for setting in SETTINGS:
+            key = "ARCHIVE_" + setting.name.upper()
+            if setting.name != "home" and key in env:
+                values[setting.name] = _coerce(setting, env[key], key)
+        for name, value in (overrides or {}).items():
+            if value is None:
+                continue
+            if name not in _BY_NAME:
+                raise ConfigError(f"unknown setting {name!r}")
+            values[name] = _coerce(_BY_NAME[name], value, "command line")
+        return cls(values)

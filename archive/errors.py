@@ -1,0 +1,92 @@
+"""One error hierarchy for the whole archive.
+
+The core raises these; the edges translate them once: the CLI into a
+``click.ClickException``, the web into an HTTP response with ``http_status``.
+"""
+
+from __future__ import annotations
+
+
+class ArchiveError(Exception):
+    """Base of every error the archive raises on purpose."""
+
+    http_status = 500
+
+
+class ConfigError(ArchiveError):
+    """The archive's configuration is wrong (unknown backend, bad value...)."""
+
+
+class CollectionError(ArchiveError):
+    """A curator's collection folder has a problem, located as precisely as we can."""
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        file: str | None = None,
+        row: int | None = None,
+        field: str | None = None,
+        record: str | None = None,
+    ) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.file = file
+        self.row = row
+        self.field = field
+        self.record = record
+
+    def where(self) -> str:
+        parts = []
+        if self.file:
+            parts.append(self.file if self.row is None else f"{self.file}:{self.row}")
+        if self.record:
+            parts.append(f"record {self.record}")
+        if self.field:
+            parts.append(f"field {self.field!r}")
+        return ", ".join(parts)
+
+    def to_dict(self) -> dict:
+        return {
+            "file": self.file,
+            "row": self.row,
+            "field": self.field,
+            "record": self.record,
+            "reason": self.reason,
+        }
+
+    def __str__(self) -> str:
+        where = self.where()
+        return f"{where}: {self.reason}" if where else self.reason
+
+
+class BadRequest(ArchiveError):
+    """A client sent something malformed; ``parameter`` names what."""
+
+    http_status = 400
+
+    def __init__(self, message: str, parameter: str | None = None) -> None:
+        super().__init__(message)
+        self.parameter = parameter
+
+
+class NotFound(ArchiveError):
+    """No such (public) thing. Non-public records are NotFound too, on purpose."""
+
+    http_status = 404
+
+
+class NotImplementedFeature(ArchiveError):
+    """A valid request for a feature we really lack (IIIF 501)."""
+
+    http_status = 501
+
+
+class LockedError(ArchiveError):
+    """Another process holds the archive's write lock."""
+
+
+class SearchUnavailable(ArchiveError):
+    """The search backend cannot be reached; search pages answer 503."""
+
+    http_status = 503

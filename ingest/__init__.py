@@ -1,0 +1,1 @@
+"""Ingest: read a curator's collection folder, check everything, tile images, update catalog and index."""

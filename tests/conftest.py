@@ -1,0 +1,125 @@
+"""Shared fixtures: a temporary archive home, the sample collections ingested once per
+session, the Flask app and client on them, and a real `archive serve` on a free port."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from archive.config import Config
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+COLLECTIONS = REPO / "collections_data"
+BIN = Path(sys.executable).parent
+
+
+def sample_folders() -> list[Path]:
+    return sorted(p.parent for p in COLLECTIONS.glob("*/institution.toml"))
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    path = tmp_path / "home"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def config(home: Path) -> Config:
+    return Config.load(home, environ={})
+
+
+@pytest.fixture(scope="session")
+def sample_images() -> list[Path]:
+    """The sample collections' images, generated (deterministically) if missing."""
+    subprocess.run([sys.executable, str(COLLECTIONS / "make_images.py")], check=True)
+    return sample_folders()
+
+
+@pytest.fixture(scope="session")
+def ingested_home(tmp_path_factory, sample_images) -> Path:
+    """An archive home with every sample collection ingested through the real CLI."""
+    from archive.cli import cli
+
+    path = tmp_path_factory.mktemp("ingested") / "home"
+    result = CliRunner().invoke(
+        cli, ["--home", str(path), "ingest", *map(str, sample_images)], catch_exceptions=False
+    )
+    assert result.exit_code == 0, result.output
+    return path
+
+
+@pytest.fixture(scope="session")
+def app(ingested_home: Path):
+    from web import create_app
+
+    application = create_app(Config.load(ingested_home, environ={}))
+    application.config["TESTING"] = True
+    yield application
+    application.extensions["archive"].close()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(home: Path, *, workers: int = 2, env: dict | None = None):
+    """Start `archive serve` for real and wait until it answers; returns (process, base URL)."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [str(BIN / "archive"), "--home", str(home), "serve", "--port", str(port),
+         "--workers", str(workers)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env={**os.environ, **(env or {})},
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"archive serve exited: {proc.stderr.read().decode()[-2000:]}")
+        try:
+            with urllib.request.urlopen(base + "/api/search?size=1", timeout=2):
+                return proc, base
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("archive serve did not answer within 60 s")
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.fixture(scope="session")
+def live_server(ingested_home: Path):
+    """Base URL of a real `archive serve` (gunicorn) on the ingested sample archive."""
+    proc, base = start_server(ingested_home)
+    yield base
+    stop_server(proc)
