@@ -336,6 +336,32 @@ class Catalog:
         """(image id, version) of every image the catalog refers to: what storage must keep."""
         return {(r[0], r[1]) for r in self.db.execute("SELECT id, version FROM images")}
 
+    def image_sizes(self, institution: str) -> dict[str, tuple[str, int, int]]:
+        """image id -> (version, width, height) for one institution: what ingest may reuse."""
+        rows = self.db.execute(
+            "SELECT m.id, m.version, m.width, m.height FROM images m"
+            " JOIN records r ON r.id = m.record_id WHERE r.institution = ?",
+            (institution,),
+        )
+        return {r[0]: (r[1], r[2], r[3]) for r in rows}
+
+    # -- meta --------------------------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else row[0]
+
+    def set_meta(self, key: str, value: str | None) -> None:
+        """Set (or, with None, delete) one meta value, e.g. 'search_behind' after a failed index."""
+        with self.transaction() as db:
+            if value is None:
+                db.execute("DELETE FROM meta WHERE key = ?", (key,))
+            else:
+                db.execute(
+                    "INSERT INTO meta (key, value) VALUES (?, ?)"
+                    " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    (key, value),
+                )
+
     # -- changes -----------------------------------------------------------------------------
     def changes(self, after: int = 0, limit: int = 1000) -> list[Change]:
         rows = self.db.execute(
