@@ -100,8 +100,8 @@ class Catalog:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         self._pid = os.getpid()
+        self.db.executescript(_SCHEMA)  # executescript commits by itself: no transaction here
         with self.transaction() as db:
-            db.executescript(_SCHEMA)
             db.execute(
                 "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
                 (str(SCHEMA_VERSION),),

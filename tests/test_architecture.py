@@ -86,3 +86,11 @@ def test_top_level_help_documents_the_collection_format(runner) -> None:
     assert result.exit_code == 0, result.output
     for needle in ("institution.toml", "[fields]", "records.csv", "max_image_size"):
         assert needle in result.output
+
+
+def test_configuration_page_lists_every_setting() -> None:
+    from archive.config import SETTINGS
+
+    page = (REPO / "docs" / "configuration.md").read_text(encoding="utf-8")
+    missing = [s.name for s in SETTINGS if f"`{s.name}`" not in page]
+    assert missing == [], f"docs/configuration.md does not describe {missing}"
