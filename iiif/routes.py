@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
-from flask import Blueprint
+import gzip
+import hashlib
+import json
+import mimetypes
+from datetime import UTC, datetime
+from pathlib import Path
+
+from flask import Blueprint, Response, request, send_file
 
 from archive.context import Archive
+from archive.errors import ArchiveError, NotFound
+from archive.records import INSTITUTION_ID_RE, RECORD_ID_RE, Institution
+
+from . import changes, presentation
+from .presentation import Links
 
 
 # --- Image API (3.0 at /iiif/3/, 2.1 at /iiif/2/) ------------------------------------------
@@ -14,6 +26,151 @@ def image_blueprint(archive: Archive) -> Blueprint:
 
 
 # --- Presentation API 3.0 and Change Discovery ---------------------------------------------
+# Served as JSON-LD (Presentation 3.0 §6.1, Change Discovery 1.0 §2.1) with CORS (§6.2),
+# validators for conditional requests, and gzip for clients that ask for it.
+GZIP_MIN_BYTES = 1024
+_COMPRESSIBLE = ("application/json", "application/ld+json", "text/csv", "application/x-ndjson")
+
+
+def request_links(archive: Archive) -> Links:
+    """URLs from ``public_url`` when configured, else from the request's own root."""
+    return Links(archive.config.public_url or request.url_root)
+
+
+def json_document(body: str | bytes, content_type: str, *, last_modified: str | None = None,
+                  max_age: int = 300) -> Response:
+    """A cacheable JSON response: strong ETag of the body, Last-Modified, 304 when unchanged."""
+    data = body.encode("utf-8") if isinstance(body, str) else body
+    resp = Response(data, content_type=content_type)
+    resp.set_etag(hashlib.sha256(data).hexdigest()[:32])
+    if last_modified:
+        resp.last_modified = datetime.strptime(last_modified, "%Y-%m-%dT%H:%M:%SZ").replace(
+            tzinfo=UTC)
+    resp.cache_control.public = True
+    resp.cache_control.max_age = max_age
+    return resp.make_conditional(request)
+
+
+def finish_response(resp: Response) -> Response:
+    """CORS for every response, and gzip when the client accepts it (after conditionals)."""
+    resp.headers["Access-Control-Allow-Origin"] = "*"
+    resp.headers.setdefault("Access-Control-Expose-Headers",
+                            "ETag, Last-Modified, Content-Length, Link")
+    if request.method == "OPTIONS":
+        resp.headers["Access-Control-Allow-Methods"] = "GET, HEAD, OPTIONS"
+        resp.headers["Access-Control-Allow-Headers"] = "Accept, If-None-Match, If-Modified-Since"
+    if resp.mimetype not in _COMPRESSIBLE or resp.is_streamed or resp.direct_passthrough:
+        return resp
+    resp.vary.add("Accept-Encoding")
+    if ("gzip" not in request.accept_encodings or resp.status_code != 200
+            or "Content-Encoding" in resp.headers or request.method == "HEAD"):
+        return resp
+    data = resp.get_data()
+    if len(data) < GZIP_MIN_BYTES:
+        return resp
+    resp.set_data(gzip.compress(data, compresslevel=6, mtime=0))
+    resp.headers["Content-Encoding"] = "gzip"
+    etag, weak = resp.get_etag()
+    if etag:  # same content, other bytes: a weak validator (RFC 9110 §8.8.1)
+        resp.set_etag(etag, weak=True)
+    return resp
+
+
+def error_document(exc: ArchiveError) -> Response:
+    """Errors as JSON with their HTTP status; never a traceback."""
+    resp = Response(json.dumps({"error": str(exc), "status": exc.http_status},
+                               ensure_ascii=False),
+                    status=exc.http_status, content_type="application/json")
+    return resp
+
+
 def presentation_blueprint(archive: Archive) -> Blueprint:
-    bp = Blueprint("iiif_presentation", __name__)
+    bp = Blueprint("iiif_presentation", __name__, url_prefix="/iiif/3")
+    catalog = archive.catalog
+    site_name = {"ja": archive.config.site_name_ja, "en": archive.config.site_name_en}
+
+    def institution_or_404(inst_id: str) -> Institution:
+        if not INSTITUTION_ID_RE.match(inst_id):
+            raise NotFound(f"no institution {inst_id!r}")
+        return catalog.get_institution(inst_id)
+
+    @bp.get("/manifest/<record_id>")
+    def manifest(record_id: str) -> Response:
+        if not RECORD_ID_RE.match(record_id):
+            raise NotFound(f"no record {record_id!r}")
+        record = catalog.get_record(record_id, public_only=True)
+        inst = catalog.get_institution(record.institution)
+        doc = presentation.build_manifest(record, inst, request_links(archive))
+        return json_document(presentation.to_json(doc), presentation.CONTENT_TYPE,
+                             last_modified=record.updated_at)
+
+    @bp.get("/collection/top")
+    def top_collection() -> Response:
+        insts = [(inst, catalog.count(inst.id)) for inst in catalog.institutions()]
+        doc = presentation.build_top_collection(insts, request_links(archive), site_name)
+        return json_document(presentation.to_json(doc), presentation.CONTENT_TYPE,
+                             last_modified=catalog.last_modified())
+
+    @bp.get("/collection/<inst_id>")
+    def institution_collection(inst_id: str) -> Response:
+        inst = institution_or_404(inst_id)
+        total = catalog.count(inst.id)
+        records = (catalog.records(inst.id) if total <= presentation.COLLECTION_PAGE_SIZE
+                   else None)
+        doc = presentation.build_institution_collection(inst, total, request_links(archive),
+                                                        records)
+        return json_document(presentation.to_json(doc), presentation.CONTENT_TYPE,
+                             last_modified=catalog.last_modified())
+
+    @bp.get("/collection/<inst_id>/<int:page>")
+    def institution_page(inst_id: str, page: int) -> Response:
+        inst = institution_or_404(inst_id)
+        total = catalog.count(inst.id)
+        if total <= presentation.COLLECTION_PAGE_SIZE or not 1 <= page <= \
+                presentation.page_count(total):
+            raise NotFound(f"no page {page} of the collection {inst_id!r}")
+        size = presentation.COLLECTION_PAGE_SIZE
+        ids = catalog.record_ids(inst.id)[(page - 1) * size: page * size]
+        doc = presentation.build_page_collection(inst, page, total, request_links(archive),
+                                                 catalog.get_records(ids))
+        return json_document(presentation.to_json(doc), presentation.CONTENT_TYPE,
+                             last_modified=catalog.last_modified())
+
+    @bp.get("/activity/all-changes")
+    def all_changes() -> Response:
+        doc = changes.ordered_collection(catalog, request_links(archive))
+        return json_document(json.dumps(doc, ensure_ascii=False), changes.CONTENT_TYPE,
+                             last_modified=catalog.last_modified(), max_age=60)
+
+    @bp.get("/activity/page/<int:n>")
+    def activity_page(n: int) -> Response:
+        doc = changes.ordered_collection_page(catalog, request_links(archive), n)
+        if doc is None:
+            raise NotFound(f"no page {n} of the change stream")
+        full = changes.page_is_full(catalog, n)
+        return json_document(json.dumps(doc, ensure_ascii=False), changes.CONTENT_TYPE,
+                             max_age=86400 if full else 60)
+
+    @bp.get("/logo/<inst_id>")
+    def logo(inst_id: str) -> Response:
+        """The institution's logo file, from inside its collection folder only."""
+        inst = institution_or_404(inst_id)
+        if not inst.logo or not inst.source:
+            raise NotFound(f"institution {inst_id!r} has no logo")
+        folder = Path(inst.source).resolve()
+        path = (folder / inst.logo).resolve()
+        if not path.is_relative_to(folder) or not path.is_file():
+            raise NotFound(f"institution {inst_id!r} has no logo")
+        mimetype = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        if not mimetype.startswith("image/"):
+            raise NotFound(f"institution {inst_id!r} has no logo")
+        resp = send_file(path, mimetype=mimetype, conditional=True, max_age=86400)
+        return resp
+
+    bp.after_request(finish_response)
+
+    @bp.errorhandler(ArchiveError)
+    def archive_error(exc: ArchiveError) -> Response:
+        return error_document(exc)
+
     return bp
