@@ -21,7 +21,94 @@ from .presentation import Links
 
 # --- Image API (3.0 at /iiif/3/, 2.1 at /iiif/2/) ------------------------------------------
 def image_blueprint(archive: Archive) -> Blueprint:
-    bp = Blueprint("iiif_image", __name__)
+    """Image API 3.0 and 2.1 over the same pyramids; logic lives in iiif.image_service."""
+    from .image_service import ImageService
+    from .info import CONTEXT_2, CONTEXT_3, PROFILE_2, PROFILE_3_URI
+
+    contexts = {"3": CONTEXT_3, "2": CONTEXT_2}
+    profiles = {"3": PROFILE_3_URI, "2": PROFILE_2}
+    max_age = 86400
+    bp = Blueprint("iiif_image", __name__, url_prefix="/iiif/<any('2','3'):version>")
+    service = ImageService(archive)
+
+    def base_url() -> str:
+        return archive.config.public_url or request.url_root
+
+    def link(version: str, canonical: str | None = None) -> str:
+        links = [f'<{profiles[version]}>;rel="profile"']
+        if canonical:
+            links.insert(0, f'<{canonical}>;rel="canonical"')
+        return ", ".join(links)
+
+    def cacheable(resp: Response, etag: str, last_modified: datetime) -> Response:
+        resp.set_etag(etag)
+        resp.last_modified = last_modified
+        resp.cache_control.public = True
+        resp.cache_control.max_age = max_age
+        return resp
+
+    def not_modified(etag: str, last_modified: datetime) -> bool:
+        """RFC 9110 §13.1: If-None-Match wins; else If-Modified-Since."""
+        if request.if_none_match:
+            return request.if_none_match.contains(etag)
+        since = request.if_modified_since
+        return since is not None and last_modified.replace(microsecond=0) <= since
+
+    @bp.get("/<image_id>")
+    def base_uri(version: str, image_id: str) -> Response:
+        """§2.2: the base URI redirects (303) to the image information."""
+        service.source(image_id)
+        return Response(status=303, headers={
+            "Location": f"{base_url().rstrip('/')}/iiif/{version}/{image_id}/info.json"})
+
+    @bp.get("/<image_id>/info.json")
+    def info_json(version: str, image_id: str) -> Response:
+        """§5: image information; JSON-LD media type when the client asks for it (§5.1)."""
+        doc, src = service.info(version, image_id, base_url())
+        etag = service.info_etag(version, src, base_url())
+        if "application/ld+json" in request.headers.get("Accept", ""):
+            ctype = f'application/ld+json;profile="{contexts[version]}"'
+        else:
+            ctype = "application/json"
+        if not_modified(etag, src.last_modified):
+            resp = Response(status=304)
+        else:
+            resp = Response(json.dumps(doc, separators=(",", ":")), content_type=ctype)
+        resp.headers["Link"] = link(version)
+        resp.vary.add("Accept")
+        return cacheable(resp, etag, src.last_modified)
+
+    @bp.get("/<image_id>/<region>/<size>/<rotation>/<quality_format>")
+    def image(version: str, image_id: str, region: str, size: str, rotation: str,
+              quality_format: str) -> Response:
+        """§4: an image request; refused (400) before any pixel is decoded when impossible."""
+        result = service.plan(version, image_id, region, size, rotation, quality_format)
+        canonical = f"{base_url().rstrip('/')}/iiif/{version}/{image_id}/{result.plan.canonical}"
+        last_modified = result.source.last_modified
+        if not_modified(result.etag, last_modified):
+            resp = Response(status=304)
+        else:
+            body = service.render(result).body
+            resp = Response(body.data, content_type=body.media_type)
+            if result.plan.format == "pdf":
+                resp.headers["Content-Disposition"] = "inline"
+        resp.headers["Link"] = link(version, canonical)
+        return cacheable(resp, result.etag, last_modified)
+
+    @bp.after_app_request
+    def cors(resp: Response) -> Response:
+        """§7.1 (3.0) / §6.1 (2.1): CORS on every /iiif/ response, routing errors included."""
+        if not request.path.startswith("/iiif/"):
+            return resp
+        resp.headers["Access-Control-Allow-Origin"] = "*"
+        resp.headers["Access-Control-Expose-Headers"] = "ETag, Last-Modified, Link"
+        return resp
+
+    @bp.errorhandler(ArchiveError)
+    def image_error(exc: ArchiveError) -> Response:
+        """§7.4 (3.0) / §6.4 (2.1): status code and a short text saying what was wrong."""
+        return Response(str(exc) + "\n", status=exc.http_status, content_type="text/plain")
+
     return bp
 
 

@@ -1,0 +1,136 @@
+"""The Image API service: looks an image up, answers info and image requests.
+
+No Flask here (routes translates to HTTP). One instance per process, shared by
+its threads. Catalog lookups are cached per thread and dropped whenever the
+catalog changes (SQLite's ``PRAGMA data_version``), so a re-ingested image is
+seen at once; the pyramid path carries the version, so old pixels cannot leak.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from archive.catalog import ImageInfo
+from archive.context import Archive
+from archive.errors import NotFound
+from archive.records import IMAGE_ID_RE
+
+from . import info as info_mod
+from .cache import DiskCache
+from .image_request import FORMATS, Limits, Plan, parse, resolve
+from .image_tiff import Pyramid, PyramidError, pyramid
+from .render import Rendered, render
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Source:
+    """One public image as clients see it: presented size, pyramid, validators."""
+
+    info: ImageInfo
+    width: int  # presented (capped) size
+    height: int
+    path: str
+    pyramid: Pyramid
+
+    @property
+    def last_modified(self) -> datetime:
+        return datetime.strptime(self.info.updated_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class ImageResult:
+    plan: Plan
+    etag: str
+    source: Source
+    body: Rendered | None = None  # None until rendered (a 304 never renders)
+
+
+class ImageService:
+    def __init__(self, archive: Archive) -> None:
+        config = archive.config
+        self.archive = archive
+        self.limits = Limits(
+            max_width=int(config.iiif_max_width),
+            max_height=int(config.iiif_max_height),
+            max_area=int(config.iiif_max_area),
+        )
+        self.cache = DiskCache(archive.home.cache / "iiif", int(config.cache_size_mb) * 1024 * 1024)
+        self._local = threading.local()
+
+    # -- lookup --------------------------------------------------------------------------------
+    def _catalog_image(self, image_id: str) -> ImageInfo:
+        local = self._local
+        db = self.archive.catalog.db
+        version = db.execute("PRAGMA data_version").fetchone()[0]
+        if getattr(local, "db", None) is not db or local.version != version:
+            local.db, local.version, local.images = db, version, {}
+        found = local.images.get(image_id)
+        if found is None:
+            found = self.archive.catalog.get_image(image_id)
+            if len(local.images) > 10000:
+                local.images.clear()
+            local.images[image_id] = found
+        return found
+
+    def source(self, image_id: str) -> Source:
+        """The public image ``image_id``, or NotFound (also for non-public ones, on purpose)."""
+        if not IMAGE_ID_RE.match(image_id):
+            raise NotFound(f"no image {image_id!r}")
+        image = self._catalog_image(image_id)
+        if not image.public:
+            raise NotFound(f"no image {image_id!r}")
+        path = str(self.archive.images.path(image.id, image.version))
+        try:
+            pyr = pyramid(path)
+        except (OSError, PyramidError) as exc:
+            log.error("image %s: pyramid %s unreadable: %s", image_id, path, exc)
+            raise NotFound(f"image {image_id!r} is not available") from None
+        width, height = info_mod.presented_size(pyr.width, pyr.height, image.max_image_size)
+        return Source(image, width, height, path, pyr)
+
+    # -- info.json -----------------------------------------------------------------------------
+    def info(self, version: str, image_id: str, base_url: str) -> tuple[dict[str, Any], Source]:
+        src = self.source(image_id)
+        service_id = f"{base_url.rstrip('/')}/iiif/{version}/{image_id}"
+        build = info_mod.info_v3 if version == "3" else info_mod.info_v2
+        doc = build(service_id, src.width, src.height, tile_size=src.pyramid.tile_size,
+                    limits=self.limits)
+        return doc, src
+
+    def info_etag(self, version: str, src: Source, base_url: str) -> str:
+        return _etag("info", version, src.info.id, src.info.version,
+                     str(src.width), str(src.height), base_url, repr(self.limits))
+
+    # -- image requests ------------------------------------------------------------------------
+    def plan(self, version: str, image_id: str, region: str, size: str, rotation: str,
+             quality_format: str) -> ImageResult:
+        """Parse and resolve a request (400 before any pixel is decoded), without rendering."""
+        src = self.source(image_id)
+        req = parse(version, region, size, rotation, quality_format)
+        plan = resolve(req, src.width, src.height, self.limits)
+        etag = _etag("image", version, src.info.id, src.info.version, str(src.width),
+                     str(src.height), plan.canonical)
+        return ImageResult(plan, etag, src)
+
+    def render(self, result: ImageResult) -> ImageResult:
+        src, plan = result.source, result.plan
+        key = self.cache.key(src.info.id, src.info.version, str(src.width), str(src.height),
+                             plan.canonical)
+        data = self.cache.get(key)
+        if data is not None:
+            body = Rendered(data, FORMATS[plan.format])
+        else:
+            body = render(src.path, src.pyramid, plan, src.width, src.height)
+            self.cache.put(key, body.data)
+        return ImageResult(plan, result.etag, src, body)
+
+
+def _etag(*parts: str) -> str:
+    return hashlib.sha1("\x00".join(parts).encode("utf-8")).hexdigest()[:24]

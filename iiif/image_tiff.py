@@ -1,0 +1,171 @@
+"""Reading the structure of our pyramidal TIFFs without decoding pixels.
+
+Each page (IFD) is one pyramid level (ingest/tiling.py). Knowing every level's
+size, tile size and where each JPEG tile lies lets render choose the right level
+and copy an exact viewer tile straight out of the file, without decode and
+re-encode: the common case of a deep-zoom viewer. TIFF 6.0 and BigTIFF.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+# TIFF tags we need (TIFF 6.0 §8, §15 tiles; TechNote 2 JPEGTables).
+_WIDTH, _HEIGHT, _COMPRESSION, _PHOTOMETRIC = 256, 257, 259, 262
+_TILE_WIDTH, _TILE_HEIGHT, _TILE_OFFSETS, _TILE_COUNTS = 322, 323, 324, 325
+_SAMPLES, _JPEG_TABLES = 277, 347
+_COMPRESSION_JPEG = 7
+# Field types: size in bytes and struct code.
+_TYPES = {1: (1, "B"), 2: (1, "c"), 3: (2, "H"), 4: (4, "I"), 7: (1, "B"), 16: (8, "Q"),
+          17: (1, "b"), 8: (2, "h"), 9: (4, "i"), 11: (4, "f"), 12: (8, "d"), 13: (4, "I"),
+          18: (8, "q")}
+_MAX_PAGES = 64  # a pyramid of a 2**64-pixel side: anything more is a broken file
+
+
+class PyramidError(Exception):
+    """The file is not a pyramid we wrote."""
+
+
+@dataclass(frozen=True)
+class Level:
+    width: int
+    height: int
+    tile_width: int
+    tile_height: int
+    jpeg: bool
+    offsets: tuple[int, ...]
+    counts: tuple[int, ...]
+    jpeg_tables: bytes
+
+    @property
+    def tiles_across(self) -> int:
+        return -(-self.width // self.tile_width)
+
+    def tile_bytes(self, fh, col: int, row: int) -> bytes | None:
+        """One tile as a complete JPEG file (tables spliced in), or None if not JPEG."""
+        if not self.jpeg:
+            return None
+        index = row * self.tiles_across + col
+        fh.seek(self.offsets[index])
+        data = fh.read(self.counts[index])
+        if not data.startswith(b"\xff\xd8"):
+            return None
+        tables = self.jpeg_tables
+        if tables.startswith(b"\xff\xd8") and tables.endswith(b"\xff\xd9"):
+            # SOI + tables of the shared stream, then the tile without its own SOI.
+            return tables[:-2] + data[2:]
+        return data
+
+
+@dataclass(frozen=True)
+class Pyramid:
+    path: str
+    levels: tuple[Level, ...]
+
+    @property
+    def width(self) -> int:
+        return self.levels[0].width
+
+    @property
+    def height(self) -> int:
+        return self.levels[0].height
+
+    @property
+    def tile_size(self) -> int:
+        return self.levels[0].tile_width
+
+
+def _read_values(fh, endian: str, typ: int, count: int, value_field: bytes, big: bool):
+    size, code = _TYPES.get(typ, (1, "B"))
+    total = size * count
+    inline = 8 if big else 4
+    if total <= inline:
+        raw = value_field[:total]
+    else:
+        offset = struct.unpack(endian + ("Q" if big else "I"), value_field[: 8 if big else 4])[0]
+        fh.seek(offset)
+        raw = fh.read(total)
+        if len(raw) != total:
+            raise PyramidError("truncated TIFF field")
+    if typ in (2, 7):
+        return raw
+    return struct.unpack(f"{endian}{count}{code}", raw)
+
+
+def read_pyramid(path: str | Path) -> Pyramid:
+    """Every level's geometry and tile index. Raises PyramidError on anything unexpected."""
+    levels = []
+    with open(path, "rb") as fh:
+        head = fh.read(16)
+        if head[:2] == b"II":
+            endian = "<"
+        elif head[:2] == b"MM":
+            endian = ">"
+        else:
+            raise PyramidError("not a TIFF file")
+        magic = struct.unpack(endian + "H", head[2:4])[0]
+        if magic == 42:
+            big = False
+            offset = struct.unpack(endian + "I", head[4:8])[0]
+        elif magic == 43:
+            big = True
+            offset = struct.unpack(endian + "Q", head[8:16])[0]
+        else:
+            raise PyramidError("not a TIFF file")
+        seen = set()
+        while offset and len(levels) < _MAX_PAGES:
+            if offset in seen:
+                raise PyramidError("TIFF pages loop")
+            seen.add(offset)
+            fh.seek(offset)
+            if big:
+                (n,) = struct.unpack(endian + "Q", fh.read(8))
+                entry_size, entry_fmt = 20, endian + "HHQ8s"
+            else:
+                (n,) = struct.unpack(endian + "H", fh.read(2))
+                entry_size, entry_fmt = 12, endian + "HHI4s"
+            if n > 4096:
+                raise PyramidError("TIFF directory too large")
+            block = fh.read(n * entry_size)
+            next_raw = fh.read(8 if big else 4)
+            if len(block) != n * entry_size or len(next_raw) != (8 if big else 4):
+                raise PyramidError("truncated TIFF directory")
+            entries = {}
+            for i in range(n):
+                tag, typ, count, value = struct.unpack_from(entry_fmt, block, i * entry_size)
+                entries[tag] = (typ, count, value)
+            offset = struct.unpack(endian + ("Q" if big else "I"), next_raw)[0]
+
+            def get(tag, entries=entries):
+                if tag not in entries:
+                    return None
+                typ, count, value = entries[tag]
+                return _read_values(fh, endian, typ, count, value, big)
+
+            width, height = get(_WIDTH), get(_HEIGHT)
+            tw, th = get(_TILE_WIDTH), get(_TILE_HEIGHT)
+            offsets, counts = get(_TILE_OFFSETS), get(_TILE_COUNTS)
+            if not (width and height and tw and th and offsets and counts):
+                raise PyramidError("TIFF page is not tiled")
+            compression = get(_COMPRESSION) or (1,)
+            samples = get(_SAMPLES) or (1,)
+            tables = get(_JPEG_TABLES) or b""
+            levels.append(
+                Level(
+                    width=width[0], height=height[0], tile_width=tw[0], tile_height=th[0],
+                    jpeg=compression[0] == _COMPRESSION_JPEG and samples[0] == 3,
+                    offsets=tuple(offsets), counts=tuple(counts), jpeg_tables=bytes(tables),
+                )
+            )
+    if not levels:
+        raise PyramidError("TIFF has no pages")
+    return Pyramid(str(path), tuple(levels))
+
+
+@lru_cache(maxsize=4096)
+def pyramid(path: str) -> Pyramid:
+    """Cached per process: a path carries the image's version, so it never goes stale."""
+    return read_pyramid(path)

@@ -1,0 +1,182 @@
+"""Cutting pixels for an Image API request: the only place that does.
+
+Given a resolved ``Plan`` (region and size in the *presented* image), render
+picks the smallest pyramid level that still has enough pixels, crops, scales,
+mirrors, rotates, converts the quality and encodes the format.
+
+Restricted images: the presented image may be smaller than the pyramid (a cap).
+Pixels are first produced at no more than the presented resolution of the
+region, and only those are upscaled, so no request yields more detail than the
+capped image has (the cap is enforced here, not trusted to the caller).
+
+Exact viewer tiles of an uncapped image in jpg are copied out of the pyramid
+file without decoding (see image_tiff).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass
+
+import pyvips
+
+from .image_request import FORMATS, Plan
+from .image_tiff import Pyramid
+
+JPEG_QUALITY = 85
+# Formats that can carry transparency for the corners of an arbitrary rotation.
+_ALPHA_FORMATS = {"png", "webp", "tif", "gif"}
+
+
+@dataclass(frozen=True)
+class Rendered:
+    data: bytes
+    media_type: str
+
+
+def choose_level(pyr: Pyramid, full_w: int, full_h: int, fx: float, fy: float,
+                 fw: float, fh: float, out_w: int, out_h: int) -> int:
+    """The smallest level whose pixels still cover ``out_w``×``out_h`` for that region."""
+    best = 0
+    for n, level in enumerate(pyr.levels):
+        sx, sy = level.width / full_w, level.height / full_h
+        if fw * sx + 1e-6 >= out_w and fh * sy + 1e-6 >= out_h:
+            best = n
+        else:
+            break
+    return best
+
+
+def _to_size(image: pyvips.Image, w: int, h: int) -> pyvips.Image:
+    """Scale ``image`` to exactly ``w``×``h`` (the aspect ratio may change)."""
+    if image.width == w and image.height == h:
+        return image
+    out = image.resize(w / image.width, vscale=h / image.height)
+    if out.width != w or out.height != h:  # rounding in resize: trim or extend one pixel
+        out = out.gravity("north-west", w, h, extend="copy")
+    return out
+
+
+def _region_pixels(path: str, pyr: Pyramid, plan: Plan, pres_w: int, pres_h: int,
+                   work_w: int, work_h: int) -> pyvips.Image:
+    """The plan's region, at ``work_w``×``work_h`` (never more than presented detail)."""
+    full_w, full_h = pyr.width, pyr.height
+    kx, ky = full_w / pres_w, full_h / pres_h
+    fx, fy = plan.x * kx, plan.y * ky
+    fw, fh = plan.region_w * kx, plan.region_h * ky
+    n = choose_level(pyr, full_w, full_h, fx, fy, fw, fh, work_w, work_h)
+    level = pyr.levels[n]
+    sx, sy = level.width / full_w, level.height / full_h
+    x0, y0 = fx * sx, fy * sy
+    x1, y1 = min((fx + fw) * sx, level.width), min((fy + fh) * sy, level.height)
+    ix0, iy0 = int(math.floor(x0 + 1e-6)), int(math.floor(y0 + 1e-6))
+    ix1, iy1 = int(math.ceil(x1 - 1e-6)), int(math.ceil(y1 - 1e-6))
+    ix1, iy1 = max(ix1, ix0 + 1), max(iy1, iy0 + 1)
+    page = pyvips.Image.new_from_file(path, page=n, access="random")
+    crop = page.crop(ix0, iy0, ix1 - ix0, iy1 - iy0)
+    return _to_size(crop, work_w, work_h)
+
+
+def _rotate(image: pyvips.Image, degrees: float, alpha: bool) -> pyvips.Image:
+    if degrees == 0:
+        return image
+    if degrees in (90.0, 180.0, 270.0):
+        return image.rot(f"d{int(degrees)}")
+    if alpha and not image.hasalpha():
+        image = image.bandjoin(255)
+    background = [0] * (image.bands - 1) + [0] if alpha else [255] * image.bands
+    return image.rotate(degrees, background=background)
+
+
+def _quality(image: pyvips.Image, quality: str) -> pyvips.Image:
+    if quality in ("default", "color"):
+        return image
+    alpha = image.extract_band(image.bands - 1) if image.hasalpha() else None
+    base = image.extract_band(0, n=image.bands - 1) if alpha is not None else image
+    gray = base.colourspace("b-w") if base.bands >= 3 else base
+    if quality == "bitonal":
+        gray = (gray > 127).ifthenelse(255, 0).cast("uchar")
+    return gray.bandjoin(alpha) if alpha is not None else gray
+
+
+def _pillow_encode(image: pyvips.Image, fmt: str) -> bytes:
+    """PDF and JPEG 2000: written by Pillow (pyvips-binary has neither saver)."""
+    from PIL import Image
+
+    if image.hasalpha():  # neither format needs transparency for our purposes
+        image = image.flatten(background=[255] * (image.bands - 1))
+    image = image.cast("uchar")
+    mode = {1: "L", 3: "RGB"}[image.bands]
+    pil = Image.frombytes(mode, (image.width, image.height), image.write_to_memory())
+    buf = io.BytesIO()
+    if fmt == "pdf":
+        pil.save(buf, "PDF", resolution=72.0)
+    else:
+        pil.save(buf, "JPEG2000", irreversible=True, quality_mode="rates",
+                 quality_layers=[20])
+    return buf.getvalue()
+
+
+def encode(image: pyvips.Image, fmt: str) -> bytes:
+    if fmt == "jpg":
+        if image.hasalpha():
+            image = image.flatten(background=[255] * (image.bands - 1))
+        return image.jpegsave_buffer(Q=JPEG_QUALITY, strip=True, optimize_coding=False)
+    if fmt == "png":
+        return image.pngsave_buffer(compression=3, strip=True)
+    if fmt == "webp":
+        return image.webpsave_buffer(Q=JPEG_QUALITY, strip=True)
+    if fmt == "gif":
+        return image.gifsave_buffer(strip=True)
+    if fmt == "tif":
+        return image.tiffsave_buffer(compression="deflate", strip=True)
+    return _pillow_encode(image, fmt)
+
+
+def exact_tile(pyr: Pyramid, plan: Plan, pres_w: int, pres_h: int) -> tuple[int, int, int] | None:
+    """(level, col, row) when the plan is exactly one whole stored tile, copyable as it is.
+
+    Edge tiles are stored padded to the full tile size, so they are rendered instead.
+    """
+    if (pres_w, pres_h) != (pyr.width, pyr.height) or plan.format != "jpg":
+        return None
+    if plan.quality not in ("default", "color") or plan.rotation.mirror or plan.rotation.degrees:
+        return None
+    factor, rem = divmod(plan.region_w, plan.width)
+    if rem or factor & (factor - 1) or plan.region_h != plan.height * factor:
+        return None
+    n = factor.bit_length() - 1
+    if n >= len(pyr.levels):
+        return None
+    level = pyr.levels[n]
+    tw, th = level.tile_width, level.tile_height
+    if not level.jpeg or (plan.width, plan.height) != (tw, th):
+        return None
+    if plan.x % (tw * factor) or plan.y % (th * factor):
+        return None
+    col, row = plan.x // (tw * factor), plan.y // (th * factor)
+    if (col + 1) * tw > level.width or (row + 1) * th > level.height:
+        return None
+    return n, col, row
+
+
+def render(path: str, pyr: Pyramid, plan: Plan, pres_w: int, pres_h: int) -> Rendered:
+    """Produce the bytes for ``plan`` from the pyramid at ``path``, presented as pres_w×pres_h."""
+    media_type = FORMATS[plan.format]
+    tile = exact_tile(pyr, plan, pres_w, pres_h)
+    if tile is not None:
+        n, col, row = tile
+        with open(path, "rb") as fh:
+            data = pyr.levels[n].tile_bytes(fh, col, row)
+        if data is not None:
+            return Rendered(data, media_type)
+    # Never more pixels than the presented region has; upscaling comes after.
+    work_w, work_h = min(plan.width, plan.region_w), min(plan.height, plan.region_h)
+    image = _region_pixels(path, pyr, plan, pres_w, pres_h, work_w, work_h)
+    image = _to_size(image, plan.width, plan.height)
+    if plan.rotation.mirror:
+        image = image.fliphor()
+    image = _rotate(image, plan.rotation.degrees, plan.format in _ALPHA_FORMATS)
+    image = _quality(image, plan.quality)
+    return Rendered(encode(image, plan.format), media_type)
