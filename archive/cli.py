@@ -159,18 +159,85 @@ def serve(obj: Context, host: str, port: int, workers: int, threads: int) -> Non
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
 @click.option("--workers", type=int, default=None, help="Tiling processes (default: CPU cores).")
 @click.option("--dry-run", is_flag=True, help="Validate and show what would change; write nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON instead of text.")
 @click.pass_obj
-def ingest(obj: Context, paths: tuple[str, ...], workers: int | None, dry_run: bool) -> None:
+def ingest(
+    obj: Context, paths: tuple[str, ...], workers: int | None, dry_run: bool, as_json: bool
+) -> None:
     """Ingest institution folders: check, tile images, update the catalog and search index.
 
+    Shows progress on stderr, then a report per institution (records added, updated,
+    unchanged, removed, failed, each failure with its file, row and field); the same
+    report is saved as JSON under the archive's reports/ folder. --dry-run writes
+    nothing and lists what a real run would change. Only one ingest writes at a time.
     Exit status is 0 only when every record of every folder succeeded.
     """
     from ingest.pipeline import run_ingest
 
-    archive = attach_search(obj.archive(workers=workers))
-    report = run_ingest(archive, [os.fspath(p) for p in paths], dry_run=dry_run)
+    archive = obj.archive(workers=workers)
+    if not dry_run:
+        attach_search(archive)
+    report = run_ingest(archive, [os.fspath(p) for p in paths], dry_run=dry_run, workers=workers)
+    click.echo(_dump(report.to_dict()) if as_json else report.render())
     if not report.ok:
         sys.exit(1)
+
+
+@cli.command()
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["jsonl", "csv"]),
+    default=None,
+    help="jsonl or csv (default: from the output file's extension, else jsonl).",
+)
+@click.option(
+    "--output",
+    "-o",
+    default="-",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="File to write; '-' (the default) writes to standard output.",
+)
+@click.option(
+    "--base-url",
+    default=None,
+    help="Base of the URLs in the export (default: the public_url setting, "
+    "else http://127.0.0.1:8000).",
+)
+@click.pass_obj
+def export(obj: Context, fmt: str | None, output: str, base_url: str | None) -> None:
+    """Export every public record, with its licence, as JSON Lines or CSV (UTF-8 with BOM).
+
+    The same data as /api/export.jsonl and /api/export.csv. A file is written
+    whole or not at all.
+    """
+    from iiif.presentation import Links
+    from web.export import csv_chunks, jsonl_lines, public_records
+
+    archive = obj.archive()
+    fmt = fmt or ("csv" if output.lower().endswith(".csv") else "jsonl")
+    links = Links(base_url or archive.config.public_url or "http://127.0.0.1:8000")
+    rows = public_records(archive.catalog)
+    chunks = csv_chunks(rows, links) if fmt == "csv" else jsonl_lines(rows, links)
+    if output == "-":
+        out = click.get_text_stream("stdout", encoding="utf-8")
+        for chunk in chunks:
+            out.write(chunk)
+        out.flush()
+        return
+    target = os.path.abspath(output)
+    temp = f"{target}.{os.getpid()}.part"
+    try:
+        with open(temp, "w", encoding="utf-8", newline="") as fh:
+            for chunk in chunks:
+                fh.write(chunk)
+        os.replace(temp, target)
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {output}: {exc.strerror or exc}") from None
+    finally:
+        if os.path.exists(temp):
+            os.unlink(temp)
+    click.echo(f"Exported {archive.catalog.count()} public records to {output}", err=True)
 
 
 def main() -> None:

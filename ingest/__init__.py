@@ -1,1 +1,2 @@
-"""Ingest: read a curator's collection folder, check everything, tile images, update catalog and index."""
+"""Ingest: read curators' collection folders, check everything, tile images with pyvips,
+update the catalog and the search index. Entry point: ``ingest.pipeline.run_ingest``."""

@@ -14,7 +14,9 @@ from pathlib import Path
 import pyvips
 
 
-def write_pyramid(image: pyvips.Image, dest: Path, *, tile_size: int = 256, quality: int = 90) -> None:
+def write_pyramid(
+    image: pyvips.Image, dest: Path, *, tile_size: int = 256, quality: int = 90
+) -> None:
     """Write ``image`` (already sRGB, 8-bit, 3 bands, orientation applied) to ``dest``."""
     image.tiffsave(
         str(dest),

@@ -1,0 +1,227 @@
+"""Source images to pyramids: checks, colour, orientation, and the work one tiling process does.
+
+Everything here runs in the tiling worker processes. Sources are opened with
+sequential access, so libvips streams them through in strips and memory stays
+flat whatever the image size; only images that must be rotated (EXIF
+orientation) need random access, which libvips backs with a temporary file when
+large. JPEG 2000 is read with Pillow (its wheels bundle OpenJPEG; pyvips-binary
+has no JPEG 2000 loader) and handed to pyvips as pixels.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyvips
+
+# Bump when the conversion below changes, so every pyramid gets a new version.
+PIPELINE_VERSION = "1"
+_CHUNK = 1 << 20
+_JP2_SIGNATURES = (b"\x00\x00\x00\x0cjP  \r\n\x87\n", b"\xff\x4f\xff\x51")
+
+
+class ImageRefused(Exception):
+    """This source cannot become a pyramid; the message says why, for the curator."""
+
+
+@dataclass(frozen=True)
+class TileParams:
+    tile_size: int = 256
+    quality: int = 90
+    max_pixels: int = 400_000_000
+
+    def version(self, checksum: str, page: int) -> str:
+        """Short alphanumeric version: changes with the pixels or with how they are processed."""
+        key = f"{checksum}:{page}:{self.tile_size}:{self.quality}:{PIPELINE_VERSION}"
+        return hashlib.sha256(key.encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class ImageTask:
+    """One source file of one record (all its pages)."""
+
+    path: str  # absolute
+    record_id: str
+    source: str  # as the curator wrote it; the image id derives from it
+    store_root: str
+
+
+@dataclass
+class PageResult:
+    page: int
+    version: str
+    width: int
+    height: int
+    tiled: bool  # False when a finished pyramid with this version already existed
+
+
+@dataclass
+class ImageResult:
+    task: ImageTask
+    checksum: str = ""
+    pages: list[PageResult] = field(default_factory=list)
+    error: str | None = None
+    bytes_read: int = 0
+
+
+def sha256_file(path: str | Path) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def _is_jp2(path: str) -> bool:
+    with open(path, "rb") as fh:
+        head = fh.read(12)
+    return any(head.startswith(sig) for sig in _JP2_SIGNATURES)
+
+
+def _check_pixels(width: int, height: int, params: TileParams) -> None:
+    if width * height > params.max_pixels:
+        raise ImageRefused(
+            f"{width}×{height} is {width * height:,} pixels, over the limit of "
+            f"{params.max_pixels:,} (max_pixels): refused as a possible decompression bomb"
+        )
+    if width < 1 or height < 1:
+        raise ImageRefused("the image has no pixels")
+
+
+def _load_jp2(path: str, params: TileParams) -> pyvips.Image:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            _check_pixels(im.width, im.height, params)
+            icc = im.info.get("icc_profile")
+            if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+                im = im.point(lambda v: v / 256).convert("L")  # noqa: PLW2901
+            im = im.convert("RGBA" if "A" in im.getbands() else "RGB")  # noqa: PLW2901
+            im.load()
+            image = pyvips.Image.new_from_memory(
+                im.tobytes(), im.width, im.height, len(im.getbands()), "uchar"
+            )
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
+        raise ImageRefused(f"unreadable JPEG 2000: {exc}") from None
+    image = image.copy(interpretation="srgb")
+    if icc:
+        image.set_type(pyvips.GValue.blob_type, "icc-profile-data", icc)
+    return image
+
+
+def page_count(path: str) -> int:
+    """Pages of a multi-page source (TIFF); 1 for everything else."""
+    if _is_jp2(path):
+        return 1
+    image = pyvips.Image.new_from_file(path)
+    fields = image.get_fields()
+    if "n-pages" not in fields or not image.get("vips-loader").startswith("tiff"):
+        return 1  # an animated GIF or WebP is one picture, not pages
+    return image.get("n-pages")
+
+
+def open_page(path: str, page: int, params: TileParams) -> pyvips.Image:
+    """One page of a source, checked and converted to what a pyramid holds (see to_srgb8)."""
+    if _is_jp2(path):
+        return to_srgb8(_load_jp2(path, params))
+    options = {"page": page} if page else {}
+    header = pyvips.Image.new_from_file(path, **options)
+    _check_pixels(header.width, header.height, params)
+    orientation = header.get("orientation") if "orientation" in header.get_fields() else 1
+    access = "sequential" if orientation in (0, 1) else "random"
+    image = pyvips.Image.new_from_file(path, access=access, fail_on="truncated", **options)
+    if access == "random":
+        image = image.autorot()
+    return to_srgb8(image)
+
+
+def to_srgb8(image: pyvips.Image) -> pyvips.Image:
+    """sRGB, 8 bits, 3 bands: embedded ICC profiles honoured (CMYK too), 16-bit scaled,
+    alpha flattened onto white."""
+    fields = image.get_fields()
+    if "icc-profile-data" in fields or image.interpretation == "cmyk":
+        try:
+            image = image.icc_transform(
+                "srgb",
+                embedded=True,
+                intent="perceptual",
+                **({"input_profile": "cmyk"} if image.interpretation == "cmyk" else {}),
+            )
+        except pyvips.Error:
+            # A broken embedded profile: fall back to the standard conversion.
+            image = image.colourspace("srgb")
+    if image.interpretation not in ("srgb",) or image.format != "uchar":
+        if image.interpretation in ("multiband", "histogram", "fourier", "matrix"):
+            image = image.copy(interpretation="b-w" if image.bands < 3 else "srgb")
+        image = image.colourspace("srgb")
+    if image.hasalpha():
+        image = image.flatten(background=[255, 255, 255])
+    if image.bands > 3:
+        image = image.extract_band(0, n=3)
+    elif image.bands == 1:
+        image = image.bandjoin([image, image])
+    if image.format != "uchar":
+        image = image.cast("uchar")
+    return image.copy(interpretation="srgb")
+
+
+def process_image(task: ImageTask, params: TileParams, dry_run: bool = False) -> ImageResult:
+    """Hash a source and write a pyramid for each of its pages, unless one with the same
+    version is already committed (a re-run, or a run killed after it finished this one).
+
+    A dry run decodes every new page fully (so truncated files are caught) but writes nothing.
+    """
+    from archive.records import image_id
+    from archive.storage import ImageStore
+
+    from .tiling import write_pyramid
+
+    result = ImageResult(task)
+    store = ImageStore(task.store_root)
+    try:
+        result.checksum, result.bytes_read = sha256_file(task.path)
+        pages = page_count(task.path)
+        for page in range(pages):
+            img_id = image_id(task.record_id, task.source, page)
+            version = params.version(result.checksum, page)
+            final = store.path(img_id, version)
+            if final.is_file():
+                done = pyvips.Image.new_from_file(str(final))
+                result.pages.append(PageResult(page, version, done.width, done.height, False))
+                continue
+            image = open_page(task.path, page, params)
+            if dry_run:
+                image.avg()  # decode every pixel: damage shows up now, not in the real run
+                result.pages.append(PageResult(page, version, image.width, image.height, False))
+                continue
+            temp = store.temp_path()
+            try:
+                write_pyramid(image, temp, tile_size=params.tile_size, quality=params.quality)
+                store.commit(temp, img_id, version)
+            finally:
+                temp.unlink(missing_ok=True)
+            result.pages.append(PageResult(page, version, image.width, image.height, True))
+    except ImageRefused as exc:
+        result.error = str(exc)
+    except pyvips.Error as exc:
+        result.error = _vips_reason(exc)
+    except OSError as exc:
+        result.error = f"cannot read: {exc.strerror or exc}"
+    if result.error:
+        result.pages = []
+    return result
+
+
+def _vips_reason(exc: pyvips.Error) -> str:
+    detail = (exc.detail or exc.message or "").strip().splitlines()
+    text = " ".join(line.strip() for line in detail[:3])
+    if "not a known file format" in text or "is not a known" in text:
+        return "not an image file (or a format we cannot read)"
+    if "truncated" in text.lower() or "premature end" in text.lower():
+        return f"the file is truncated or damaged ({text})"
+    return f"unreadable image: {text or exc.message}"

@@ -1,0 +1,41 @@
+"""The single-writer lock: only one ingest writes to an archive at a time.
+
+An advisory ``flock`` on ``<home>/ingest.lock``: the kernel drops it when the
+process dies, even by ``kill -9``, so a crashed run never leaves a stale lock.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from archive.catalog import now
+from archive.errors import LockedError
+
+
+@contextmanager
+def write_lock(path: Path) -> Iterator[None]:
+    """Hold the archive's ingest lock, or raise LockedError at once naming the holder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "another process"
+            raise LockedError(
+                f"another ingest is writing to this archive ({holder}); "
+                f"wait for it to finish (lock: {path})"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()}, started {now()}\n".encode(), 0)
+        try:
+            yield
+        finally:
+            os.ftruncate(fd, 0)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)

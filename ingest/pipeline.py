@@ -1,0 +1,448 @@
+"""``archive ingest``: curators' folders in, catalog, pyramids and search index out.
+
+The path of one run::
+
+    institution.toml ─ load_collection ─┐
+    records file ─ read_records ─ map_row ─ Draft ─┬─ (no images) ──────────────┐
+                                                   └─ process pool: hash, tile ─┴─ finalize
+    finalize: compare with the catalog ─ put_record ─ search.index (batched)
+    end: removals ─ sweep unreferenced pyramids ─ JSON report
+
+Safe to kill at any moment: a pyramid is written to a temporary file and renamed
+into place (its file name carries its version); a record is put in the catalog,
+in one transaction, only after all its pyramids are committed; the search index
+is marked behind in the catalog before the first write and cleared only once it
+has caught up, so the next run (or ``archive reindex``) rebuilds it. A re-run
+finds finished pyramids by version and does not tile them again.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+import time
+import unicodedata
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TextIO
+
+from archive.catalog import now
+from archive.context import Archive
+from archive.errors import ArchiveError, CollectionError
+from archive.records import ImageRef, Institution, Record, image_id, record_id, split_images
+
+from .collection import Collection, load_collection
+from .images import ImageResult, ImageTask, TileParams, process_image
+from .lock import write_lock
+from .mapping import Draft, check_header, map_row
+from .progress import Progress
+from .readers import read_records
+from .report import Change, InstitutionReport, Report
+
+SEARCH_BEHIND = "search_behind"  # catalog meta key: the search index misses catalog changes
+INDEX_BATCH = 500
+
+
+def default_workers(archive: Archive, workers: int | None) -> int:
+    return max(1, workers or archive.config.workers or os.cpu_count() or 1)
+
+
+def _init_worker(concurrency: int) -> None:
+    """Each tiling process: libvips threads shared fairly between processes, no op cache
+    (every source is read once; caching only holds file handles and memory)."""
+    import pyvips
+
+    pyvips.cache_set_max(0)
+    pyvips.concurrency_set(concurrency)
+
+
+@dataclass
+class _Pending:
+    draft: Draft
+    results: dict[int, ImageResult] = field(default_factory=dict)
+
+
+class _Tiler:
+    """A process pool with a bounded number of images in flight (bounded memory)."""
+
+    def __init__(self, workers: int, params: TileParams, dry_run: bool) -> None:
+        self.workers = workers
+        self.params = params
+        self.dry_run = dry_run
+        self.window = workers * 4
+        self.inflight: dict[Future, tuple[_Pending, int, ImageTask]] = {}
+        self.pool = self._new_pool()
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        context = multiprocessing.get_context("forkserver")
+        concurrency = max(1, (os.cpu_count() or 1) // self.workers)
+        return ProcessPoolExecutor(
+            self.workers, mp_context=context, initializer=_init_worker, initargs=(concurrency,)
+        )
+
+    def submit(self, pending: _Pending, index: int, task: ImageTask):
+        """Queue one image; yields the results that had to be collected to make room."""
+        while len(self.inflight) >= self.window:
+            yield from self.collect(block=True)
+        future = self.pool.submit(process_image, task, self.params, self.dry_run)
+        self.inflight[future] = (pending, index, task)
+
+    def collect(self, *, block: bool):
+        """Finished images as (pending record, image index, result)."""
+        if not self.inflight:
+            return
+        done, _ = wait(self.inflight, timeout=None if block else 0, return_when=FIRST_COMPLETED)
+        broken = False
+        for future in done:
+            pending, index, task = self.inflight.pop(future)
+            try:
+                result = future.result()
+            except BrokenProcessPool:
+                broken = True
+                result = ImageResult(
+                    task,
+                    error="the tiling process died while reading this "
+                    "image (out of memory, or a crash in the image library)",
+                )
+            yield pending, index, result
+        if broken:
+            self.pool.shutdown(wait=False, cancel_futures=True)
+            self.pool = self._new_pool()
+
+    def drain(self):
+        while self.inflight:
+            yield from self.collect(block=True)
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+class _Run:
+    def __init__(
+        self, archive: Archive, report: Report, tiler: _Tiler, progress: Progress, dry_run: bool
+    ) -> None:
+        self.archive = archive
+        self.catalog = archive.catalog
+        self.report = report
+        self.tiler = tiler
+        self.progress = progress
+        self.dry_run = dry_run
+        self.search = None if dry_run else archive.search
+        self.search_error: str | None = None
+        self.to_index: list[Record] = []
+        self.to_unindex: list[str] = []
+
+    # -- one institution ---------------------------------------------------------------------
+    def ingest(self, collection: Collection, inst_report: InstitutionReport) -> None:
+        inst = collection.institution
+        inst_report.id = inst.id
+        inst_report.records_file = collection.records_name
+        self.inst = inst
+        self.inst_report = inst_report
+        self.collection = collection
+        old = self.catalog.checksums(inst.id)
+        self.old_checksums = {
+            record_id(inst.id, unicodedata.normalize("NFKC", local)): checksum
+            for local, checksum in old.items()
+        }
+        self.seen: set[str] = set()
+        self.first_row: dict[str, int] = {}
+        unknown_rows = 0
+
+        header, codec, rows = read_records(
+            collection.records_path,
+            encoding=collection.encoding,
+            delimiter=collection.delimiter,
+            name=collection.records_name,
+        )
+        inst_report.encoding = codec
+        check_header(collection, header)
+        if not self.dry_run:
+            self.catalog.put_institution(inst)
+        for row in rows:
+            try:
+                draft = map_row(collection, row)
+            except CollectionError as exc:
+                inst_report.fail(exc)
+                self.progress.advance(self._image_cells(row))
+                if exc.record:
+                    self.seen.add(record_id(inst.id, unicodedata.normalize("NFKC", exc.record)))
+                else:
+                    unknown_rows += 1
+                continue
+            first = self.first_row.get(draft.key)
+            if first is not None:
+                inst_report.fail(
+                    CollectionError(
+                        f"duplicate id: {draft.record.local_id!r} is already used on row {first}",
+                        file=collection.records_name,
+                        row=row.number,
+                        field="id",
+                        record=draft.record.local_id,
+                    )
+                )
+                self.progress.advance(len(draft.image_paths))
+                continue
+            self.first_row[draft.key] = row.number
+            self.seen.add(draft.record.id)
+            self._start(draft)
+        for pending, index, result in self.tiler.drain():
+            self._deliver(pending, index, result)
+        self._remove_missing(unknown_rows)
+        self.flush_index()
+
+    def _image_cells(self, row) -> int:
+        column = self.collection.fields.get("images")
+        value = row.values.get(column) if column else None
+        if not value:
+            return 0
+        return len(value) if isinstance(value, list) else len(split_images(str(value)))
+
+    def _start(self, draft: Draft) -> None:
+        pending = _Pending(draft)
+        if not draft.image_paths:
+            self._finalize(pending)
+            return
+        root = str(self.archive.images.root)
+        for index, (ref, path) in enumerate(
+            zip(draft.record.images, draft.image_paths, strict=True)
+        ):
+            task = ImageTask(str(path), draft.record.id, ref.source, root)
+            for done in self.tiler.submit(pending, index, task):
+                self._deliver(*done)
+        for done in self.tiler.collect(block=False):
+            self._deliver(*done)
+
+    def _deliver(self, pending: _Pending, index: int, result: ImageResult) -> None:
+        pending.results[index] = result
+        self.report.bytes_read += result.bytes_read
+        for page in result.pages:
+            if page.tiled:
+                self.report.images_tiled += 1
+            else:
+                self.report.images_reused += 1
+        self.progress.advance(1, pending.draft.record.local_id)
+        if len(pending.results) == len(pending.draft.image_paths):
+            self._finalize(pending)
+
+    # -- one record --------------------------------------------------------------------------
+    def _finalize(self, pending: _Pending) -> None:
+        rec = pending.draft.record
+        images: list[ImageRef] = []
+        for index, ref in enumerate(rec.images):
+            result = pending.results[index]
+            if result.error:
+                self.inst_report.fail(
+                    CollectionError(
+                        f"image {ref.source!r}: {result.error}",
+                        file=rec.source.file,
+                        row=rec.source.row,
+                        field="images",
+                        record=rec.local_id,
+                    )
+                )
+                return
+            for page in result.pages:
+                images.append(
+                    ImageRef(
+                        id=image_id(rec.id, ref.source, page.page),
+                        source=ref.source,
+                        page=page.page,
+                        checksum=result.checksum,
+                        width=page.width,
+                        height=page.height,
+                        version=page.version,
+                    )
+                )
+        rec.images = images
+        old_checksum = self.old_checksums.get(rec.id)
+        if old_checksum == rec.content_checksum():
+            self.inst_report.unchanged += 1
+            return
+        if old_checksum is None:
+            self.inst_report.added += 1
+        else:
+            self.inst_report.updated += 1
+        if self.dry_run:
+            self._describe(rec, old_checksum is None)
+            return
+        self.catalog.put_record(rec)
+        self.to_index.append(rec)
+        if len(self.to_index) >= INDEX_BATCH:
+            self.flush_index()
+
+    def _describe(self, rec: Record, new: bool) -> None:
+        if new:
+            self.inst_report.changes.append(Change("add", rec.local_id))
+            return
+        old = self.catalog.get_record(rec.id, public_only=False).to_dict()
+        now_ = rec.to_dict()
+        changed = sorted(
+            {
+                k
+                for k in old["fields"].keys() | now_["fields"].keys()
+                if old["fields"].get(k) != now_["fields"].get(k)
+            }
+        )
+        for key in ("extra", "public", "rights", "max_image_size"):
+            if old[key] != now_[key] and key not in changed:
+                changed.append(key)
+        if old["images"] != now_["images"] and "images" not in changed:
+            changed.append("images")  # same paths, different pixels
+        self.inst_report.changes.append(Change("update", rec.local_id, changed))
+
+    def _remove_missing(self, unknown_rows: int) -> None:
+        existing = set(self.catalog.record_ids(self.inst.id, public_only=False))
+        gone = sorted(existing - self.seen)
+        if gone and unknown_rows:
+            self.inst_report.note = (
+                f"{unknown_rows} row(s) could not be read, so the {len(gone)} record(s) "
+                "missing from this run were not removed; fix the rows and run again"
+            )
+            return
+        for rid in gone:
+            if self.dry_run:
+                rec = self.catalog.get_record(rid, public_only=False)
+                self.inst_report.changes.append(Change("remove", rec.local_id))
+                self.inst_report.removed += 1
+                continue
+            rec = self.catalog.delete_record(rid)
+            if rec is None:
+                continue
+            for img in rec.images:
+                self.archive.images.remove(img.id, img.version)
+            self.inst_report.removed += 1
+            self.to_unindex.append(rid)
+
+    # -- search ------------------------------------------------------------------------------
+    def flush_index(self) -> None:
+        records, self.to_index = self.to_index, []
+        deleted, self.to_unindex = self.to_unindex, []
+        if self.search is None or self.search_error:
+            return
+        try:
+            if records:
+                self.search.index(records, {self.inst.id: self.inst})
+            if deleted:
+                self.search.delete(deleted)
+        except ArchiveError as exc:
+            self.search_error = str(exc)
+            self.catalog.set_meta(SEARCH_BEHIND, f"{now()}: {exc}")
+
+
+def _count_images(collection: Collection) -> int:
+    """Image cells in the records file: the progress bar's total (read once more; cheap)."""
+    column = collection.fields.get("images")
+    if not column:
+        return 0
+    try:
+        _, _, rows = read_records(
+            collection.records_path, encoding=collection.encoding, delimiter=collection.delimiter
+        )
+        total = 0
+        for row in rows:
+            value = row.values.get(column)
+            if value:
+                total += len(value) if isinstance(value, list) else len(split_images(str(value)))
+        return total
+    except CollectionError:
+        return 0  # reported properly by the real pass
+
+
+def _load(paths: list[str], report: Report) -> list[tuple[Collection, InstitutionReport]]:
+    loaded: list[tuple[Collection, InstitutionReport]] = []
+    by_id: dict[str, str] = {}
+    for path in paths:
+        inst_report = InstitutionReport(folder=str(path))
+        report.institutions.append(inst_report)
+        try:
+            collection = load_collection(path)
+        except CollectionError as exc:
+            inst_report.error = str(exc)
+            continue
+        inst_id = collection.institution.id
+        inst_report.id = inst_id
+        if inst_id in by_id:
+            inst_report.error = (
+                f"institution id {inst_id!r} is also used by {by_id[inst_id]} in this run"
+            )
+            continue
+        by_id[inst_id] = str(collection.folder)
+        loaded.append((collection, inst_report))
+    return loaded
+
+
+def run_ingest(
+    archive: Archive,
+    paths: list[str],
+    *,
+    dry_run: bool = False,
+    workers: int | None = None,
+    progress: TextIO | None = sys.stderr,
+) -> Report:
+    """Ingest institution folders (see the module docstring). Never raises for bad input:
+    everything is in the returned report; raises LockedError if another ingest writes."""
+    started = time.monotonic()
+    workers = default_workers(archive, workers)
+    report = Report(dry_run=dry_run, started_at=now(), workers=workers)
+    loaded = _load(paths, report)
+    params = TileParams(
+        archive.config.tile_size, archive.config.jpeg_quality, archive.config.max_pixels
+    )
+    if dry_run:
+        _run_all(archive, report, loaded, params, workers, progress)
+    else:
+        with write_lock(archive.home.lock):
+            search = archive.search
+            behind = search is not None and archive.catalog.get_meta(SEARCH_BEHIND) is not None
+            if search is not None:
+                archive.catalog.set_meta(SEARCH_BEHIND, f"{now()}: ingest in progress")
+            run = _run_all(archive, report, loaded, params, workers, progress)
+            archive.images.sweep(archive.catalog.image_versions())
+            if search is None:
+                report.search = "skipped (no search backend)"
+            elif run.search_error:
+                report.search = (
+                    f"behind: {run.search_error}; run `archive ingest` again "
+                    "or `archive reindex` once search is back"
+                )
+            else:
+                _catch_up(archive, report, behind)
+    report.finished_at = now()
+    report.seconds = round(time.monotonic() - started, 3)
+    if not dry_run:
+        report.write(archive.home.reports, datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ"))
+    return report
+
+
+def _catch_up(archive: Archive, report: Report, behind: bool) -> None:
+    """Rebuild the index if an earlier run left it behind; then mark it current."""
+    try:
+        if behind:
+            institutions: dict[str, Institution] = {i.id: i for i in archive.catalog.institutions()}
+            archive.search.rebuild(archive.catalog.records(public_only=False), institutions)
+            report.search = "rebuilt (an earlier run had left it behind)"
+        archive.catalog.set_meta(SEARCH_BEHIND, None)
+    except ArchiveError as exc:
+        archive.catalog.set_meta(SEARCH_BEHIND, f"{now()}: {exc}")
+        report.search = f"behind: {exc}"
+
+
+def _run_all(archive, report, loaded, params, workers, progress_stream) -> _Run:
+    total = sum(_count_images(c) for c, _ in loaded)
+    progress = Progress(total, progress_stream)
+    tiler = _Tiler(workers, params, report.dry_run)
+    run = _Run(archive, report, tiler, progress, report.dry_run)
+    try:
+        for collection, inst_report in loaded:
+            try:
+                run.ingest(collection, inst_report)
+            except CollectionError as exc:
+                inst_report.error = str(exc)
+    finally:
+        tiler.close()
+        progress.close()
+    return run
