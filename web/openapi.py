@@ -1,0 +1,291 @@
+"""The OpenAPI 3 description of the research API, served at /api/openapi.json.
+
+Kept beside ``web/api.py`` and checked against it by schemathesis in the test
+suite: every limit here (page sizes, year range, enumerations) is the one the
+API enforces, so a client that follows this document never gets a 400.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from search.base import FACETS, MAX_PAGE_SIZE, SORTS
+
+# Limits shared with web/api.py (imported there, so they cannot drift apart).
+LANGS = ("ja", "en")
+MAX_PAGE = 1000
+MAX_Q = 500
+MAX_VALUE = 200
+MAX_VALUES = 20
+YEAR_MIN, YEAR_MAX = -40000, 3000
+SUGGEST_MAX_Q = 100
+SUGGEST_MAX_LIMIT = 50
+
+_ERROR = {"$ref": "#/components/responses/Error"}
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    return {**schema, "nullable": True}
+
+
+def _string_param(name: str, description: str, *, repeat: bool = False) -> dict[str, Any]:
+    item = {"type": "string", "minLength": 1, "maxLength": MAX_VALUE}
+    schema = {"type": "array", "items": item, "maxItems": MAX_VALUES} if repeat else item
+    return {"name": name, "in": "query", "required": False, "description": description,
+            "schema": schema, "style": "form", "explode": True}
+
+
+def _int_param(name: str, description: str, low: int, high: int,
+               default: int | None = None) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "integer", "minimum": low, "maximum": high}
+    if default is not None:
+        schema["default"] = default
+    return {"name": name, "in": "query", "required": False, "description": description,
+            "schema": schema}
+
+
+def _enum_param(name: str, description: str, values: tuple[str, ...],
+                default: str | None = None) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "string", "enum": list(values)}
+    if default is not None:
+        schema["default"] = default
+    return {"name": name, "in": "query", "required": False, "description": description,
+            "schema": schema}
+
+
+_LANG = _enum_param("lang", "Language of titles, labels and highlights.", LANGS, "ja")
+
+_FACET_DESCRIPTIONS = {
+    "institution": "Institution id (repeat for OR), e.g. `noh-museum`.",
+    "object_type": "Object type as written in Japanese, e.g. `能面`.",
+    "material": "Material and technique as written, e.g. `木造彩色`.",
+    "era": "Normalised period, e.g. `江戸時代`.",
+    "century": "Century of the start date: `19` for 1801-1900, `-1` for 100-1 BCE.",
+    "creator": "Creator as written.",
+    "rights": "Rights URI (Creative Commons or RightsStatements.org).",
+}
+
+SEARCH_PARAMETERS: list[dict[str, Any]] = [
+    {"name": "q", "in": "query", "required": False,
+     "description": 'Free text in Japanese or English; "quoted phrases", `field:word`, '
+                    "`-exclude`. Empty lists everything.",
+     "schema": {"type": "string", "maxLength": MAX_Q}},
+    *(_string_param(f, _FACET_DESCRIPTIONS[f], repeat=True) for f in FACETS
+      if f != "has_images"),
+    _enum_param("has_images", "Only records with (`true`) or without (`false`) images.",
+                ("true", "false")),
+    _int_param("year_from", "Objects made in or after this year (negative: BCE).",
+               YEAR_MIN, YEAR_MAX),
+    _int_param("year_to", "Objects made in or before this year; not before `year_from`.",
+               YEAR_MIN, YEAR_MAX),
+    _enum_param("sort", "Order of results.", SORTS, "relevance"),
+    _int_param("page", "Page of results, from 1.", 1, MAX_PAGE, 1),
+    _int_param("size", "Results per page.", 1, MAX_PAGE_SIZE, 20),
+    _LANG,
+]
+
+_STR = {"type": "string"}
+_URL = {"type": "string", "format": "uri"}
+_LANG_PAIR = {"type": "object", "required": ["ja", "en"],
+              "properties": {"ja": _nullable(_STR), "en": _nullable(_STR)},
+              "additionalProperties": False}
+
+SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object", "required": ["error", "status"],
+        "properties": {"error": _STR, "status": {"type": "integer"},
+                       "parameter": {"type": "string",
+                                     "description": "The query parameter that was wrong."}},
+    },
+    "FacetValue": {
+        "type": "object", "required": ["value", "label", "count"],
+        "properties": {"value": _STR, "label": _STR, "count": {"type": "integer", "minimum": 0}},
+        "additionalProperties": False,
+    },
+    "SearchItem": {
+        "type": "object",
+        "required": ["id", "local_id", "institution", "institution_name", "title", "thumbnail",
+                     "manifest", "url", "date", "highlights"],
+        "properties": {
+            "id": {**_STR, "description": "Stable archive-wide record id."},
+            "local_id": {**_STR, "description": "The id in the institution's own data."},
+            "institution": _STR,
+            "institution_name": _STR,
+            "title": _STR,
+            "thumbnail": {**_nullable(_URL), "description": "IIIF Image API thumbnail URL."},
+            "manifest": {**_URL, "description": "IIIF Presentation 3.0 Manifest."},
+            "url": {**_URL, "description": "The public page of the record."},
+            "date": _nullable(_STR),
+            "highlights": {"type": "object", "additionalProperties": _STR,
+                           "description": "Field -> HTML with <mark> around matches."},
+        },
+        "additionalProperties": False,
+    },
+    "SearchResponse": {
+        "type": "object", "required": ["total", "page", "size", "facets", "items"],
+        "properties": {
+            "total": {"type": "integer", "minimum": 0},
+            "page": {"type": "integer", "minimum": 1},
+            "size": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE},
+            "facets": {
+                "type": "object", "required": list(FACETS),
+                "properties": {f: {"type": "array",
+                                   "items": {"$ref": "#/components/schemas/FacetValue"}}
+                               for f in FACETS},
+                "additionalProperties": False,
+            },
+            "items": {"type": "array", "items": {"$ref": "#/components/schemas/SearchItem"}},
+        },
+        "additionalProperties": False,
+    },
+    "SuggestResponse": {
+        "type": "object", "required": ["q", "suggestions"],
+        "properties": {"q": _STR, "suggestions": {"type": "array", "items": _STR}},
+        "additionalProperties": False,
+    },
+    "Image": {
+        "type": "object",
+        "required": ["id", "position", "width", "height", "service", "info", "full",
+                     "thumbnail"],
+        "properties": {
+            "id": _STR, "position": {"type": "integer", "minimum": 1},
+            "width": {"type": "integer", "minimum": 1,
+                      "description": "Width as served (after any size cap)."},
+            "height": {"type": "integer", "minimum": 1},
+            "service": {**_URL, "description": "IIIF Image API 3.0 service (base URI)."},
+            "info": _URL, "full": _URL, "thumbnail": _URL,
+        },
+        "additionalProperties": False,
+    },
+    "Record": {
+        "type": "object",
+        "required": ["id", "local_id", "institution", "title", "fields", "extra", "normalised",
+                     "rights", "images", "thumbnail", "manifest", "url", "citation"],
+        "properties": {
+            "id": _STR,
+            "local_id": _STR,
+            "institution": {
+                "type": "object", "required": ["id", "name", "url", "collection"],
+                "properties": {"id": _STR, "name": _LANG_PAIR, "homepage": _nullable(_STR),
+                               "url": _URL, "collection": _URL},
+            },
+            "title": {"type": "object", "required": ["ja", "en"],
+                      "properties": {"ja": _STR, "en": _STR}},
+            "fields": {
+                "type": "object",
+                "description": "The mapped fields exactly as the institution wrote them.",
+                "additionalProperties": {"anyOf": [
+                    _STR, {"type": "array", "items": _STR}, {"type": "boolean"},
+                    {"type": "integer"}]},
+            },
+            "extra": {
+                "type": "array",
+                "description": "Columns no field was mapped to, as label and value.",
+                "items": {"type": "object", "required": ["label", "value"],
+                          "properties": {"label": _STR, "value": _STR}},
+            },
+            "normalised": {
+                "type": "object",
+                "required": ["date_start", "date_end", "era", "century", "keywords",
+                             "has_images"],
+                "properties": {
+                    "title": _LANG_PAIR, "creator": _LANG_PAIR, "object_type": _LANG_PAIR,
+                    "material": _LANG_PAIR, "description": _LANG_PAIR,
+                    "keywords": {"type": "array", "items": _STR},
+                    "date_start": _nullable({"type": "integer"}),
+                    "date_end": _nullable({"type": "integer"}),
+                    "era": _nullable(_STR),
+                    "century": _nullable({"type": "integer"}),
+                    "has_images": {"type": "boolean"},
+                },
+            },
+            "rights": {
+                "type": "object", "required": ["uri", "label"],
+                "description": "The record's licence or rights statement.",
+                "properties": {
+                    "uri": _nullable(_STR),
+                    "label": _nullable({"type": "object",
+                                        "properties": {"ja": _STR, "en": _STR}}),
+                },
+            },
+            "images": {"type": "array", "items": {"$ref": "#/components/schemas/Image"}},
+            "thumbnail": _nullable(_URL),
+            "manifest": _URL,
+            "url": _URL,
+            "citation": {
+                "type": "object", "required": ["ja", "en", "bibtex"],
+                "properties": {"ja": _STR, "en": _STR, "bibtex": _STR},
+            },
+            "created_at": _nullable(_STR),
+            "updated_at": _nullable(_STR),
+        },
+    },
+}
+
+
+def document(base_url: str) -> dict[str, Any]:
+    """The OpenAPI 3.0 document, with ``base_url`` as its server."""
+    json_ok = {"description": "OK", "content": {"application/json": {"schema": None}}}
+
+    def ok(ref: str) -> dict[str, Any]:
+        return {**json_ok, "content": {"application/json": {
+            "schema": {"$ref": f"#/components/schemas/{ref}"}}}}
+
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "City Digital Museum research API",
+            "version": "1.0.0",
+            "description": "Search and read the public records of the city's cultural "
+                           "institutions, and export them in bulk. Images and objects are also "
+                           "available through IIIF: the Image API 3.0 at /iiif/3/{image id} and "
+                           "Presentation 3.0 manifests at /iiif/3/manifest/{record id}.",
+        },
+        "servers": [{"url": base_url}],
+        "paths": {
+            "/api/search": {"get": {
+                "operationId": "search",
+                "summary": "Search public records, with facet counts.",
+                "parameters": SEARCH_PARAMETERS,
+                "responses": {"200": ok("SearchResponse"), "400": _ERROR, "503": _ERROR},
+            }},
+            "/api/suggest": {"get": {
+                "operationId": "suggest",
+                "summary": "Completions for a prefix of a title, creator, type or keyword.",
+                "parameters": [
+                    {"name": "q", "in": "query", "required": False,
+                     "schema": {"type": "string", "maxLength": SUGGEST_MAX_Q}},
+                    _int_param("limit", "How many suggestions at most.", 1,
+                               SUGGEST_MAX_LIMIT, 10),
+                    _LANG,
+                ],
+                "responses": {"200": ok("SuggestResponse"), "400": _ERROR, "503": _ERROR},
+            }},
+            "/api/records/{id}": {"get": {
+                "operationId": "getRecord",
+                "summary": "One public record: every field, original and normalised.",
+                "parameters": [{"name": "id", "in": "path", "required": True,
+                                "description": "Record id, e.g. `noh-museum_N-12`.",
+                                "schema": {"type": "string"}}],
+                "responses": {"200": ok("Record"), "404": _ERROR},
+            }},
+            "/api/export.jsonl": {"get": {
+                "operationId": "exportJsonl",
+                "summary": "Every public record as JSON Lines (one Record per line), streamed.",
+                "responses": {"200": {"description": "JSON Lines", "content": {
+                    "application/x-ndjson": {"schema": {"type": "string"}}}}},
+            }},
+            "/api/export.csv": {"get": {
+                "operationId": "exportCsv",
+                "summary": "Every public record as CSV, UTF-8 with BOM, with its licence.",
+                "responses": {"200": {"description": "CSV", "content": {
+                    "text/csv": {"schema": {"type": "string"}}}}},
+            }},
+        },
+        "components": {
+            "schemas": SCHEMAS,
+            "responses": {"Error": {"description": "Error, naming the bad parameter",
+                                    "content": {"application/json": {
+                                        "schema": {"$ref": "#/components/schemas/Error"}}}}},
+        },
+    }
