@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from archive.config import Config
-from archive.errors import ConfigError
+from archive.errors import BadRequest, ConfigError
 from archive.records import Institution, Record
 
 # Facets every backend computes, in display order.
@@ -16,6 +16,9 @@ FACETS = ("institution", "object_type", "material", "era", "century", "creator",
           "has_images")
 SORTS = ("relevance", "date_asc", "date_desc", "added")
 MAX_PAGE_SIZE = 100
+# Deepest result reachable by paging (the cluster's index.max_result_window): 100,000
+# records at 100 a page are all reachable.
+MAX_RESULT_WINDOW = 100_000
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,29 @@ class SearchResult:
     facets: dict[str, list[tuple[str, int]]]  # facet -> [(value, count)], most frequent first
     page: int = 1
     size: int = 20
+
+
+def check_query(query: SearchQuery) -> None:
+    """Raise BadRequest, naming the parameter, for a query no backend can answer."""
+    if query.sort not in SORTS:
+        raise BadRequest(f"sort must be one of {', '.join(SORTS)}", parameter="sort")
+    if query.page < 1:
+        raise BadRequest("page must be 1 or more", parameter="page")
+    if not 1 <= query.size <= MAX_PAGE_SIZE:
+        raise BadRequest(f"size must be between 1 and {MAX_PAGE_SIZE}", parameter="size")
+    if query.page * query.size > MAX_RESULT_WINDOW:
+        raise BadRequest(
+            f"page * size must be at most {MAX_RESULT_WINDOW}; narrow the search instead",
+            parameter="page",
+        )
+    years = (query.year_from, query.year_to)
+    if None not in years and years[0] > years[1]:
+        raise BadRequest("year_from is after year_to", parameter="year_from")
+    for name in query.filters:
+        if name not in FACETS:
+            raise BadRequest(
+                f"unknown filter {name!r}; filters are {', '.join(FACETS)}", parameter=name
+            )
 
 
 class SearchBackend:

@@ -1,0 +1,75 @@
+"""The free-text query language, parsed once into clauses every backend translates.
+
+Words are ANDed; ``"quoted phrases"`` (also 「」 and “”) match as written; ``field:word``
+or ``field:"a phrase"`` searches one field; a leading ``-`` excludes. Everything is
+folded (``search.text.fold``) before it is parsed, so ＴＩＴＬＥ：茶碗 works too.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from archive.errors import BadRequest
+
+from .text import fold, query_tokens
+
+# Query field name -> document fields it searches (the SQLite columns / cluster fields).
+FIELDS: dict[str, tuple[str, ...]] = {
+    "title": ("title", "kana"),
+    "kana": ("kana",),
+    "creator": ("creator",),
+    "description": ("description",),
+    "keywords": ("keywords",),
+    "keyword": ("keywords",),
+    "material": ("material",),
+    "object_type": ("object_type",),
+    "type": ("object_type",),
+    "other": ("other",),
+}
+MAX_CLAUSES = 32
+MAX_QUERY_LENGTH = 500
+
+_QUOTES = str.maketrans({"「": '"', "」": '"', "“": '"', "”": '"', "『": '"', "』": '"'})
+_CLAUSE_RE = re.compile(r'(-?)(?:([a-z_]+):)?(?:"([^"]*)"?|(\S+))')
+
+
+@dataclass(frozen=True)
+class Clause:
+    """One AND-ed part of a query: the folded text, its tokens and where to look."""
+
+    text: str  # folded
+    tokens: tuple[str, ...]
+    prefix: bool  # the last token is a prefix (a one-character CJK ending)
+    fields: tuple[str, ...] = ()  # empty: every text field
+    phrase: bool = False
+    negate: bool = False
+
+
+def parse(q: str) -> list[Clause]:
+    """Clauses of a query; raises BadRequest (parameter ``q``) when it is unusable."""
+    if len(q) > MAX_QUERY_LENGTH:
+        raise BadRequest(f"q is longer than {MAX_QUERY_LENGTH} characters", parameter="q")
+    folded = fold(q.translate(_QUOTES))
+    clauses: list[Clause] = []
+    for negate, field, quoted, bare in _CLAUSE_RE.findall(folded):
+        text = quoted if quoted else bare
+        if field and field not in FIELDS:
+            # Not a field we know (a URL, a time 10:30): search the words as written.
+            text, field = f"{field}:{text}", ""
+        toks, prefix = query_tokens(text)
+        if not toks:
+            continue
+        clauses.append(
+            Clause(
+                text=text.strip(),
+                tokens=tuple(toks),
+                prefix=prefix,
+                fields=FIELDS.get(field, ()),
+                phrase=bool(quoted),
+                negate=bool(negate),
+            )
+        )
+    if len(clauses) > MAX_CLAUSES:
+        raise BadRequest(f"q has more than {MAX_CLAUSES} words", parameter="q")
+    return clauses
