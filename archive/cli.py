@@ -240,6 +240,89 @@ def export(obj: Context, fmt: str | None, output: str, base_url: str | None) -> 
     click.echo(f"Exported {archive.catalog.count()} public records to {output}", err=True)
 
 
+@cli.command()
+@click.pass_obj
+def reindex(obj: Context) -> None:
+    """Rebuild the search index from the catalog (the source of truth).
+
+    On a cluster this builds a new index and switches the alias, so search keeps
+    answering throughout; on SQLite readers see the old index until the new one is done.
+    """
+    archive = attach_search(obj.archive())
+    institutions = {inst.id: inst for inst in archive.catalog.institutions()}
+    count = archive.search.rebuild(archive.catalog.records(public_only=True), institutions)
+    archive.catalog.set_meta("search_behind", None)
+    click.echo(f"Indexed {count} public records with the {archive.search.name} backend.")
+
+
+@cli.command("search")
+@click.argument("query", nargs=-1)
+@click.option("--institution", multiple=True, help="Only this institution (repeatable).")
+@click.option(
+    "--filter", "filters", multiple=True, metavar="FACET=VALUE",
+    help="Facet filter, e.g. era=江戸時代 or has_images=true (repeatable).",
+)
+@click.option("--from", "year_from", type=int, help="Earliest year (overlapping dates match).")
+@click.option("--to", "year_to", type=int, help="Latest year.")
+@click.option(
+    "--sort", default="relevance", show_default=True,
+    type=click.Choice(["relevance", "date_asc", "date_desc", "added"]), help="Result order.",
+)
+@click.option("--page", default=1, show_default=True, type=int, help="Page of results, from 1.")
+@click.option("--size", default=10, show_default=True, type=int, help="Results per page.")
+@click.option("--lang", default="ja", show_default=True, type=click.Choice(["ja", "en"]),
+              help="Language of titles shown.")
+@click.option("--facets", "show_facets", is_flag=True, help="Also print facet counts.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.pass_obj
+def search_command(
+    obj: Context, query: tuple[str, ...], institution: tuple[str, ...], filters: tuple[str, ...],
+    year_from: int | None, year_to: int | None, sort: str, page: int, size: int, lang: str,
+    show_facets: bool, as_json: bool,
+) -> None:
+    """Search the index as the site does: words ANDed, "quoted phrases", field:word, -word."""
+    from search import SearchQuery
+
+    archive = attach_search(obj.archive())
+    chosen: dict[str, list[str]] = {}
+    if institution:
+        chosen["institution"] = list(institution)
+    for item in filters:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{item!r} is not FACET=VALUE", param_hint="--filter")
+        chosen.setdefault(name.strip(), []).append(value.strip())
+    result = archive.search.search(
+        SearchQuery(
+            q=" ".join(query), filters={k: tuple(v) for k, v in chosen.items()},
+            year_from=year_from, year_to=year_to, sort=sort, page=page, size=size, lang=lang,
+            facets=show_facets or as_json,
+        )
+    )
+    records = {r.id: r for r in archive.catalog.get_records([h.id for h in result.hits])}
+    if as_json:
+        click.echo(_dump({
+            "total": result.total,
+            "items": [
+                {"id": h.id, "score": h.score, "title": records[h.id].label(lang),
+                 "highlights": h.highlights}
+                for h in result.hits if h.id in records
+            ],
+            "facets": {k: [list(v) for v in vs] for k, vs in result.facets.items()},
+        }))
+        return
+    first = (page - 1) * size + 1
+    shown = f"; {first}-{first + len(result.hits) - 1}:" if result.hits else "."
+    click.echo(f"{result.total} found{shown}")
+    for hit in result.hits:
+        record = records.get(hit.id)
+        if record is not None:
+            click.echo(f"  {hit.id:<36} {record.label(lang)}  {record.get('date') or ''}")
+    if show_facets:
+        for name, values in result.facets.items():
+            counts = ", ".join(f"{v} ({n})" for v, n in values[:8])
+            click.echo(f"{name}: {counts or '-'}")
+
 def main() -> None:
     cli(prog_name="archive")
 
