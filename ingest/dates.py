@@ -378,7 +378,9 @@ _ERA_NAMES = "|".join(sorted(ERA_SPANS, key=len, reverse=True))
 _PERIOD_NAMES = "|".join(sorted(_PERIOD_ALIASES, key=len, reverse=True))
 _PART_NAMES = "|".join(sorted(PARTS, key=len, reverse=True))
 _APPROX = r"(?:頃|ころ|ごろ|前後|か|\?|？)"
-_RANGE_SPLIT = re.compile(r"\s*(?:[～〜~–—]|-(?=\D)|(?<=\D)-|から|より|－)\s*")
+_RANGE_SPLIT = re.compile(
+    r"\s*(?:[～〜~–—]|-(?=\D)|(?<=\D)-|(?<=\d{4})-(?=\d{3,4}(?:\D|$))|から|より|－)\s*"
+)
 _MONTH_DAY = rf"(?:{_NUM}月(?:{_NUM}日)?|[./-]\d{{1,2}}(?:[./-]\d{{1,2}})?)"
 
 _RE_YEAR = re.compile(rf"^(紀元前|BC|B\.C\.)?\s*(\d{{1,4}})\s*年?{_MONTH_DAY}?(?:{_APPROX})?$")
@@ -486,7 +488,7 @@ def _parse_one(text: str, era_hint: str | None = None) -> tuple[int, int, str | 
     return None
 
 
-def _era_year(era: str, number: str) -> tuple[int, int, None] | None:
+def _era_year(era: str, number: str) -> tuple[int, int, str | None] | None:
     n = kanji_number(number)
     if n is None or n < 1:
         return None
@@ -494,7 +496,9 @@ def _era_year(era: str, number: str) -> tuple[int, int, None] | None:
     year = start + n - 1
     if year > (end if end is not None else _this_year()):
         return None  # e.g. 明治50年: no such year
-    return year, year, None
+    # Modern eras name their own period (平成31年 is 平成, though 2019 is also 令和元年).
+    named = f"{era}時代" if era in ("明治", "大正", "昭和", "平成", "令和") else None
+    return year, year, named
 
 
 def _clean(text: str) -> str:
@@ -519,21 +523,42 @@ def normalise_date(text: str | None) -> DateRange | None:
     one = _parse_one(cleaned)
     if one is not None:
         return _finish(*one)
+    # "慶応4年/明治元年": the same date written two ways; keep what is understood.
+    if "/" in cleaned and not re.search(r"\d/\d", cleaned):
+        ranges = [r for r in map(normalise_date, cleaned.split("/")) if r]
+        if not ranges:
+            return None
+        return _finish(min(r.start for r in ranges), max(r.end for r in ranges), ranges[0].era)
     parts = [p for p in _RANGE_SPLIT.split(cleaned) if p]
     if len(parts) != 2:
         return None
-    left = _parse_one(parts[0])
+    return _parse_range(*parts)
+
+
+def _parse_range(first: str, second: str) -> DateRange | None:
+    """Two ends of a range; the second may lean on the first ("1820～30年", "明治10～20年",
+    "江戸時代中期～後期")."""
+    left = _parse_one(first)
+    if left is None and second.endswith("年") and not first.endswith("年"):
+        first += "年"  # "明治10～20年"
+        left = _parse_one(first)
     if left is None:
         return None
-    era_hint = m.group(1) if (m := re.match(rf"^({_ERA_NAMES})", parts[0])) else None
-    right = _parse_one(parts[1], era_hint)
-    if right is None and parts[0][-1] == "年" or right is None:
-        # "1820～30年": the right side shortened to the last digits.
-        digits = re.match(r"^(\d{1,2})\s*年?(?:代)?$", parts[1])
-        if right is None and digits and left[0] >= 100:
-            base = left[0] - left[0] % (10 ** len(digits.group(1)))
-            end = base + int(digits.group(1))
-            right = (end, end + (9 if parts[1].endswith("代") else 0), None)
+    right = None
+    era_hint = m.group(1) if (m := re.match(rf"^({_ERA_NAMES})", first)) else None
+    bare = re.match(r"^(\d{1,3})\s*(年代|年)?$", second)
+    if era_hint and bare and bare.group(2) == "年":
+        right = _era_year(era_hint, bare.group(1))
+    elif bare and left[0] >= 100 and len(bare.group(1)) < len(str(left[0])):
+        digits = bare.group(1)
+        end = left[0] - left[0] % (10 ** len(digits)) + int(digits)
+        right = (end, end + (9 if bare.group(2) == "年代" else 0), None)
+    elif m := re.match(rf"^({_PART_NAMES})$", second):
+        base = _parse_one(re.sub(rf"(?:{_PART_NAMES})$", "", first))
+        if base is not None:
+            right = (*_part(base[0], base[1], m.group(1)), base[2])
+    if right is None:
+        right = _parse_one(second, era_hint)
     if right is None:
         return None
     # "鎌倉～室町時代": the left side's 時代 is implied; the named period is the first.
