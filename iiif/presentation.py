@@ -125,11 +125,13 @@ def _kv(label_ja: str, label_en: str, value: dict) -> KeyValueString:
 
 
 def behavior_of(record: Record) -> list[str] | None:
-    """§3.3.1 behavior for multi-image objects: paged books and albums, continuous scrolls."""
-    if len(record.images) < 2:
-        return None
+    """§3.3.1 behavior: paged books and albums, continuous scrolls, as the curator wrote;
+    ``individuals`` for other multi-image objects; none for a single image left unsaid."""
     raw = str(record.get("behavior") or "").strip()
-    return [_BEHAVIORS.get(raw.lower(), _BEHAVIORS.get(raw, "individuals"))]
+    known = _BEHAVIORS.get(raw.lower()) or _BEHAVIORS.get(raw)
+    if known:
+        return [known]
+    return ["individuals"] if len(record.images) > 1 else None
 
 
 def nav_date(record: Record) -> str | None:
