@@ -68,7 +68,8 @@ class ImageService:
     def _catalog_image(self, image_id: str) -> ImageInfo:
         local = self._local
         db = self.archive.catalog.db
-        version = db.execute("PRAGMA data_version").fetchone()[0]
+        # data_version moves on other connections' commits, total_changes on this one's.
+        version = (db.execute("PRAGMA data_version").fetchone()[0], db.total_changes)
         if getattr(local, "db", None) is not db or local.version != version:
             local.db, local.version, local.images = db, version, {}
         found = local.images.get(image_id)

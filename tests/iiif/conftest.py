@@ -52,12 +52,17 @@ def add_image(archive: Archive, local_id: str, image: pyvips.Image, *, public: b
     return img_id
 
 
-@pytest.fixture(name="pattern")
+@pytest.fixture(name="add_image", scope="session")
+def add_image_fixture() -> Callable[..., str]:
+    return add_image
+
+
+@pytest.fixture(name="pattern", scope="session")
 def pattern_fixture() -> Callable[[int, int], pyvips.Image]:
     return pattern
 
 
-@pytest.fixture(name="noise")
+@pytest.fixture(name="noise", scope="session")
 def noise_fixture() -> Callable[[int, int], pyvips.Image]:
     return noise
 

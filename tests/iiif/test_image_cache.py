@@ -1,0 +1,95 @@
+"""Derivative caching: the disk LRU stays bounded, exact tiles are the stored JPEG tiles,
+and re-ingesting an image never serves its old pixels (from disk or over HTTP)."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pyvips
+
+from iiif.cache import DiskCache
+from iiif.image_tiff import read_pyramid
+
+
+def decode(data: bytes) -> pyvips.Image:
+    return pyvips.Image.new_from_buffer(data, "")
+
+
+def test_disk_cache_is_bounded_and_evicts_least_recently_used(tmp_path):
+    cache = DiskCache(tmp_path / "c", max_bytes=100_000)
+    keys = [cache.key("img", "v1", str(i)) for i in range(30)]
+    for i, key in enumerate(keys[:9]):
+        cache.put(key, bytes([i]) * 10_000)
+        os.utime(cache._path(key), (time.time() - 1000 + i, time.time() - 1000 + i))
+    assert cache.get(keys[0]) == bytes([0]) * 10_000  # touched: now the most recent
+    for key in keys[9:]:
+        cache.put(key, b"x" * 10_000)
+        assert cache.usage() <= 100_000
+    assert cache.get(keys[-1]) == b"x" * 10_000
+    assert cache.get(keys[1]) is None  # old and untouched: evicted
+    assert cache.usage() <= 100_000
+
+
+def test_disk_cache_disabled_and_oversized(tmp_path):
+    off = DiskCache(tmp_path / "off", max_bytes=0)
+    off.put("k" * 64, b"data")
+    assert off.get("k" * 64) is None
+    small = DiskCache(tmp_path / "small", max_bytes=1000)
+    small.put("a" * 64, b"y" * 500)  # more than a tenth of the cache: not worth keeping
+    assert small.get("a" * 64) is None
+
+
+def test_pyramid_structure_matches_the_tiler(make_image, image_archive, pattern):
+    img = make_image("A-1", pattern(1000, 700))
+    info = image_archive.catalog.get_image(img)
+    pyr = read_pyramid(image_archive.images.path(img, info.version))
+    assert [(lv.width, lv.height) for lv in pyr.levels] == [(1000, 700), (500, 350), (250, 175)]
+    assert all(lv.jpeg and lv.tile_width == 256 for lv in pyr.levels)
+
+
+def test_exact_tiles_are_the_stored_tiles_and_match_rendering(make_image, iclient, noise):
+    img = make_image("A-1", noise(1100, 1100))
+    for region, size in [("0,0,256,256", "256,"), ("256,512,256,256", "256,256"),
+                         ("512,0,512,512", "256,"), ("0,0,1024,1024", "256,")]:
+        jpg = iclient.get(f"/iiif/3/{img}/{region}/{size}/0/default.jpg")
+        png = iclient.get(f"/iiif/3/{img}/{region}/{size}/0/default.png")
+        assert jpg.status_code == png.status_code == 200
+        a, b = decode(jpg.data), decode(png.data)
+        assert (a.width, a.height) == (b.width, b.height) == (256, 256)
+        assert (a.cast("float") - b.cast("float")).abs().max() <= 2, region
+    # Edge tiles are cut to the image, not the stored padded tile.
+    edge = decode(iclient.get(f"/iiif/3/{img}/1024,1024,76,76/76,/0/default.jpg").data)
+    assert (edge.width, edge.height) == (76, 76)
+
+
+def test_reingest_never_serves_old_pixels(make_image, iclient, pattern, image_archive):
+    black = pyvips.Image.black(1000, 700, bands=3).copy(interpretation="srgb")
+    img = make_image("A-1", black, version="v1")
+    urls = ["full/200,/0/default.png", "0,0,256,256/256,/0/default.jpg", "info.json"]
+    first = {u: iclient.get(f"/iiif/3/{img}/{u}") for u in urls}
+    assert decode(first[urls[0]].data).avg() < 2
+    # Re-ingest: new pixels, new version, same id (what ingest does on a changed source).
+    white = (pyvips.Image.black(1200, 800, bands=3) + 255).cast("uchar").copy(
+        interpretation="srgb")
+    assert make_image("A-1", white, version="v2") == img
+    again = {u: iclient.get(f"/iiif/3/{img}/{u}") for u in urls}
+    assert decode(again[urls[0]].data).avg() > 250
+    assert decode(again[urls[1]].data).avg() > 250
+    assert again["info.json"].get_json()["width"] == 1200
+    for url in urls:
+        assert again[url].headers["ETag"] != first[url].headers["ETag"]
+        resp = iclient.get(f"/iiif/3/{img}/{url}",
+                           headers={"If-None-Match": first[url].headers["ETag"]})
+        assert resp.status_code == 200
+
+
+def test_rendered_derivatives_are_cached_on_disk(make_image, iclient, image_archive, pattern):
+    img = make_image("A-1", pattern(1000, 700))
+    cache_dir = image_archive.home.cache / "iiif"
+    before = sum(1 for _ in cache_dir.rglob("*")) if cache_dir.exists() else 0
+    first = iclient.get(f"/iiif/3/{img}/full/300,/45/gray.png")
+    after = sum(1 for p in cache_dir.rglob("*") if p.is_file())
+    assert after > before
+    second = iclient.get(f"/iiif/3/{img}/full/300,/45/gray.png")
+    assert second.data == first.data
