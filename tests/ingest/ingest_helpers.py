@@ -74,7 +74,8 @@ def write_toml(folder: Path, records: str, *, inst_id: str = "test-museum",
 
 
 def row(local_id: str, title: str = "", images: str = "", **more: str) -> dict:
-    data = {"資料番号": local_id, "名称": title or f"資料 {local_id}", "画像ファイル": images}
+    data = dict.fromkeys(DEFAULT_FIELDS.values(), "")
+    data.update({"資料番号": local_id, "名称": title or f"資料 {local_id}", "画像ファイル": images})
     data.update(more)
     return data
 
