@@ -43,7 +43,7 @@ from .readers import read_records
 from .report import Change, InstitutionReport, Report
 
 SEARCH_BEHIND = "search_behind"  # catalog meta key: the search index misses catalog changes
-INDEX_BATCH = 500
+BATCH = 500
 
 
 def default_workers(archive: Archive, workers: int | None) -> int:
@@ -191,8 +191,9 @@ class _Run:
             self._start(draft)
         for pending, index, result in self.tiler.drain():
             self._deliver(pending, index, result)
+        self.flush()
         self._remove_missing(unknown_rows)
-        self.flush_index()
+        self.flush()
 
     def _image_cells(self, row) -> int:
         column = self.collection.fields.get("images")
@@ -269,10 +270,9 @@ class _Run:
         if self.dry_run:
             self._describe(rec, old_checksum is None)
             return
-        self.catalog.put_record(rec)
         self.to_index.append(rec)
-        if len(self.to_index) >= INDEX_BATCH:
-            self.flush_index()
+        if len(self.to_index) >= BATCH:
+            self.flush()
 
     def _describe(self, rec: Record, new: bool) -> None:
         if new:
@@ -317,9 +317,14 @@ class _Run:
             self.inst_report.removed += 1
             self.to_unindex.append(rid)
 
-    # -- search ------------------------------------------------------------------------------
-    def flush_index(self) -> None:
+    # -- catalog and search, in batches ------------------------------------------------------
+    def flush(self) -> None:
+        """Put finished records in the catalog (one transaction per batch), then index them."""
         records, self.to_index = self.to_index, []
+        if records:
+            with self.catalog.transaction():
+                for rec in records:
+                    self.catalog.put_record(rec)
         deleted, self.to_unindex = self.to_unindex, []
         if self.search is None or self.search_error:
             return
@@ -423,7 +428,7 @@ def _catch_up(archive: Archive, report: Report, behind: bool) -> None:
     try:
         if behind:
             institutions: dict[str, Institution] = {i.id: i for i in archive.catalog.institutions()}
-            archive.search.rebuild(archive.catalog.records(public_only=False), institutions)
+            archive.search.rebuild(archive.catalog.records(public_only=True), institutions)
             report.search = "rebuilt (an earlier run had left it behind)"
         archive.catalog.set_meta(SEARCH_BEHIND, None)
     except ArchiveError as exc:
