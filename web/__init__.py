@@ -1,11 +1,54 @@
-"""The public site and JSON API: ``create_app(config)`` is the one app factory."""
+"""The public site and JSON API: ``create_app(config)`` is the one app factory.
+
+Besides registering the blueprints, the factory owns what every response shares:
+the language of the request, security headers (a Content-Security-Policy the
+pages satisfy, nosniff, Referrer-Policy), gzip for our text responses, and one
+error handler so that nothing a client sends is ever answered with a traceback.
+"""
 
 from __future__ import annotations
 
-from flask import Flask
+import gzip
+import hashlib
+import logging
+from pathlib import Path
+from urllib.parse import urlencode
+
+from flask import Flask, Response, g, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
 
 from archive.config import Config
 from archive.context import Archive
+from archive.errors import ArchiveError, BadRequest, SearchUnavailable
+
+from .i18n import COOKIE, LANGS, choose_lang, translate
+from .vendor import ALLOWED, package_version
+
+log = logging.getLogger(__name__)
+
+# What our pages need and nothing more: all scripts and styles are files of this site;
+# JSON data islands (<script type="application/json">) are not executed, so no 'unsafe-inline'.
+# The one hash is the small stylesheet OpenSeadragon 6 injects (its touch-device focus rule).
+_OSD_STYLE_HASH = "'sha256-9xTiqzfwFaL2SGb1rmr8gysEwVVjIvqWAgmZgqFqpEE='"
+_CSP_REST = (
+    "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; "
+    "worker-src 'self' blob:; object-src 'none'; base-uri 'self'; form-action 'self'; "
+    "frame-ancestors 'self'"
+)
+CSP = f"default-src 'self'; script-src 'self'; style-src 'self' {_OSD_STYLE_HASH}; {_CSP_REST}"
+# Mirador (React with emotion) injects <style> elements; only its pages allow that.
+CSP_MIRADOR = (
+    f"default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; {_CSP_REST}"
+)
+_MACHINE_PREFIXES = ("/api/", "/iiif/")
+_COMPRESSIBLE = (
+    "text/html",
+    "text/css",
+    "text/javascript",
+    "application/javascript",
+    "application/xml",
+    "image/svg+xml",
+)
 
 
 def create_app(config: Config | None = None) -> Flask:
@@ -25,9 +68,195 @@ def create_app(config: Config | None = None) -> Flask:
 
     from .api import api_blueprint
     from .site import site_blueprint
+    from .vendor import vendor_blueprint
 
     app.register_blueprint(image_blueprint(archive))
     app.register_blueprint(presentation_blueprint(archive))
     app.register_blueprint(api_blueprint(archive))
     app.register_blueprint(site_blueprint(archive))
+    app.register_blueprint(vendor_blueprint())
+
+    _install_language(app)
+    _install_templates(app, config)
+    _install_headers(app)
+    _install_errors(app)
     return app
+
+
+# --- language -------------------------------------------------------------------------------
+def _install_language(app: Flask) -> None:
+    @app.before_request
+    def pick_language() -> None:
+        g.lang, g.lang_explicit = choose_lang(request)
+
+    @app.after_request
+    def remember_language(resp: Response) -> Response:
+        if getattr(g, "lang_explicit", False) and request.cookies.get(COOKIE) != g.lang:
+            resp.set_cookie(
+                COOKIE,
+                g.lang,
+                max_age=365 * 86400,
+                samesite="Lax",
+                secure=request.is_secure,
+                httponly=True,
+            )
+        if resp.mimetype == "text/html":
+            resp.vary.update(("Accept-Language", "Cookie"))
+        return resp
+
+
+# --- templates ------------------------------------------------------------------------------
+def _install_templates(app: Flask, config: Config) -> None:
+    static = Path(app.static_folder or "")
+    digests: dict[str, str] = {}
+    versions = {name: package_version(name) for name in ALLOWED}
+
+    def asset(filename: str) -> str:
+        """URL of a static file with a content hash, so it can be cached for a year."""
+        if filename not in digests or app.debug:
+            try:
+                digests[filename] = hashlib.sha256((static / filename).read_bytes()).hexdigest()[
+                    :12
+                ]
+            except OSError:
+                digests[filename] = "0"
+        return f"/static/{filename}?v={digests[filename]}"
+
+    def vendor(package: str, name: str) -> str:
+        return f"/vendor/{package}/{name}?v={versions.get(package, '')}"
+
+    def base_url() -> str:
+        """Absolute root of the site: the configured public URL, else the request's."""
+        return (config.public_url or request.url_root).rstrip("/")
+
+    def lang_url(lang: str) -> str:
+        """This page in ``lang``: same path and parameters, ``lang`` replaced."""
+        pairs = [(k, v) for k, v in request.args.items(multi=True) if k != "lang"]
+        pairs.append(("lang", lang))
+        return f"{request.path}?{urlencode(pairs)}"
+
+    def t(key: str, **values: object) -> str:
+        return translate(key, getattr(g, "lang", "ja"), **values)
+
+    @app.context_processor
+    def globals_() -> dict:
+        lang = getattr(g, "lang", "ja")
+        return {
+            "lang": lang,
+            "other_lang": "en" if lang == "ja" else "ja",
+            "langs": LANGS,
+            "t": t,
+            "site_name": config.site_name_en if lang == "en" else config.site_name_ja,
+            "asset": asset,
+            "vendor": vendor,
+            "base_url": base_url(),
+            "lang_url": lang_url,
+        }
+
+
+# --- headers --------------------------------------------------------------------------------
+def _install_headers(app: Flask) -> None:
+    @app.after_request
+    def security_headers(resp: Response) -> Response:
+        headers = resp.headers
+        policy = CSP_MIRADOR if getattr(g, "mirador", False) else CSP
+        headers.setdefault("Content-Security-Policy", policy)
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+        headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+        if request.endpoint == "static" and request.args.get("v"):
+            resp.cache_control.public = True
+            resp.cache_control.max_age = 31_536_000
+            resp.cache_control.immutable = True
+        return _gzip(resp)
+
+
+def _gzip(resp: Response) -> Response:
+    """Compress our own text responses (pages, CSS, JS, sitemaps) when the client accepts it."""
+    if (
+        request.path.startswith(_MACHINE_PREFIXES)  # the API and IIIF blueprints decide themselves
+        or resp.direct_passthrough
+        or resp.is_streamed
+        or resp.status_code != 200
+        or "Content-Encoding" in resp.headers
+        or resp.mimetype not in _COMPRESSIBLE
+        or "gzip" not in request.headers.get("Accept-Encoding", "")
+    ):
+        return resp
+    body = resp.get_data()
+    if len(body) < 1024:
+        return resp
+    resp.set_data(gzip.compress(body, 6))
+    resp.headers["Content-Encoding"] = "gzip"
+    resp.vary.add("Accept-Encoding")
+    return resp
+
+
+# --- errors ---------------------------------------------------------------------------------
+def _install_errors(app: Flask) -> None:
+    """One translation of errors into responses: JSON under /api and /iiif, a page elsewhere."""
+
+    @app.errorhandler(ArchiveError)
+    def archive_error(exc: ArchiveError):
+        status = exc.http_status
+        if status >= 500 and not isinstance(exc, SearchUnavailable):
+            log.exception("archive error on %s", request.path)
+        return _error_response(status, str(exc), getattr(exc, "parameter", None))
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        response = app.make_response(_error_response(exc.code or 500, exc.description or exc.name))
+        for name, value in exc.get_headers():  # e.g. Allow on a 405 (RFC 9110 §15.5.6)
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception):
+        log.exception("unexpected error on %s", request.path)
+        return _error_response(500, "internal error")
+
+
+def _error_response(status: int, message: str, parameter: str | None = None):
+    if request.path.startswith(_MACHINE_PREFIXES):
+        body = {"error": message, "status": status}
+        if parameter:
+            body["parameter"] = parameter
+        return jsonify(body), status
+    try:
+        html = render_template(
+            "error.html",
+            status=status,
+            message=message,
+            parameter=parameter,
+            hint=_hint_from_path(request.path) if status == 404 else "",
+            institutions=_institutions_for_404() if status == 404 else [],
+        )
+    except Exception:  # the error page itself must never fail into a traceback
+        log.exception("error page failed")
+        return Response(f"{status} {message}\n", status=status, mimetype="text/plain")
+    resp = Response(html, status=status, mimetype="text/html")
+    if status == 503:
+        resp.headers["Retry-After"] = "30"
+    return resp
+
+
+def _hint_from_path(path: str) -> str:
+    """Words a lost visitor might search for: the last segment of the URL they tried."""
+    last = path.rstrip("/").rsplit("/", 1)[-1]
+    last = last.split("~")[0].split("__")[0]
+    if "_" in last:
+        last = last.split("_", 1)[1]
+    return " ".join(last.replace("-", " ").split())[:60]
+
+
+def _institutions_for_404() -> list:
+    from flask import current_app
+
+    try:
+        return current_app.extensions["archive"].catalog.institutions()
+    except Exception:  # a broken catalog must not turn a 404 into a 500
+        return []
+
+
+__all__ = ["BadRequest", "create_app"]
