@@ -68,7 +68,8 @@ _FACET_DESCRIPTIONS = {
 SEARCH_PARAMETERS: list[dict[str, Any]] = [
     {"name": "q", "in": "query", "required": False,
      "description": 'Free text in Japanese or English; "quoted phrases", `field:word`, '
-                    "`-exclude`. Empty lists everything.",
+                    "`-exclude`; at most 32 words (a 400 names `q` beyond that). "
+                    "Empty lists everything.",
      "schema": {"type": "string", "maxLength": MAX_Q}},
     *(_string_param(f, _FACET_DESCRIPTIONS[f], repeat=True) for f in FACETS
       if f != "has_images"),
@@ -76,7 +77,8 @@ SEARCH_PARAMETERS: list[dict[str, Any]] = [
                 ("true", "false")),
     _int_param("year_from", "Objects made in or after this year (negative: BCE).",
                YEAR_MIN, YEAR_MAX),
-    _int_param("year_to", "Objects made in or before this year; not before `year_from`.",
+    _int_param("year_to", "Objects made in or before this year. `year_from` after "
+               "`year_to` is a 400 naming `year_from`.",
                YEAR_MIN, YEAR_MAX),
     _enum_param("sort", "Order of results.", SORTS, "relevance"),
     _int_param("page", "Page of results, from 1.", 1, MAX_PAGE, 1),
