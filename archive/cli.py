@@ -323,6 +323,7 @@ def search_command(
             counts = ", ".join(f"{v} ({n})" for v, n in values[:8])
             click.echo(f"{name}: {counts or '-'}")
 
+
 @cli.command()
 @click.argument("out", type=click.Path(file_okay=False))
 @click.option("--institutions", default=20, show_default=True, type=click.IntRange(1, 1000),
