@@ -1,0 +1,342 @@
+"""Elasticsearch 8/9 or OpenSearch 2/3, found out from the server's ``GET /``.
+
+Reads and writes go through an alias (``config.search_index``); ``rebuild`` fills a
+new index and switches the alias in one request, so search never goes down. Every
+body sent is built in ``search.cluster_requests``. Any failure to reach the cluster
+raises ``SearchUnavailable`` (the web answers 503; ingest reports and stops).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from archive.config import Config
+from archive.errors import ArchiveError, ConfigError, SearchUnavailable
+from archive.records import Institution, Record
+
+from . import cluster_requests as requests_
+from .base import FACETS, Hit, SearchBackend, SearchQuery, SearchResult, check_query
+from .documents import HIGHLIGHT_FIELDS, record_to_doc
+from .highlight import SNIPPET_CHARS, highlight
+from .query import parse
+
+BULK_BATCH = 500
+
+
+def _client_options(config: Config) -> dict[str, Any]:
+    """Options shared by both clients: TLS, credentials and timeouts from the settings."""
+    options: dict[str, Any] = {"verify_certs": bool(config.search_verify_certs)}
+    if config.search_ca_certs:
+        options["ca_certs"] = config.search_ca_certs
+    return options
+
+
+def make_client(flavour: str, config: Config) -> Any:
+    """The official client for the flavour, configured from the archive's settings."""
+    url = config.search_url
+    options = _client_options(config)
+    if flavour == "elasticsearch":
+        from elasticsearch import Elasticsearch
+
+        if config.search_api_key:
+            options["api_key"] = config.search_api_key
+        elif config.search_username:
+            options["basic_auth"] = (config.search_username, config.search_password)
+        return Elasticsearch(
+            url, request_timeout=float(config.search_timeout), max_retries=1, **options
+        )
+    from opensearchpy import OpenSearch
+
+    if config.search_api_key:
+        options["headers"] = {"Authorization": f"ApiKey {config.search_api_key}"}
+    elif config.search_username:
+        options["http_auth"] = (config.search_username, config.search_password)
+    if not options["verify_certs"]:
+        options["ssl_show_warn"] = False
+    return OpenSearch(
+        [url], timeout=float(config.search_timeout), max_retries=1, use_ssl=url.startswith("https"),
+        **options,
+    )
+
+
+def detect_flavour(info: dict[str, Any]) -> str:
+    """'opensearch' or 'elasticsearch' from the body of ``GET /``."""
+    version = info.get("version") or {}
+    if version.get("distribution") == "opensearch":
+        return "opensearch"
+    major = str(version.get("number", "0")).split(".")[0]
+    if not major.isdigit() or int(major) < 7:
+        raise ConfigError(f"search_url: unsupported search server version {version!r}")
+    return "elasticsearch"
+
+
+class ClusterBackend(SearchBackend):
+    """An Elasticsearch or OpenSearch cluster behind an alias."""
+
+    name = "elasticsearch"
+
+    def __init__(self, config: Config) -> None:
+        super().__init__(config)
+        if not config.search_url:
+            raise ConfigError(
+                f"search_backend {config.search_backend!r} needs search_url "
+                "(e.g. ARCHIVE_SEARCH_URL=http://127.0.0.1:9200)"
+            )
+        self.alias = config.search_index
+        self._client: Any = None
+        self.flavour: str | None = None
+        self.version = ""
+        self._kuromoji: bool | None = None
+
+    # -- transport ---------------------------------------------------------------------------
+    def _connect(self) -> Any:
+        """Find out the server from GET / (lazily, so the site starts while it is down)."""
+        if self._client is None:
+            probe = make_client("opensearch", self.config)
+            try:
+                info = self._call(probe, "GET", "/")
+            finally:
+                probe.close()
+            self.flavour = detect_flavour(info)
+            self.version = info["version"]["number"]
+            self.name = self.flavour
+            self._client = make_client(self.flavour, self.config)
+        return self._client
+
+    def _call(
+        self, client: Any, method: str, path: str, body: Any = None,
+        params: dict[str, Any] | None = None, ndjson: bool = False,
+    ) -> Any:
+        """One request through the client; errors become SearchUnavailable or ArchiveError."""
+        headers = {"content-type": "application/x-ndjson" if ndjson else "application/json"}
+        if self.flavour == "elasticsearch":
+            headers["accept"] = "application/json"
+        try:
+            if self.flavour == "elasticsearch":
+                response = client.perform_request(
+                    method, path, params=params, headers=headers, body=body
+                )
+                return response.body
+            return client.transport.perform_request(
+                method, path, params=params, body=body, headers=headers
+            )
+        except Exception as exc:
+            raise _translate(exc, self.config.search_url) from None
+
+    def request(
+        self, method: str, path: str, body: Any = None, params: dict[str, Any] | None = None,
+        ndjson: bool = False,
+    ) -> Any:
+        return self._call(self._connect(), method, path, body, params, ndjson)
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    # -- index management --------------------------------------------------------------------
+    @property
+    def kuromoji(self) -> bool:
+        """Whether the cluster has the kuromoji plugin (asked once)."""
+        if self._kuromoji is None:
+            try:
+                probe = {"tokenizer": "kuromoji_tokenizer", "text": "日本"}
+                self.request("POST", "/_analyze", probe)
+                self._kuromoji = True
+            except SearchUnavailable:
+                raise
+            except ArchiveError:
+                self._kuromoji = False
+        return self._kuromoji
+
+    def _indices_of_alias(self) -> list[str]:
+        try:
+            found = self.request("GET", f"/_alias/{self.alias}")
+        except _Missing:
+            return []
+        return sorted(found)
+
+    def _create_index(self) -> str:
+        name = f"{self.alias}-{time.strftime('%Y%m%d%H%M%S')}-{time.time_ns() % 1_000_000:06d}"
+        self.request("PUT", f"/{name}", requests_.index_body(self.kuromoji))
+        return name
+
+    def _ensure_alias(self) -> None:
+        if not self._indices_of_alias():
+            name = self._create_index()
+            self.request("POST", "/_aliases", requests_.alias_switch(self.alias, name, []))
+
+    def _bulk(self, target: str, lines: list[dict[str, Any]], refresh: str | None) -> None:
+        if not lines:
+            return
+        body = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines)
+        params = {"refresh": refresh} if refresh else None
+        result = self.request("POST", f"/{target}/_bulk", body, params=params, ndjson=True)
+        if result.get("errors"):
+            failures = [
+                item for item in result["items"]
+                for action in item.values()
+                if action.get("error") and not (action.get("status") == 404 and "delete" in item)
+            ]
+            if failures:
+                raise ArchiveError(f"cluster refused documents: {json.dumps(failures[:3])[:800]}")
+
+    def _docs(
+        self, records: Iterable[Record], institutions: dict[str, Institution]
+    ) -> Iterator[tuple[str, dict[str, Any] | None]]:
+        for record in records:
+            if not record.public:
+                yield record.id, None
+                continue
+            doc = record_to_doc(record, institutions.get(record.institution))
+            doc["original"] = {
+                name: record.get(name) for name in HIGHLIGHT_FIELDS if record.get(name)
+            }
+            yield record.id, requests_.doc_source(doc)
+
+    def _write(self, target: str, items: Iterable[tuple[str, dict | None]], refresh: str | None
+               ) -> int:
+        count = 0
+        lines: list[dict[str, Any]] = []
+        for record_id, source in items:
+            if source is None:
+                lines.append({"delete": {"_id": record_id}})
+            else:
+                lines.extend(({"index": {"_id": record_id}}, source))
+                count += 1
+            if len(lines) >= 2 * BULK_BATCH:
+                self._bulk(target, lines, refresh)
+                lines = []
+        self._bulk(target, lines, refresh)
+        return count
+
+    def index(self, records: Iterable[Record], institutions: dict[str, Institution]) -> int:
+        self._ensure_alias()
+        return self._write(self.alias, self._docs(records, institutions), "wait_for")
+
+    def delete(self, record_ids: Iterable[str]) -> None:
+        self._ensure_alias()
+        self._write(self.alias, ((rid, None) for rid in record_ids), "wait_for")
+
+    def rebuild(self, records: Iterable[Record], institutions: dict[str, Institution]) -> int:
+        """Fill a new index, then move the alias to it in one atomic request."""
+        old = self._indices_of_alias()
+        new = self._create_index()
+        try:
+            count = self._write(new, self._docs(records, institutions), None)
+            self.request("POST", f"/{new}/_refresh")
+            self.request("POST", "/_aliases", requests_.alias_switch(self.alias, new, old))
+        except BaseException:
+            try:
+                self.request("DELETE", f"/{new}")
+            except ArchiveError:
+                pass  # the original error matters more; a stray index is harmless
+            raise
+        for name in old:
+            self.request("DELETE", f"/{name}")
+        return count
+
+    def count(self) -> int:
+        try:
+            return int(self.request("GET", f"/{self.alias}/_count")["count"])
+        except _Missing:
+            return 0
+
+    def health(self) -> dict[str, Any]:
+        self._connect()
+        return {"backend": self.flavour, "version": self.version, "alias": self.alias,
+                "indices": self._indices_of_alias(), "kuromoji": self.kuromoji,
+                "documents": self.count()}
+
+    # -- reading -----------------------------------------------------------------------------
+    def search(self, query: SearchQuery) -> SearchResult:
+        check_query(query)
+        clauses = parse(query.q)
+        kuromoji = self.kuromoji
+        body = requests_.search_body(query, clauses, kuromoji)
+        try:
+            result = self.request("POST", f"/{self.alias}/_search", body)
+        except _Missing:
+            return SearchResult(total=0, hits=[], facets={name: [] for name in FACETS} if
+                                query.facets else {}, page=query.page, size=query.size)
+        hits = []
+        for raw in result["hits"]["hits"]:
+            original = (raw.get("_source") or {}).get("original") or {}
+            marks: dict[str, str] = {}
+            if clauses:
+                for name, field in HIGHLIGHT_FIELDS.items():
+                    value = original.get(name)
+                    if not value:
+                        continue
+                    text = "、".join(value) if isinstance(value, list) else str(value)
+                    snippet = SNIPPET_CHARS if field == "description" else None
+                    marked = highlight(text, clauses, field, snippet)
+                    if marked:
+                        marks[name] = marked
+            hits.append(Hit(id=raw["_id"], score=float(raw.get("_score") or 0.0),
+                            highlights=marks))
+        facets: dict[str, list[tuple[str, int]]] = {}
+        if query.facets:
+            for name in FACETS:
+                buckets = result.get("aggregations", {}).get(name, {}).get("buckets", [])
+                facets[name] = [(str(b["key"]), int(b["doc_count"])) for b in buckets]
+        total = result["hits"]["total"]
+        total = total["value"] if isinstance(total, dict) else int(total)
+        return SearchResult(total=total, hits=hits, facets=facets, page=query.page,
+                            size=query.size)
+
+    def suggest(self, prefix: str, lang: str = "ja", limit: int = 10) -> list[str]:
+        from .text import fold
+
+        key = fold(prefix).strip()
+        if not key:
+            return []
+        limit = max(1, min(limit, 50))
+        try:
+            result = self.request("POST", f"/{self.alias}/_search", requests_.suggest_body(prefix))
+        except _Missing:
+            return []
+        counts: Counter[tuple[str, str]] = Counter()
+        for raw in result["hits"]["hits"]:
+            original = raw["_source"].get("original", {})
+            pairs = [tuple(p) for p in original.get("_suggest", [])]
+            for text, text_lang in pairs:
+                if fold(text).startswith(key):
+                    counts[(text, text_lang)] += 1
+            reading = original.get("_reading")
+            if reading and fold(reading).startswith(key) and pairs:
+                counts[(pairs[0][0], "ja")] += 1
+        ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0][0]))
+        out: list[str] = []
+        for preferred in (True, False):
+            for (text, text_lang), _n in ranked:
+                if (text_lang == lang) == preferred and text not in out:
+                    out.append(text)
+        return out[:limit]
+
+
+class _Missing(ArchiveError):
+    """The alias or index does not exist (yet)."""
+
+    http_status = 404
+
+
+def _translate(exc: Exception, url: str) -> ArchiveError:
+    """The client's exception as one of ours: unreachable or overloaded -> SearchUnavailable."""
+    status = getattr(exc, "status_code", None)
+    meta = getattr(exc, "meta", None)
+    if status is None and meta is not None:
+        status = getattr(meta, "status", None)
+    if not isinstance(status, int):
+        return SearchUnavailable(f"search cluster at {url} is unreachable: {type(exc).__name__}")
+    if status == 404:
+        return _Missing(str(exc)[:300])
+    if status in (401, 403):
+        return SearchUnavailable(f"search cluster at {url} refused our credentials ({status})")
+    if status >= 500 or status == 429:
+        return SearchUnavailable(f"search cluster at {url} answered {status}")
+    return ArchiveError(f"search cluster at {url} rejected a request ({status}): {str(exc)[:500]}")

@@ -1,0 +1,208 @@
+"""Every request body the cluster backend sends, built as plain data (and tested as such).
+
+The analysis chain mirrors ``search.text``: a ``mapping`` char filter generated from
+the same fold table (katakana to hiragana, half-width forms, old kanji forms, Latin
+diacritics), the standard tokenizer, ``cjk_width`` and ``lowercase``, then
+``cjk_bigram`` for the main field and single characters for the ``.uni`` subfield
+(one-character queries), and Snowball English stemming. With the kuromoji plugin a
+``.ja`` subfield adds morphological matches to the score (never to recall, so both
+backends find the same records).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .base import FACETS, SearchQuery
+from .documents import TEXT_FIELDS
+from .query import Clause
+from .text import FOLD_TABLE, fold
+
+FACET_LIMIT = 100
+_SORTS: dict[str, list[Any]] = {
+    "relevance": [{"_score": "desc"}, {"id": "asc"}],
+    "date_asc": [{"date_start": {"order": "asc", "missing": "_last"}}, {"id": "asc"}],
+    "date_desc": [{"date_end": {"order": "desc", "missing": "_last"}}, {"id": "desc"}],
+    "added": [{"added": "desc"}, {"id": "desc"}],
+}
+
+
+def _escape_mapping(text: str) -> str:
+    # The mapping char filter's rule syntax treats these as special (Lucene MappingCharFilter).
+    return "".join("\\" + c if c in '\\"=>' else c for c in text)
+
+
+def fold_mappings() -> list[str]:
+    """``mapping`` char filter rules that do what ``search.text.fold`` does, beyond what
+    the analysers' cjk_width/lowercase/asciifolding already do."""
+    chars = {chr(code) for code in FOLD_TABLE}
+    chars.update(chr(code) for code in range(0xFF61, 0xFFA0))  # half-width katakana
+    rules: dict[str, str] = {}
+    for char in sorted(chars):
+        folded = fold(char)
+        if folded != char and folded.strip():
+            rules[char] = folded
+    # Half-width kana with a separate voicing mark (ｶﾞ, ﾊﾟ) fold to one character.
+    for code in range(0xFF61, 0xFFA0):
+        for mark in ("\uff9e", "\uff9f"):
+            pair = chr(code) + mark
+            folded = fold(pair)
+            if len(folded) == 1:
+                rules[pair] = folded
+    return [f"{_escape_mapping(k)} => {_escape_mapping(v)}" for k, v in sorted(rules.items())]
+
+
+def index_body(kuromoji: bool) -> dict[str, Any]:
+    """Settings and mappings of a new index."""
+    base_filters = ["cjk_width", "lowercase", "asciifolding"]
+    analyzers: dict[str, Any] = {
+        "archive_bigram": {
+            "type": "custom", "char_filter": ["archive_fold"], "tokenizer": "standard",
+            "filter": [*base_filters, "archive_bigram", "archive_stem"],
+        },
+        "archive_unigram": {
+            "type": "custom", "char_filter": ["archive_fold"], "tokenizer": "standard",
+            "filter": [*base_filters, "archive_stem"],
+        },
+    }
+    if kuromoji:
+        analyzers["archive_ja"] = {
+            "type": "custom", "char_filter": ["archive_fold"], "tokenizer": "kuromoji_tokenizer",
+            "filter": ["kuromoji_baseform", "cjk_width", "lowercase", "archive_stem"],
+        }
+    subfields: dict[str, Any] = {"uni": {"type": "text", "analyzer": "archive_unigram"}}
+    if kuromoji:
+        subfields["ja"] = {"type": "text", "analyzer": "archive_ja"}
+    properties: dict[str, Any] = {
+        name: {"type": "text", "analyzer": "archive_bigram", "fields": subfields}
+        for name in TEXT_FIELDS
+    }
+    properties.update({
+        "id": {"type": "keyword"},
+        "facets": {"properties": {name: {"type": "keyword"} for name in FACETS}},
+        "date_start": {"type": "integer"},
+        "date_end": {"type": "integer"},
+        "added": {"type": "keyword"},
+        "title_sort": {"type": "keyword"},
+        "suggest": {"type": "keyword"},
+        "original": {"type": "object", "enabled": False},
+    })
+    return {
+        "settings": {
+            "index": {"number_of_shards": 1, "number_of_replicas": 0, "max_result_window": 100_000},
+            "analysis": {
+                "char_filter": {"archive_fold": {"type": "mapping", "mappings": fold_mappings()}},
+                "filter": {
+                    "archive_bigram": {"type": "cjk_bigram", "output_unigrams": False},
+                    "archive_stem": {"type": "snowball", "language": "English"},
+                },
+                "analyzer": analyzers,
+            },
+        },
+        "mappings": {"dynamic": "strict", "properties": properties},
+    }
+
+
+def doc_source(doc: dict[str, Any]) -> dict[str, Any]:
+    """The _source of a search document from ``record_to_doc`` (plus ``original``)."""
+    keys = []
+    for text, _lang in doc["suggest"]:
+        keys.append(fold(text))
+    if doc["reading"]:
+        keys.append(fold(doc["reading"]))
+    return {
+        "id": doc["id"],
+        **{name: doc[name] for name in TEXT_FIELDS},
+        "facets": {name: doc["facets"][name] for name in FACETS if doc["facets"][name]},
+        "date_start": doc["date_start"],
+        "date_end": doc["date_end"],
+        "added": doc["added"],
+        "title_sort": fold(doc["title_sort"]),
+        "suggest": keys,
+        "original": {**doc["original"], "_suggest": doc["suggest"], "_reading": doc["reading"]},
+    }
+
+
+def _clause_query(clause: Clause, kuromoji: bool) -> dict[str, Any]:
+    fields = clause.fields or tuple(TEXT_FIELDS)
+    # A clause ending in a lone CJK character matches characters (.uni); else bigrams.
+    suffix = ".uni" if clause.prefix else ""
+    query: dict[str, Any] = {
+        "multi_match": {
+            "query": clause.text,
+            "type": "phrase",
+            "fields": [f"{name}{suffix}^{TEXT_FIELDS[name]:g}" for name in fields],
+        }
+    }
+    if kuromoji and not clause.negate:
+        return {
+            "bool": {
+                "must": [query],
+                "should": [{"multi_match": {
+                    "query": clause.text, "type": "best_fields", "operator": "and",
+                    "fields": [f"{name}.ja^{TEXT_FIELDS[name]:g}" for name in fields],
+                }}],
+            }
+        }
+    return query
+
+
+def search_body(query: SearchQuery, clauses: list[Clause], kuromoji: bool) -> dict[str, Any]:
+    """The _search body for a query: phrases ANDed in ``must``, exclusions in ``must_not``,
+    facet and date filters in ``filter`` (unscored), one terms aggregation per facet."""
+    must = [_clause_query(c, kuromoji) for c in clauses if not c.negate]
+    must_not = [_clause_query(c, False) for c in clauses if c.negate]
+    filters: list[dict[str, Any]] = []
+    for name, values in query.filters.items():
+        if values:
+            filters.append({"terms": {f"facets.{name}": list(values)}})
+    if query.year_from is not None:
+        filters.append({"range": {"date_end": {"gte": query.year_from}}})
+    if query.year_to is not None:
+        filters.append({"range": {"date_start": {"lte": query.year_to}}})
+    bool_query: dict[str, Any] = {}
+    if must:
+        bool_query["must"] = must
+    if must_not:
+        bool_query["must_not"] = must_not
+    if filters:
+        bool_query["filter"] = filters
+    sort_name = query.sort if (must or query.sort != "relevance") else None
+    body: dict[str, Any] = {
+        "query": {"bool": bool_query} if bool_query else {"match_all": {}},
+        "from": (query.page - 1) * query.size,
+        "size": query.size,
+        "track_total_hits": True,
+        "sort": _SORTS[sort_name] if sort_name else [{"id": "asc"}],
+        "_source": ["original"],
+    }
+    if query.facets:
+        body["aggs"] = {
+            name: {
+                "terms": {
+                    "field": f"facets.{name}", "size": FACET_LIMIT,
+                    "order": [{"_count": "desc"}, {"_key": "asc"}],
+                }
+            }
+            for name in FACETS
+        }
+    return body
+
+
+def suggest_body(prefix: str) -> dict[str, Any]:
+    """Documents with a suggestion key starting with the folded prefix; the backend
+    counts the matching keys' display texts."""
+    return {
+        "query": {"prefix": {"suggest": fold(prefix).strip()}},
+        "size": 200,
+        "_source": ["original._suggest", "original._reading"],
+    }
+
+
+def alias_switch(alias: str, new_index: str, old_indices: list[str]) -> dict[str, Any]:
+    """One atomic _aliases request: the alias leaves the old indices and joins the new."""
+    actions: list[dict[str, Any]] = [
+        {"remove": {"index": old, "alias": alias}} for old in old_indices
+    ]
+    actions.append({"add": {"index": new_index, "alias": alias}})
+    return {"actions": actions}
