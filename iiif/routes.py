@@ -6,6 +6,9 @@ import gzip
 import hashlib
 import json
 import mimetypes
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,93 +24,28 @@ from .presentation import Links
 
 # --- Image API (3.0 at /iiif/3/, 2.1 at /iiif/2/) ------------------------------------------
 def image_blueprint(archive: Archive) -> Blueprint:
-    """Image API 3.0 and 2.1 over the same pyramids; logic lives in iiif.image_service."""
+    """Image API 3.0 and 2.1 over the same pyramids.
+
+    Answered by the plain WSGI handler in iiif.image_wsgi, installed ahead of Flask's
+    dispatch when the blueprint is registered (a tile must not pay for the site's
+    request machinery); the blueprint adds CORS to Flask's own /iiif/ errors.
+    """
     from .image_service import ImageService
-    from .info import CONTEXT_2, CONTEXT_3, PROFILE_2, PROFILE_3_URI
+    from .image_wsgi import ImageAPI, install
 
-    contexts = {"3": CONTEXT_3, "2": CONTEXT_2}
-    profiles = {"3": PROFILE_3_URI, "2": PROFILE_2}
-    max_age = 86400
-    bp = Blueprint("iiif_image", __name__, url_prefix="/iiif/<any('2','3'):version>")
-    service = ImageService(archive)
+    bp = Blueprint("iiif_image", __name__)
+    api = ImageAPI(ImageService(archive), archive.config.public_url)
 
-    def base_url() -> str:
-        return archive.config.public_url or request.url_root
-
-    def link(version: str, canonical: str | None = None) -> str:
-        links = [f'<{profiles[version]}>;rel="profile"']
-        if canonical:
-            links.insert(0, f'<{canonical}>;rel="canonical"')
-        return ", ".join(links)
-
-    def cacheable(resp: Response, etag: str, last_modified: datetime) -> Response:
-        resp.set_etag(etag)
-        resp.last_modified = last_modified
-        resp.cache_control.public = True
-        resp.cache_control.max_age = max_age
-        return resp
-
-    def not_modified(etag: str, last_modified: datetime) -> bool:
-        """RFC 9110 §13.1: If-None-Match wins; else If-Modified-Since."""
-        if request.if_none_match:
-            return request.if_none_match.contains(etag)
-        since = request.if_modified_since
-        return since is not None and last_modified.replace(microsecond=0) <= since
-
-    @bp.get("/<image_id>")
-    def base_uri(version: str, image_id: str) -> Response:
-        """§2.2: the base URI redirects (303) to the image information."""
-        service.source(image_id)
-        return Response(status=303, headers={
-            "Location": f"{base_url().rstrip('/')}/iiif/{version}/{image_id}/info.json"})
-
-    @bp.get("/<image_id>/info.json")
-    def info_json(version: str, image_id: str) -> Response:
-        """§5: image information; JSON-LD media type when the client asks for it (§5.1)."""
-        doc, src = service.info(version, image_id, base_url())
-        etag = service.info_etag(version, src, base_url())
-        if "application/ld+json" in request.headers.get("Accept", ""):
-            ctype = f'application/ld+json;profile="{contexts[version]}"'
-        else:
-            ctype = "application/json"
-        if not_modified(etag, src.last_modified):
-            resp = Response(status=304)
-        else:
-            resp = Response(json.dumps(doc, separators=(",", ":")), content_type=ctype)
-        resp.headers["Link"] = link(version)
-        resp.vary.add("Accept")
-        return cacheable(resp, etag, src.last_modified)
-
-    @bp.get("/<image_id>/<region>/<size>/<rotation>/<quality_format>")
-    def image(version: str, image_id: str, region: str, size: str, rotation: str,
-              quality_format: str) -> Response:
-        """§4: an image request; refused (400) before any pixel is decoded when impossible."""
-        result = service.plan(version, image_id, region, size, rotation, quality_format)
-        canonical = f"{base_url().rstrip('/')}/iiif/{version}/{image_id}/{result.plan.canonical}"
-        last_modified = result.source.last_modified
-        if not_modified(result.etag, last_modified):
-            resp = Response(status=304)
-        else:
-            body = service.render(result).body
-            resp = Response(body.data, content_type=body.media_type)
-            if result.plan.format == "pdf":
-                resp.headers["Content-Disposition"] = "inline"
-        resp.headers["Link"] = link(version, canonical)
-        return cacheable(resp, result.etag, last_modified)
+    @bp.record_once
+    def install_handler(state) -> None:
+        state.app.wsgi_app = install(state.app.wsgi_app, api)
 
     @bp.after_app_request
     def cors(resp: Response) -> Response:
-        """§7.1 (3.0) / §6.1 (2.1): CORS on every /iiif/ response, routing errors included."""
-        if not request.path.startswith("/iiif/"):
-            return resp
-        resp.headers["Access-Control-Allow-Origin"] = "*"
-        resp.headers["Access-Control-Expose-Headers"] = "ETag, Last-Modified, Link"
+        """3.0 §7.1: CORS on every /iiif/ response, Flask's routing errors included."""
+        if request.path.startswith("/iiif/"):
+            resp.headers["Access-Control-Allow-Origin"] = "*"
         return resp
-
-    @bp.errorhandler(ArchiveError)
-    def image_error(exc: ArchiveError) -> Response:
-        """§7.4 (3.0) / §6.4 (2.1): status code and a short text saying what was wrong."""
-        return Response(str(exc) + "\n", status=exc.http_status, content_type="text/plain")
 
     return bp
 
@@ -117,6 +55,34 @@ def image_blueprint(archive: Archive) -> Blueprint:
 # validators for conditional requests, and gzip for clients that ask for it.
 GZIP_MIN_BYTES = 1024
 _COMPRESSIBLE = ("application/json", "application/ld+json", "text/csv", "application/x-ndjson")
+
+
+class DocumentCache:
+    """A small thread-safe LRU of serialised documents.
+
+    Keys hold everything a document depends on (the record's content checksum, the
+    catalog's change count, the institution's data, the base URL), so an entry is
+    never stale, only unused.
+    Building a manifest with iiif-prezi3 costs a few milliseconds; viewers and
+    harvesters ask for the same ones again and again.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[tuple, bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple, build: Callable[[], str]) -> bytes:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        value = build().encode("utf-8")
+        with self._lock:
+            self._items[key] = value
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return value
 
 
 def request_links(archive: Archive) -> Links:
@@ -175,6 +141,8 @@ def presentation_blueprint(archive: Archive) -> Blueprint:
     bp = Blueprint("iiif_presentation", __name__, url_prefix="/iiif/3")
     catalog = archive.catalog
     site_name = {"ja": archive.config.site_name_ja, "en": archive.config.site_name_en}
+    manifests = DocumentCache(2048)
+    collections = DocumentCache(32)  # a page of 1,000 manifests is about half a megabyte
 
     def institution_or_404(inst_id: str) -> Institution:
         if not INSTITUTION_ID_RE.match(inst_id):
@@ -187,9 +155,11 @@ def presentation_blueprint(archive: Archive) -> Blueprint:
             raise NotFound(f"no record {record_id!r}")
         record = catalog.get_record(record_id, public_only=True)
         inst = catalog.get_institution(record.institution)
-        doc = presentation.build_manifest(record, inst, request_links(archive))
-        return json_document(presentation.to_json(doc), presentation.CONTENT_TYPE,
-                             last_modified=record.updated_at)
+        links = request_links(archive)
+        body = manifests.get(
+            (record.id, record.content_checksum(), inst.to_json(), links.base),
+            lambda: presentation.to_json(presentation.build_manifest(record, inst, links)))
+        return json_document(body, presentation.CONTENT_TYPE, last_modified=record.updated_at)
 
     @bp.get("/collection/top")
     def top_collection() -> Response:
@@ -202,12 +172,18 @@ def presentation_blueprint(archive: Archive) -> Blueprint:
     def institution_collection(inst_id: str) -> Response:
         inst = institution_or_404(inst_id)
         total = catalog.count(inst.id)
-        records = (catalog.records(inst.id) if total <= presentation.COLLECTION_PAGE_SIZE
-                   else None)
-        doc = presentation.build_institution_collection(inst, total, request_links(archive),
-                                                        records)
-        return json_document(presentation.to_json(doc), presentation.CONTENT_TYPE,
-                             last_modified=catalog.last_modified())
+        links = request_links(archive)
+        changed = catalog.last_modified()
+
+        def build() -> str:
+            records = (catalog.records(inst.id) if total <= presentation.COLLECTION_PAGE_SIZE
+                       else None)
+            return presentation.to_json(
+                presentation.build_institution_collection(inst, total, links, records))
+
+        key = (inst.id, 0, catalog.change_count(), inst.to_json(), links.base)
+        body = collections.get(key, build)
+        return json_document(body, presentation.CONTENT_TYPE, last_modified=changed)
 
     @bp.get("/collection/<inst_id>/<int:page>")
     def institution_page(inst_id: str, page: int) -> Response:
@@ -216,12 +192,18 @@ def presentation_blueprint(archive: Archive) -> Blueprint:
         if total <= presentation.COLLECTION_PAGE_SIZE or not 1 <= page <= \
                 presentation.page_count(total):
             raise NotFound(f"no page {page} of the collection {inst_id!r}")
-        size = presentation.COLLECTION_PAGE_SIZE
-        ids = catalog.record_ids(inst.id)[(page - 1) * size: page * size]
-        doc = presentation.build_page_collection(inst, page, total, request_links(archive),
-                                                 catalog.get_records(ids))
-        return json_document(presentation.to_json(doc), presentation.CONTENT_TYPE,
-                             last_modified=catalog.last_modified())
+        links = request_links(archive)
+        changed = catalog.last_modified()
+
+        def build() -> str:
+            size = presentation.COLLECTION_PAGE_SIZE
+            ids = catalog.record_ids(inst.id)[(page - 1) * size: page * size]
+            return presentation.to_json(presentation.build_page_collection(
+                inst, page, total, links, catalog.get_records(ids)))
+
+        key = (inst.id, page, catalog.change_count(), inst.to_json(), links.base)
+        body = collections.get(key, build)
+        return json_document(body, presentation.CONTENT_TYPE, last_modified=changed)
 
     @bp.get("/activity/all-changes")
     def all_changes() -> Response:

@@ -181,3 +181,20 @@ def test_logo_is_served_from_inside_the_folder_only(archive, client, tmp_path):
         assert client.get("/iiif/3/logo/a-museum").status_code == 404, logo
     catalog.put_institution(institution("a-museum"))
     assert client.get("/iiif/3/logo/a-museum").status_code == 404
+
+
+# --- cached documents are never stale -----------------------------------------------------------
+def test_changes_show_at_once_even_within_the_same_second(archive, client):
+    catalog = archive.catalog
+    catalog.put_institution(institution())
+    catalog.put_record(record("1"))
+    url, coll = "/iiif/3/manifest/big-museum_1", "/iiif/3/collection/big-museum"
+    assert client.get(url).get_json(force=True)["label"] == {"ja": ["資料1"]}
+    assert client.get(coll).get_json(force=True)["items"][0]["label"] == {"ja": ["資料1"]}
+    for title in ("改題一", "改題二"):  # two updates, quicker than the clock's seconds
+        catalog.put_record(record("1", title=title))
+        assert client.get(url).get_json(force=True)["label"] == {"ja": [title]}
+        assert client.get(coll).get_json(force=True)["items"][0]["label"] == {"ja": [title]}
+    catalog.put_institution(institution(homepage="https://new.example.org/"))
+    agent = client.get(url).get_json(force=True)["provider"][0]
+    assert "https://new.example.org/" in [h["id"] for h in agent["homepage"]]
