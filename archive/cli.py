@@ -335,12 +335,15 @@ def search_command(
 @click.option("--image-pool", default=0, show_default=True, type=click.IntRange(0),
               help="Draw only this many distinct images per institution and hard-link the rest "
                    "(0: every image distinct).")
+@click.option("--image-detail", default="flat", show_default=True,
+              type=click.Choice(["flat", "photo"]),
+              help="flat: simple drawings; photo: with camera-like noise (for tiling benchmarks).")
 @click.option("--seed", default=1, show_default=True, type=int,
               help="Random seed; the same seed writes the same bytes.")
 @click.option("--overwrite", is_flag=True,
               help="Replace folders a previous `archive generate` wrote in OUT.")
 def generate(out: str, institutions: int, records: int, image_size: str, image_pool: int,
-             seed: int, overwrite: bool) -> None:
+             image_detail: str, seed: int, overwrite: bool) -> None:
     """Write a synthetic archive to OUT: institution folders in the collection format.
 
     Realistic bilingual metadata in every export shape (CSV in UTF-8 and CP932,
@@ -360,7 +363,8 @@ def generate(out: str, institutions: int, records: int, image_size: str, image_p
     try:
         summary = synth.generate(
             out, institutions=institutions, records=records, image_size=size, seed=seed,
-            image_pool=image_pool, overwrite=overwrite, progress=progress,
+            image_pool=image_pool, image_detail=image_detail, overwrite=overwrite,
+            progress=progress,
         )
     except (ValueError, FileExistsError) as exc:
         raise click.ClickException(str(exc)) from None

@@ -624,8 +624,13 @@ def compose(rng: random.Random, kind: Kind, local_id: str) -> dict[str, str]:
 # -- images -------------------------------------------------------------------------------------
 
 
-def render_image(seed: int, size: tuple[int, int]) -> bytes:
-    """A small JPEG, distinct for each seed: a tinted ground, a shape, a few strokes."""
+def render_image(seed: int, size: tuple[int, int], detail: str = "flat") -> bytes:
+    """A JPEG, distinct for each seed: a tinted ground, a shape, a few strokes.
+
+    ``detail="photo"`` adds sensor-like noise over the whole frame, so a large image
+    has the entropy of a camera file (flat drawings decode and compress unrealistically
+    fast, which would flatter a tiling benchmark).
+    """
     rng = random.Random(seed)
     w, h = size
     ground = tuple(rng.randint(60, 230) for _ in range(3))
@@ -641,9 +646,23 @@ def render_image(seed: int, size: tuple[int, int]) -> bytes:
             fill=(30, 30, 30),
             width=max(1, min(w, h) // 32),
         )
+    if detail == "photo":
+        return _add_noise(img, seed)
     out = io.BytesIO()
     img.save(out, "JPEG", quality=85)
     return out.getvalue()
+
+
+def _add_noise(img: Image.Image, seed: int) -> bytes:
+    """Gaussian noise (seeded, so deterministic) over a drawing, saved as a camera-like JPEG."""
+    import pyvips
+
+    w, h = img.size
+    base = pyvips.Image.new_from_memory(img.tobytes(), w, h, 3, "uchar")
+    noise = pyvips.Image.gaussnoise(w, h, sigma=18, mean=0, seed=seed % 2**31)
+    grain = noise.gaussblur(0.6) if min(w, h) > 8 else noise
+    out = (base + grain.bandjoin([grain, grain])).cast("uchar")
+    return out.jpegsave_buffer(Q=92, strip=True)
 
 
 def render_logo(seed: int) -> bytes:
@@ -736,7 +755,11 @@ class Summary:
 
 
 def write_institution(
-    out: Path, p: InstitutionPlan, image_size: tuple[int, int], image_pool: int = 0
+    out: Path,
+    p: InstitutionPlan,
+    image_size: tuple[int, int],
+    image_pool: int = 0,
+    image_detail: str = "flat",
 ) -> dict:
     """Write one institution folder; returns its counts."""
     folder = out / p.id
@@ -765,7 +788,9 @@ def write_institution(
                 except OSError:
                     shutil.copyfile(source, dest)
             else:
-                data = render_image(p.seed ^ (images * 2654435761 % 2**32), image_size)
+                data = render_image(
+                    p.seed ^ (images * 2654435761 % 2**32), image_size, image_detail
+                )
                 dest.write_bytes(data)
                 image_bytes += len(data)
                 if image_pool:
@@ -818,13 +843,15 @@ def generate(
     image_size: tuple[int, int] = (64, 64),
     seed: int = 1,
     image_pool: int = 0,
+    image_detail: str = "flat",
     overwrite: bool = False,
     progress: Callable[[dict], None] | None = None,
 ) -> Summary:
     """Write ``institutions`` folders with ``records`` records in total under ``out``.
 
     ``image_pool`` > 0 draws only that many distinct images per institution and
-    hard-links the rest (fast, little disk; ingest still tiles each path). An
+    hard-links the rest (fast, little disk; ingest still tiles each path).
+    ``image_detail`` is "flat" (drawings) or "photo" (with camera-like noise). An
     existing ``out`` must be empty, or hold only folders this generator wrote and
     ``overwrite`` be set.
     """
@@ -832,6 +859,8 @@ def generate(
         raise ValueError("need at least one institution and one record")
     if min(image_size) < 1 or image_size[0] * image_size[1] > 50_000_000:
         raise ValueError(f"image size {image_size[0]}x{image_size[1]} is out of range")
+    if image_detail not in ("flat", "photo"):
+        raise ValueError(f"image detail must be flat or photo (got {image_detail!r})")
     out = Path(out)
     if out.exists():
         children = [c for c in out.iterdir()]
@@ -848,7 +877,7 @@ def generate(
     out.mkdir(parents=True, exist_ok=True)
     summary = Summary()
     for p in plan(institutions, records, seed):
-        info = write_institution(out, p, image_size, image_pool)
+        info = write_institution(out, p, image_size, image_pool, image_detail)
         summary.institutions.append(info)
         summary.records += info["records"]
         summary.images += info["images"]

@@ -163,3 +163,11 @@ def test_records_are_split_unevenly_but_exactly():
 def test_institution_ids_are_unique_for_many_institutions():
     plans = synth.plan(60, 600, seed=1)
     assert len({p.id for p in plans}) == 60
+
+
+def test_photo_detail_is_deterministic_and_has_camera_like_entropy():
+    flat = synth.render_image(11, (320, 240))
+    photo = synth.render_image(11, (320, 240), "photo")
+    assert photo == synth.render_image(11, (320, 240), "photo")
+    assert photo != synth.render_image(12, (320, 240), "photo")
+    assert len(photo) > 4 * len(flat), "noise makes the JPEG as hard to code as a photograph"
