@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+REPO = Path(__file__).resolve().parents[2]
 
 NODE_SCRIPT = REPO / "search" / "opensearch" / "run-node.sh"
 START_TIMEOUT = 300  # first run downloads ~90 MB from Maven Central

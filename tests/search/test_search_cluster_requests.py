@@ -9,6 +9,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from search_contract import INSTITUTIONS, corpus
 
 from archive.config import Config
 from archive.errors import SearchUnavailable
@@ -17,8 +18,6 @@ from search.cluster import ClusterBackend, detect_flavour, make_client
 from search.cluster_requests import alias_switch, fold_mappings, index_body, search_body
 from search.documents import TEXT_FIELDS
 from search.query import parse
-
-from .contract import INSTITUTIONS, corpus
 
 
 def body(q: str = "", kuromoji: bool = False, **kw) -> dict:

@@ -5,12 +5,11 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from search_contract import BackendContract
 
 from archive.config import Config
 from search.base import get_backend
 from search.cluster import ClusterBackend
-
-from .contract import BackendContract
 
 pytestmark = pytest.mark.cluster
 

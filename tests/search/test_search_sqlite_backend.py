@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from search_contract import BackendContract
 
 from archive.config import Config
 from search.base import get_backend
 from search.sqlite_fts import SqliteBackend
-
-from .contract import BackendContract
 
 
 class TestSqliteBackend(BackendContract):
