@@ -246,3 +246,44 @@ def test_public_url_setting_makes_every_id_absolute_on_it(ingested_home):
 def test_ids_are_stable_across_requests(client):
     url = "/iiif/3/manifest/literature-hall_L-003"
     assert client.get(url).data == client.get(url).data
+
+
+# --- stable, citable ids -----------------------------------------------------------------------
+@pytest.mark.slow
+def test_a_fresh_ingest_publishes_identical_manifests_and_collections(client, sample_images,
+                                                                        tmp_path, runner):
+    """Ids come from the institutions' own ids and file names, never from ingest order or
+    time: ingesting the same folders into another archive publishes the same documents."""
+    from archive.cli import cli
+    from web import create_app
+
+    home = tmp_path / "again"
+    result = runner.invoke(cli, ["--home", str(home), "ingest", *map(str, reversed(sample_images))])
+    assert result.exit_code == 0, result.output
+    again = create_app(Config.load(home, environ={}))
+    try:
+        other = again.test_client()
+        top = get_json(client, "/iiif/3/collection/top")
+        assert get_json(other, "/iiif/3/collection/top") == top
+        for ref in top["items"]:
+            collection = get_json(client, ref["id"])
+            assert get_json(other, ref["id"]) == collection
+            for item in collection["items"]:
+                assert get_json(other, item["id"]) == get_json(client, item["id"]), item["id"]
+    finally:
+        again.extensions["archive"].close()
+
+
+def test_served_by_the_real_server_with_gzip_and_cors(live_server):
+    import urllib.request
+
+    url = f"{live_server}/iiif/3/manifest/literature-hall_L-003"
+    request = urllib.request.Request(url, headers={"Accept-Encoding": "gzip",
+                                                   "Origin": "https://viewer.example.org"})
+    with urllib.request.urlopen(request, timeout=30) as resp:
+        assert resp.headers["Content-Type"] == JSONLD
+        assert resp.headers["Content-Encoding"] == "gzip"
+        assert resp.headers["Access-Control-Allow-Origin"] == "*"
+        doc = json.loads(gzip.decompress(resp.read()))
+    assert_valid(doc)
+    assert doc["id"] == url and len(doc["items"]) == 8
