@@ -380,6 +380,8 @@ PERIOD_START = {
     "昭和初期": 1926,
     "昭和後期": 1955,
 }
+PAGED = {"句帖", "画帖", "帳簿", "日記", "謡本"}
+CONTINUOUS = {"絵巻"}
 STATES = [
     ("保存状態は良好である", "well preserved"),
     ("一部に修理の跡がある", "partly repaired"),
@@ -418,6 +420,7 @@ COLUMN_SETS: list[dict[str, str]] = [
         "keywords": "キーワード",
         "rights": "権利",
         "public": "公開",
+        "behavior": "表示形式",
         "images": "画像ファイル",
     },
     {
@@ -438,6 +441,7 @@ COLUMN_SETS: list[dict[str, str]] = [
         "keywords": "検索語",
         "rights": "著作権",
         "public": "WEB公開",
+        "behavior": "閲覧形式",
         "images": "画像ファイル名",
     },
     {
@@ -458,6 +462,7 @@ COLUMN_SETS: list[dict[str, str]] = [
         "keywords": "索引語",
         "rights": "利用条件",
         "public": "公開区分",
+        "behavior": "表示",
         "images": "画像",
     },
     {
@@ -478,6 +483,7 @@ COLUMN_SETS: list[dict[str, str]] = [
         "keywords": "tags",
         "rights": "license",
         "public": "visibility",
+        "behavior": "layout",
         "images": "files",
     },
 ]
@@ -617,6 +623,8 @@ def compose(rng: random.Random, kind: Kind, local_id: str) -> dict[str, str]:
         "keywords": "、".join(keywords) if rng.random() < 0.5 else ";".join(keywords),
         "rights": rng.choice(RIGHTS) if rng.random() < 0.2 else "",
         "public": "非公開" if rng.random() < 0.02 else "公開",
+        # Books and albums are turned page by page; handscrolls unroll as one strip.
+        "behavior": "paged" if obj[0] in PAGED else "continuous" if obj[0] in CONTINUOUS else "",
     }
     return fields
 
@@ -774,7 +782,10 @@ def write_institution(
     for n in range(1, p.records + 1):
         local_id = f"{prefix}-{n:06d}"
         fields = compose(rng, p.kind, local_id)
-        count = 1 if rng.random() < 0.9 else rng.randint(2, 3)
+        if fields["behavior"]:
+            count = rng.randint(3, 6)
+        else:
+            count = 1 if rng.random() < 0.9 else rng.randint(2, 3)
         paths = []
         for k in range(count):
             rel = f"images/{(images // IMAGES_PER_DIR):04d}/{local_id}_{k + 1}.jpg"
