@@ -13,6 +13,7 @@ import logging
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email.utils import format_datetime
 from typing import Any
 
 from archive.catalog import ImageInfo
@@ -24,9 +25,10 @@ from . import info as info_mod
 from .cache import DiskCache
 from .image_request import FORMATS, Limits, Plan, parse, resolve
 from .image_tiff import Pyramid, PyramidError, pyramid
-from .render import Rendered, render
+from .render import Rendered, exact_tile, render
 
 log = logging.getLogger(__name__)
+_SOURCES_PER_THREAD = 10_000
 
 
 @dataclass(frozen=True)
@@ -38,10 +40,8 @@ class Source:
     height: int
     path: str
     pyramid: Pyramid
-
-    @property
-    def last_modified(self) -> datetime:
-        return datetime.strptime(self.info.updated_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    last_modified: datetime  # of the record, which changes whenever the pixels do
+    http_date: str  # the same, as an HTTP date (RFC 9110 §5.6.7)
 
 
 @dataclass(frozen=True)
@@ -65,36 +65,47 @@ class ImageService:
         self._local = threading.local()
 
     # -- lookup --------------------------------------------------------------------------------
-    def _catalog_image(self, image_id: str) -> ImageInfo:
-        local = self._local
-        db = self.archive.catalog.db
-        # data_version moves on other connections' commits, total_changes on this one's.
-        version = (db.execute("PRAGMA data_version").fetchone()[0], db.total_changes)
-        if getattr(local, "db", None) is not db or local.version != version:
-            local.db, local.version, local.images = db, version, {}
-        found = local.images.get(image_id)
-        if found is None:
-            found = self.archive.catalog.get_image(image_id)
-            if len(local.images) > 10000:
-                local.images.clear()
-            local.images[image_id] = found
-        return found
-
     def source(self, image_id: str) -> Source:
-        """The public image ``image_id``, or NotFound (also for non-public ones, on purpose)."""
+        """The public image ``image_id``, or NotFound (also for non-public ones, on purpose).
+
+        Cached per thread until the catalog changes: data_version moves on other
+        connections' commits (an ingest), total_changes on this connection's own.
+        """
         if not IMAGE_ID_RE.match(image_id):
             raise NotFound(f"no image {image_id!r}")
-        image = self._catalog_image(image_id)
+        local = self._local
+        db = self.archive.catalog.db
+        state = (db.execute("PRAGMA data_version").fetchone()[0], db.total_changes)
+        if getattr(local, "db", None) is not db or local.state != state:
+            local.db, local.state, local.sources = db, state, {}
+        found = local.sources.get(image_id)
+        if found is None:
+            found = self._load(image_id)
+            if len(local.sources) >= _SOURCES_PER_THREAD:
+                local.sources.clear()
+            local.sources[image_id] = found
+        if isinstance(found, str):  # remembered absence: a fresh error each time
+            raise NotFound(found)
+        return found
+
+    def _load(self, image_id: str) -> Source | str:
+        """The image's Source, or the reason it is not found."""
+        try:
+            image = self.archive.catalog.get_image(image_id)
+        except NotFound as exc:
+            return str(exc)
         if not image.public:
-            raise NotFound(f"no image {image_id!r}")
+            return f"no image {image_id!r}"
         path = str(self.archive.images.path(image.id, image.version))
         try:
             pyr = pyramid(path)
         except (OSError, PyramidError) as exc:
             log.error("image %s: pyramid %s unreadable: %s", image_id, path, exc)
-            raise NotFound(f"image {image_id!r} is not available") from None
+            return f"image {image_id!r} is not available"
         width, height = info_mod.presented_size(pyr.width, pyr.height, image.max_image_size)
-        return Source(image, width, height, path, pyr)
+        modified = datetime.strptime(image.updated_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        return Source(image, width, height, path, pyr, modified,
+                      format_datetime(modified, usegmt=True))
 
     # -- info.json -----------------------------------------------------------------------------
     def info(self, version: str, image_id: str, base_url: str) -> tuple[dict[str, Any], Source]:
@@ -121,7 +132,11 @@ class ImageService:
         return ImageResult(plan, etag, src)
 
     def render(self, result: ImageResult) -> ImageResult:
+        """The bytes: an exact stored tile as it is, else from the disk cache or rendered."""
         src, plan = result.source, result.plan
+        if exact_tile(src.pyramid, plan, src.width, src.height) is not None:
+            body = render(src.path, src.pyramid, plan, src.width, src.height)
+            return ImageResult(plan, result.etag, src, body)
         key = self.cache.key(src.info.id, src.info.version, str(src.width), str(src.height),
                              plan.canonical)
         data = self.cache.get(key)

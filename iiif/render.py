@@ -27,6 +27,7 @@ from .image_tiff import Pyramid
 JPEG_QUALITY = 85
 # Formats that can carry transparency for the corners of an arbitrary rotation.
 _ALPHA_FORMATS = {"png", "webp", "tif", "gif"}
+_MAX_JOINED_TILES = 16
 
 
 @dataclass(frozen=True)
@@ -35,13 +36,12 @@ class Rendered:
     media_type: str
 
 
-def choose_level(pyr: Pyramid, full_w: int, full_h: int, fx: float, fy: float,
-                 fw: float, fh: float, out_w: int, out_h: int) -> int:
-    """The smallest level whose pixels still cover ``out_w``×``out_h`` for that region."""
+def choose_level(pyr: Pyramid, fw: float, fh: float, out_w: int, out_h: int) -> int:
+    """The smallest level whose pixels still cover ``out_w``×``out_h`` for a region that is
+    ``fw``×``fh`` full-resolution pixels. Level n is the full image shrunk by 2**n."""
     best = 0
-    for n, level in enumerate(pyr.levels):
-        sx, sy = level.width / full_w, level.height / full_h
-        if fw * sx + 1e-6 >= out_w and fh * sy + 1e-6 >= out_h:
+    for n in range(1, len(pyr.levels)):
+        if fw / 2**n + 1e-6 >= out_w and fh / 2**n + 1e-6 >= out_h:
             best = n
         else:
             break
@@ -65,17 +65,44 @@ def _region_pixels(path: str, pyr: Pyramid, plan: Plan, pres_w: int, pres_h: int
     kx, ky = full_w / pres_w, full_h / pres_h
     fx, fy = plan.x * kx, plan.y * ky
     fw, fh = plan.region_w * kx, plan.region_h * ky
-    n = choose_level(pyr, full_w, full_h, fx, fy, fw, fh, work_w, work_h)
+    n = choose_level(pyr, fw, fh, work_w, work_h)
     level = pyr.levels[n]
-    sx, sy = level.width / full_w, level.height / full_h
-    x0, y0 = fx * sx, fy * sy
-    x1, y1 = min((fx + fw) * sx, level.width), min((fy + fh) * sy, level.height)
+    scale = 1 / 2**n  # level pixel i covers full pixels [i * 2**n, (i + 1) * 2**n)
+    x0, y0 = fx * scale, fy * scale
+    x1, y1 = min((fx + fw) * scale, level.width), min((fy + fh) * scale, level.height)
     ix0, iy0 = int(math.floor(x0 + 1e-6)), int(math.floor(y0 + 1e-6))
     ix1, iy1 = int(math.ceil(x1 - 1e-6)), int(math.ceil(y1 - 1e-6))
     ix1, iy1 = max(ix1, ix0 + 1), max(iy1, iy0 + 1)
-    page = pyvips.Image.new_from_file(path, page=n, access="random")
-    crop = page.crop(ix0, iy0, ix1 - ix0, iy1 - iy0)
+    crop = level_region(path, pyr, n, ix0, iy0, ix1 - ix0, iy1 - iy0)
     return _to_size(crop, work_w, work_h)
+
+
+def level_region(path: str, pyr: Pyramid, n: int, x: int, y: int, w: int, h: int
+                 ) -> pyvips.Image:
+    """Pixels ``x, y, w, h`` of pyramid level ``n``.
+
+    A few JPEG tiles are decoded straight from their bytes (cheaper than opening the
+    TIFF page through libtiff for a small region); larger regions go through libvips.
+    """
+    level = pyr.levels[n]
+    tw, th = level.tile_width, level.tile_height
+    c0, c1 = x // tw, (x + w - 1) // tw
+    r0, r1 = y // th, (y + h - 1) // th
+    count = (c1 - c0 + 1) * (r1 - r0 + 1)
+    if level.jpeg and count <= _MAX_JOINED_TILES:
+        tiles = []
+        with open(path, "rb") as fh:
+            for row in range(r0, r1 + 1):
+                for col in range(c0, c1 + 1):
+                    data = level.tile_bytes(fh, col, row)
+                    if data is None:
+                        break
+                    tiles.append(pyvips.Image.jpegload_buffer(data))
+        if len(tiles) == count:
+            mosaic = tiles[0] if count == 1 else pyvips.Image.arrayjoin(tiles, across=c1 - c0 + 1)
+            return mosaic.crop(x - c0 * tw, y - r0 * th, w, h)
+    page = pyvips.Image.new_from_file(path, page=n, access="random")
+    return page.crop(x, y, w, h)
 
 
 def _rotate(image: pyvips.Image, degrees: float, alpha: bool) -> pyvips.Image:

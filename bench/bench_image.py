@@ -1,0 +1,383 @@
+"""Image API speed: our `archive serve` against IIPImage on the same pyramidal TIFFs.
+
+Anchor: IIPImage (Debian ``iipimage-server``) behind lighttpd with 2 FastCGI
+processes, measured in the same run on the same files. Load: ``wrk`` with 2
+threads and 8 connections, requesting tiles at random from the full set a
+deep-zoom viewer asks for on a 6000×4000 image (256-pixel tiles at every scale
+factor), then the same mix spread over 1,000 images, then info.json.
+
+"cold" means our derivative cache is off (``cache_size_mb = 0``): every tile is
+cut from the pyramid. "cached" means the disk cache is on and every tile was
+requested once before the run. IIPImage runs with its defaults (its own
+in-memory tile cache). The 1,000 images are hard links of one pyramid under
+1,000 names and ids, so per-image state (catalog lookup, file handles, TIFF
+directory) is exercised, not the disk.
+
+Needs the Debian packages iipimage-server, lighttpd and wrk: installed here with
+apt-get when missing (never by the tests).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.common import PeakRSS, Report, Row, mib, parser, scratch
+
+IIPSRV = "/usr/lib/iipimage-server/iipsrv.fcgi"
+PACKAGES = {"wrk": "wrk", "lighttpd": "lighttpd", IIPSRV: "iipimage-server"}
+WIDTH, HEIGHT, TILE = 6000, 4000, 256
+MANY = 1000
+BIN = Path(sys.executable).parent
+
+WRK_SCRIPT = """
+local paths = {}
+init = function(args)
+  for line in io.lines(args[1]) do paths[#paths + 1] = line end
+  math.randomseed(os.time() * 1000 + math.floor(os.clock() * 1e6))
+end
+request = function()
+  return wrk.format("GET", paths[math.random(#paths)])
+end
+"""
+
+
+# -- setup ------------------------------------------------------------------------------------
+def ensure_packages() -> None:
+    missing = [pkg for exe, pkg in PACKAGES.items()
+               if not (shutil.which(exe) or Path(exe).exists())]
+    if not missing:
+        return
+    print(f"installing {' '.join(missing)} with apt-get", flush=True)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+    subprocess.run(["apt-get", "install", "-y", "-qq", *missing], check=True, env=env,
+                   stdout=subprocess.DEVNULL)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until_up(url: str, proc: subprocess.Popen, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited ({proc.returncode}) before answering {url}")
+        try:
+            with urllib.request.urlopen(url, timeout=5) as resp:
+                resp.read()
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"no answer from {url}")
+
+
+def test_image(width: int, height: int):
+    """A deterministic photo-like image: smooth gradients with texture (JPEG-realistic)."""
+    import pyvips
+
+    xyz = pyvips.Image.xyz(width, height)
+    x, y = xyz[0], xyz[1]
+    texture = pyvips.Image.gaussnoise(width, height, sigma=30, mean=0, seed=7).gaussblur(1.2)
+    r = (x * (200 / width) + 30 + texture)
+    g = (y * (180 / height) + 40 + texture * 0.8)
+    b = ((x + y) * (150 / (width + height)) + 60 - texture * 0.5)
+    return r.bandjoin([g, b]).cast("uchar").copy(interpretation="srgb")
+
+
+def build_archive(root: Path, quick: bool) -> tuple[Path, list[str], Path, list[str]]:
+    """An archive home holding the image under 1 + MANY ids, and IIPImage's flat folder."""
+    from archive.config import Config
+    from archive.context import Archive
+    from archive.records import ImageRef, Institution, Record, image_id, record_id
+    from ingest.tiling import write_pyramid
+
+    home, iip = root / "home", root / "iip"
+    iip.mkdir(parents=True)
+    archive = Archive(Config.load(home, environ={}))
+    rights = "http://creativecommons.org/publicdomain/zero/1.0/"
+    archive.catalog.put_institution(Institution("bench", {"ja": "試験", "en": "Bench"}, rights))
+    source = root / "pyramid.tif"
+    write_pyramid(test_image(WIDTH, HEIGHT), source, tile_size=TILE)
+    ids, names = [], []
+    count = 1 + (100 if quick else MANY)
+    with archive.catalog.transaction():
+        for n in range(count):
+            local = f"B-{n:04d}"
+            rec = record_id("bench", local)
+            img = image_id(rec, f"images/{local}.tif")
+            final = archive.images.path(img, "v1")
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.link(source, final)
+            name = f"img{n:04d}.tif"
+            os.link(source, iip / name)
+            archive.catalog.put_record(Record(
+                id=rec, institution="bench", local_id=local, fields={"id": local, "title": local},
+                rights=rights,
+                images=[ImageRef(img, f"images/{local}.tif", width=WIDTH, height=HEIGHT,
+                                 version="v1")],
+            ))
+            ids.append(img)
+            names.append(name)
+    archive.close()
+    return home, ids, iip, names
+
+
+def viewer_tiles(width: int, height: int, tile: int = TILE) -> list[str]:
+    """Every region/size a deep-zoom viewer asks for: 256-px tiles at every scale factor."""
+    out = []
+    sf = 1
+    while True:
+        span = tile * sf
+        for y in range(0, height, span):
+            for x in range(0, width, span):
+                w, h = min(span, width - x), min(span, height - y)
+                out.append(f"{x},{y},{w},{h}/{math.ceil(w / sf)},/0/default.jpg")
+        if math.ceil(width / sf) <= tile and math.ceil(height / sf) <= tile:
+            return out
+        sf *= 2
+
+
+# -- servers ----------------------------------------------------------------------------------
+@dataclass
+class Server:
+    name: str
+    proc: subprocess.Popen
+    base: str
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def start_ours(home: Path, probe: str, *, cache_mb: int) -> Server:
+    port = free_port()
+    env = {**os.environ, "ARCHIVE_CACHE_SIZE_MB": str(cache_mb)}
+    proc = subprocess.Popen(
+        [str(BIN / "archive"), "--home", str(home), "serve", "--port", str(port),
+         "--workers", "2"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+    )
+    base = f"http://127.0.0.1:{port}"
+    server = Server(f"archive serve (cache {'on' if cache_mb else 'off'})", proc, base)
+    try:
+        wait_until_up(base + probe, proc)
+    except Exception:
+        server.stop()
+        raise
+    return server
+
+
+def start_iipimage(root: Path, iip: Path) -> Server:
+    port = free_port()
+    conf = root / "lighttpd.conf"
+    conf.write_text(f"""
+server.modules = ("mod_fastcgi")
+server.document-root = "{root}"
+server.bind = "127.0.0.1"
+server.port = {port}
+server.errorlog = "{root}/lighttpd-error.log"
+server.max-connections = 1024
+fastcgi.server = ( "/fcgi-bin/iipsrv.fcgi" => ((
+    "socket" => "{root}/iipsrv.sock",
+    "bin-path" => "{IIPSRV}",
+    "max-procs" => 2,
+    "check-local" => "disable",
+    "bin-environment" => (
+        "FILESYSTEM_PREFIX" => "{iip}/",
+        "LOGFILE" => "{root}/iipsrv.log",
+        "VERBOSITY" => "0"
+    )
+)))
+""", encoding="utf-8")
+    proc = subprocess.Popen(["lighttpd", "-D", "-f", str(conf)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    server = Server("IIPImage (lighttpd, 2 FastCGI)", proc, base)
+    try:
+        wait_until_up(base + "/fcgi-bin/iipsrv.fcgi?IIIF=img0000.tif/info.json", proc)
+    except Exception:
+        server.stop()
+        raise
+    return server
+
+
+# -- load -------------------------------------------------------------------------------------
+@dataclass
+class Load:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    bytes_per_request: float
+    errors: int
+    requests: int
+    peak_rss: int
+
+
+_UNITS_TIME = {"us": 1e-3, "ms": 1.0, "s": 1000.0, "m": 60000.0}
+_UNITS_SIZE = {"B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3, "TB": 1024**4}
+
+
+def _ms(text: str) -> float:
+    m = re.match(r"([\d.]+)(us|ms|s|m)$", text)
+    if not m:
+        raise ValueError(text)
+    return float(m.group(1)) * _UNITS_TIME[m.group(2)]
+
+
+def wrk(server: Server, paths: list[str], seconds: int, scratch_dir: Path) -> Load:
+    """``wrk -t2 -c8`` on random paths; raises when the output cannot be read."""
+    listing = scratch_dir / f"paths-{abs(hash((server.base, len(paths))))}.txt"
+    listing.write_text("\n".join(paths) + "\n", encoding="utf-8")
+    script = scratch_dir / "random.lua"
+    script.write_text(WRK_SCRIPT, encoding="utf-8")
+    cmd = ["wrk", "-t2", "-c8", f"-d{seconds}s", "--latency", "--timeout", "10s",
+           "-s", str(script), server.base, "--", str(listing)]
+    with PeakRSS(server.proc.pid) as mem:
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p50 = _ms(re.search(r"\s50%\s+(\S+)", out).group(1))
+    p99 = _ms(re.search(r"\s99%\s+(\S+)", out).group(1))
+    m = re.search(r"(\d+) requests in [\d.]+\w+, ([\d.]+)(B|KB|MB|GB|TB) read", out)
+    requests = int(m.group(1))
+    read = float(m.group(2)) * _UNITS_SIZE[m.group(3)]
+    errors = 0
+    if e := re.search(r"Non-2xx or 3xx responses: (\d+)", out):
+        errors += int(e.group(1))
+    if e := re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)",
+                      out):
+        errors += sum(int(g) for g in e.groups())
+    return Load(rps, p50, p99, read / max(requests, 1), errors, requests, mem.peak)
+
+
+def warm(server: Server, paths: list[str]) -> None:
+    """Request every path once (fills our disk cache)."""
+    for path in paths:
+        with urllib.request.urlopen(server.base + path, timeout=30) as resp:
+            resp.read()
+
+
+def check_correct(server: Server, image_path: str) -> None:
+    """After load: the server still answers a tile and an info.json correctly."""
+    import pyvips
+
+    with urllib.request.urlopen(f"{server.base}{image_path}/0,0,256,256/256,/0/default.jpg",
+                                timeout=10) as resp:
+        tile = pyvips.Image.new_from_buffer(resp.read(), "")
+    assert (tile.width, tile.height) == (256, 256), "wrong tile after load"
+    with urllib.request.urlopen(f"{server.base}{image_path}/info.json", timeout=10) as resp:
+        assert b'"width":6000' in resp.read().replace(b" ", b""), "wrong info.json after load"
+
+
+# -- the benchmark ----------------------------------------------------------------------------
+def main(args: list[str]) -> int:
+    p = parser("image", __doc__)
+    p.add_argument("--seconds", type=int, default=10, help="length of each wrk run")
+    p.add_argument("--soak", type=int, default=60, help="length of the no-errors run")
+    opts = p.parse_args(args)
+    seconds = 5 if opts.quick else opts.seconds
+    soak = 10 if opts.quick else opts.soak
+    ensure_packages()
+    report = Report("image", params={"seconds": seconds, "soak": soak, "image": [WIDTH, HEIGHT],
+                                     "tile": TILE, "wrk": "-t2 -c8", "images": MANY})
+    with scratch("image") as root:
+        print("building the pyramid and the archive...", flush=True)
+        home, ids, iip_dir, names = build_archive(root, opts.quick)
+        tiles = viewer_tiles(WIDTH, HEIGHT)
+        print(f"{len(tiles)} viewer tiles per image, {len(ids) - 1} extra images", flush=True)
+        ours_one = [f"/iiif/3/{ids[0]}/{t}" for t in tiles]
+        iip_one = [f"/fcgi-bin/iipsrv.fcgi?IIIF={names[0]}/{t}" for t in tiles]
+        ours_many = [f"/iiif/3/{i}/{t}" for i in ids[1:] for t in tiles]
+        iip_many = [f"/fcgi-bin/iipsrv.fcgi?IIIF={n}/{t}" for n in names[1:] for t in tiles]
+        ours_info = [f"/iiif/3/{i}/info.json" for i in ids]
+        iip_info = [f"/fcgi-bin/iipsrv.fcgi?IIIF={n}/info.json" for n in names]
+
+        results: dict[str, Load] = {}
+
+        def measure(key: str, server: Server, paths: list[str], length: int = seconds) -> Load:
+            load = wrk(server, paths, length, root)
+            results[key] = load
+            print(f"  {key}: {load.rps:,.0f} req/s, p50 {load.p50_ms:.2f} ms, "
+                  f"p99 {load.p99_ms:.2f} ms, {load.bytes_per_request / 1024:.1f} KiB/req, "
+                  f"errors {load.errors}, peak RSS {mib(load.peak_rss):.0f} MiB", flush=True)
+            return load
+
+        iip = start_iipimage(root, iip_dir)
+        try:
+            measure("iip tiles", iip, iip_one)
+            measure("iip tiles x1000", iip, iip_many)
+            measure("iip info", iip, iip_info)
+        finally:
+            iip.stop()
+
+        ours = start_ours(home, f"/iiif/3/{ids[0]}/info.json", cache_mb=0)
+        try:
+            measure("ours tiles cold", ours, ours_one)
+            measure("ours tiles x1000 cold", ours, ours_many)
+            measure("ours info", ours, ours_info)
+            soak_load = measure("ours soak", ours, ours_one + ours_many[: len(ours_one) * 4], soak)
+            check_correct(ours, f"/iiif/3/{ids[0]}")
+        finally:
+            ours.stop()
+
+        ours = start_ours(home, f"/iiif/3/{ids[0]}/info.json", cache_mb=2048)
+        try:
+            warm(ours, ours_one)
+            measure("ours tiles cached", ours, ours_one)
+        finally:
+            ours.stop()
+
+    iip_t, iip_many_t, iip_i = results["iip tiles"], results["iip tiles x1000"], results["iip info"]
+    rows = [
+        Row("tiles/s, no warm cache", results["ours tiles cold"].rps, "req/s", iip_t.rps,
+            "IIPImage tiles/s", target_ratio=1.0),
+        Row("tiles/s, cached", results["ours tiles cached"].rps, "req/s", iip_t.rps,
+            "IIPImage tiles/s", target_ratio=2.0),
+        Row("tiles/s over 1,000 images, no warm cache", results["ours tiles x1000 cold"].rps,
+            "req/s", iip_many_t.rps, "IIPImage, 1,000 images"),
+        Row("info.json/s", results["ours info"].rps, "req/s", iip_i.rps, "IIPImage info.json/s",
+            target=2000),
+        Row("tile p50 latency, no warm cache", results["ours tiles cold"].p50_ms, "ms",
+            iip_t.p50_ms, "IIPImage p50", higher_is_better=False),
+        Row("tile p99 latency, no warm cache", results["ours tiles cold"].p99_ms, "ms",
+            iip_t.p99_ms, "IIPImage p99", higher_is_better=False),
+        Row("tile p50 latency, cached", results["ours tiles cached"].p50_ms, "ms",
+            iip_t.p50_ms, "IIPImage p50", higher_is_better=False),
+        Row("tile p99 latency, cached", results["ours tiles cached"].p99_ms, "ms",
+            iip_t.p99_ms, "IIPImage p99", higher_is_better=False),
+        Row("bytes per tile", results["ours tiles cold"].bytes_per_request / 1024, "KiB",
+            iip_t.bytes_per_request / 1024, "IIPImage bytes per tile", higher_is_better=False,
+            note="ours copies the pyramid's Q90 JPEG tiles as stored; IIPImage re-encodes at Q75"),
+        Row("server memory (peak RSS, all processes)", mib(results["ours tiles x1000 cold"]
+            .peak_rss), "MiB", mib(iip_many_t.peak_rss), "IIPImage + lighttpd",
+            higher_is_better=False),
+        Row(f"errors in {soak} s of load", soak_load.errors, "responses", None, "",
+            higher_is_better=False, target=0,
+            note=f"{soak_load.requests:,} requests; tile and info.json checked after"),
+    ]
+    report.rows.extend(rows)
+    report.print("IIIF Image API: archive serve vs IIPImage (wrk -t2 -c8, random viewer tiles)")
+    report.save()
+    return 0 if report.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
