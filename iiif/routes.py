@@ -97,8 +97,11 @@ def json_document(body: str | bytes, content_type: str, *, last_modified: str | 
     resp = Response(data, content_type=content_type)
     resp.set_etag(hashlib.sha256(data).hexdigest()[:32])
     if last_modified:
-        resp.last_modified = datetime.strptime(last_modified, "%Y-%m-%dT%H:%M:%SZ").replace(
-            tzinfo=UTC)
+        try:
+            resp.last_modified = datetime.strptime(last_modified, "%Y-%m-%dT%H:%M:%SZ").replace(
+                tzinfo=UTC)
+        except ValueError:  # not our timestamp format: the ETag alone validates
+            pass
     resp.cache_control.public = True
     resp.cache_control.max_age = max_age
     return resp.make_conditional(request)

@@ -36,7 +36,7 @@ def documented_rejection(recorder, case_id: str) -> bool:
                for name, text in DOCUMENTED_400S)
 
 
-def run_schemathesis(app, max_examples: int = 50) -> tuple[int, list[str]]:
+def run_schemathesis(app, max_examples: int = 30) -> tuple[int, list[str]]:
     """Run every phase with the default checks; (checks run, failure descriptions)."""
     schema = schemathesis.openapi.from_wsgi("/api/openapi.json", app)
     schema.config.generation.update(max_examples=max_examples)
