@@ -270,3 +270,50 @@ def test_http_caching_validators_and_304(make_image, iclient):
     info = iclient.get(f"/iiif/3/{img}/info.json")
     assert iclient.get(f"/iiif/3/{img}/info.json",
                        headers={"If-None-Match": info.headers["ETag"]}).status_code == 304
+
+
+def test_head_options_and_other_methods(make_image, iclient):
+    img = make_image("A-1")
+    url = f"/iiif/3/{img}/full/200,/0/default.jpg"
+    head = iclient.head(url)
+    assert head.status_code == 200 and head.data == b""
+    assert int(head.headers["Content-Length"]) == len(iclient.get(url).data)
+    options = iclient.options(url)
+    assert options.status_code == 204
+    assert options.headers["Access-Control-Allow-Origin"] == "*"
+    assert "GET" in options.headers["Access-Control-Allow-Methods"]
+    post = iclient.post(url)
+    assert post.status_code == 405 and "GET" in post.headers["Allow"]
+
+
+@pytest.mark.parametrize(
+    ("tail", "status"),
+    [("/", 303), ("/full/max/0", 404), ("/full/max/0/default.jpg/extra", 404),
+     ("/info.json/x", 404), ("/info.xml", 404)],
+)
+def test_other_shapes_of_image_urls(make_image, iclient, tail, status):
+    img = make_image("A-1")
+    assert iclient.get(f"/iiif/3/{img}{tail}").status_code == status
+
+
+def test_conditional_forms(make_image, iclient):
+    img = make_image("A-1")
+    url = f"/iiif/2/{img}/full/100,/0/default.png"
+    etag = iclient.get(url).headers["ETag"]
+    assert iclient.get(url, headers={"If-None-Match": f'"x", W/{etag}'}).status_code == 304
+    assert iclient.get(url, headers={"If-None-Match": "*"}).status_code == 304
+    # If-None-Match wins over If-Modified-Since (RFC 9110 §13.2.2).
+    assert iclient.get(url, headers={"If-None-Match": '"x"',
+                                     "If-Modified-Since": "Fri, 01 Jan 2100 00:00:00 GMT"}
+                       ).status_code == 200
+    assert iclient.get(url, headers={"If-Modified-Since": "Mon, 01 Jan 2001 00:00:00 GMT"}
+                       ).status_code == 200
+    assert iclient.get(url, headers={"If-Modified-Since": "yesterday"}).status_code == 200
+
+
+def test_errors_say_which_parameter(make_image, iclient):
+    img = make_image("A-1")
+    body = iclient.get(f"/iiif/3/{img}/full/max/0/default.bmp").get_data(as_text=True)
+    assert body.startswith("format 'bmp'")
+    body = iclient.get(f"/iiif/3/{img}/full/max/1e3/default.jpg").get_data(as_text=True)
+    assert body.startswith("rotation '1e3'")

@@ -8,13 +8,17 @@ Three validator tests cannot run on Python 3 (format_webp, format_pdf and format
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
+import pyvips
 
 from archive.catalog import Catalog
 
@@ -25,6 +29,15 @@ BIN = Path(sys.executable).parent
 PY3_BROKEN = {"format_webp", "format_pdf", "format_jp2"}
 
 pytestmark = pytest.mark.slow
+
+
+def get(url: str, headers: dict | None = None) -> tuple[int, dict, bytes]:
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as resp:
+            return resp.status, dict(resp.headers), resp.read()
+    except urllib.error.HTTPError as err:
+        return err.code, dict(err.headers), err.read()
 
 
 def root_conftest(config: pytest.Config):
@@ -48,11 +61,18 @@ def _collection(folder: Path) -> None:
         "[fields]\n"
         'id = "id"\n'
         'title = "title"\n'
-        'images = "image"\n',
+        'images = "image"\n'
+        'public = "public"\n'
+        'max_image_size = "cap"\n',
         encoding="utf-8",
     )
+    name = VALIDATOR_IMAGE.name
     (folder / "records.csv").write_text(
-        f"id,title,image\nV-1,検証画像,images/{VALIDATOR_IMAGE.name}\n", encoding="utf-8")
+        "id,title,image,public,cap\n"
+        f"V-1,検証画像,images/{name},,\n"
+        f"V-2,非公開,images/{name},非公開,\n"
+        f"V-3,縮小公開,images/{name},,300\n",
+        encoding="utf-8")
 
 
 @pytest.fixture(scope="module")
@@ -68,10 +88,11 @@ def served_validator_image(tmp_path_factory, request):
                             capture_output=True, text=True, timeout=300)
     assert ingest.returncode == 0, ingest.stdout + ingest.stderr
     catalog = Catalog(home / "catalog.sqlite")
-    image_id = catalog.get_record("validator_V-1").images[0].id
+    ids = {local: catalog.get_record(f"validator_{local}", public_only=False).images[0].id
+           for local in ("V-1", "V-2", "V-3")}
     catalog.close()
     proc, base = shared.start_server(home)
-    yield base.removeprefix("http://"), image_id
+    yield base.removeprefix("http://"), ids
     shared.stop_server(proc)
 
 
@@ -94,9 +115,32 @@ def run_validator(server: str, prefix: str, image_id: str, version: str) -> dict
     ("version", "prefix", "total"), [("3.0", "iiif/3", 45), ("2.0", "iiif/2", 42)]
 )
 def test_official_validator_passes(served_validator_image, version, prefix, total):
-    server, image_id = served_validator_image
-    results = run_validator(server, prefix, image_id, version)
+    server, ids = served_validator_image
+    results = run_validator(server, prefix, ids["V-1"], version)
     assert len(results) == total, sorted(results)
     failed = {name for name, ok in results.items() if not ok}
     assert failed <= PY3_BROKEN, f"validator failures: {sorted(failed - PY3_BROKEN)}"
     assert len(results) - len(failed) >= total - 3
+
+
+def test_ingested_images_through_the_real_server(served_validator_image):
+    """`archive ingest` then `archive serve`: thumbnails, caps and non-public records."""
+    server, ids = served_validator_image
+    base = f"http://{server}/iiif/3"
+    status, headers, body = get(f"{base}/{ids['V-1']}/full/!400,400/0/default.jpg")
+    assert status == 200 and headers["Content-Type"] == "image/jpeg"
+    assert body.startswith(b"\xff\xd8")
+    status, headers, body = get(f"{base}/{ids['V-3']}/info.json")
+    info = json.loads(body)
+    assert (info["width"], info["height"]) == (300, 300)
+    status, _, body = get(f"{base}/{ids['V-3']}/full/max/0/default.png")
+    assert status == 200
+    assert pyvips.Image.new_from_buffer(body, "").width == 300
+    for path in ("/info.json", "/full/max/0/default.jpg", ""):
+        status, headers, _ = get(f"{base}/{ids['V-2']}{path}")
+        assert status == 404
+        assert headers["Access-Control-Allow-Origin"] == "*"
+    status, headers, _ = get(f"{base}/{ids['V-1']}/full/max/0/default.jpg",
+                             {"If-None-Match": get(f"{base}/{ids['V-1']}/full/max/0/default.jpg")[1]
+                              ["ETag"]})
+    assert status == 304
