@@ -25,7 +25,7 @@ from . import info as info_mod
 from .cache import DiskCache
 from .image_request import FORMATS, Limits, Plan, parse, resolve
 from .image_tiff import Pyramid, PyramidError, pyramid
-from .render import Rendered, exact_tile, render
+from .render import Rendered, available_formats, exact_tile, render
 
 log = logging.getLogger(__name__)
 _SOURCES_PER_THREAD = 10_000
@@ -113,7 +113,7 @@ class ImageService:
         service_id = f"{base_url.rstrip('/')}/iiif/{version}/{image_id}"
         build = info_mod.info_v3 if version == "3" else info_mod.info_v2
         doc = build(service_id, src.width, src.height, tile_size=src.pyramid.tile_size,
-                    limits=self.limits)
+                    limits=self.limits, formats=available_formats())
         return doc, src
 
     def info_etag(self, version: str, src: Source, base_url: str) -> str:

@@ -31,8 +31,8 @@ EXTRA_FEATURES_3 = [
     "sizeUpscaling",
 ]
 EXTRA_QUALITIES = ["color", "gray", "bitonal"]
-# Level 2 requires jpg and png; the rest are extras, each really written by render.
-EXTRA_FORMATS = [f for f in FORMATS if f not in ("jpg", "png")]
+# Level 2 requires jpg and png; the rest are extras (only those render can write).
+LEVEL_FORMATS = ("jpg", "png")
 # 2.1 profile "supports": every feature name we implement (2.1 compliance §2).
 SUPPORTS_2 = [
     "baseUriRedirect",
@@ -129,6 +129,7 @@ def info_v3(
     *,
     tile_size: int = 256,
     limits: Limits = NO_LIMITS,
+    formats: tuple[str, ...] = tuple(FORMATS),
     rights: str | None = None,
 ) -> dict[str, Any]:
     """3.0 §5: the info.json of a (presented) ``width``×``height`` image."""
@@ -150,7 +151,7 @@ def info_v3(
             }
         ],
         "preferredFormats": ["jpg"],
-        "extraFormats": list(EXTRA_FORMATS),
+        "extraFormats": [f for f in formats if f not in LEVEL_FORMATS],
         "extraQualities": list(EXTRA_QUALITIES),
         "extraFeatures": list(EXTRA_FEATURES_3),
     }
@@ -166,11 +167,12 @@ def info_v2(
     *,
     tile_size: int = 256,
     limits: Limits = NO_LIMITS,
+    formats: tuple[str, ...] = tuple(FORMATS),
     rights: str | None = None,
 ) -> dict[str, Any]:
     """2.1 §5: the info.json of a (presented) ``width``×``height`` image."""
     profile: dict[str, Any] = {
-        "formats": list(FORMATS),
+        "formats": list(formats),
         "qualities": ["default", *EXTRA_QUALITIES],
         "supports": list(SUPPORTS_2),
         **_limits_fields(limits),

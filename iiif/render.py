@@ -18,8 +18,11 @@ from __future__ import annotations
 import io
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import pyvips
+
+from archive.errors import NotImplementedFeature
 
 from .image_request import FORMATS, Plan
 from .image_tiff import Pyramid
@@ -145,6 +148,24 @@ def _pillow_encode(image: pyvips.Image, fmt: str) -> bytes:
     return buf.getvalue()
 
 
+@lru_cache(maxsize=1)
+def available_formats() -> tuple[str, ...]:
+    """The formats this build can really write (info.json advertises only these).
+
+    jpg, png, webp, gif and tif come from libvips' savers; pdf and jp2 from Pillow
+    (pyvips-binary has neither), jp2 only when Pillow was built with OpenJPEG.
+    """
+    from PIL import features
+
+    suffixes = set(pyvips.get_suffixes())
+    out = [fmt for fmt, suffix in (("jpg", ".jpg"), ("png", ".png"), ("webp", ".webp"),
+                                   ("gif", ".gif"), ("tif", ".tif")) if suffix in suffixes]
+    out.append("pdf")
+    if features.check("jpg_2000"):
+        out.append("jp2")
+    return tuple(out)
+
+
 def encode(image: pyvips.Image, fmt: str) -> bytes:
     if fmt == "jpg":
         if image.hasalpha():
@@ -190,6 +211,8 @@ def exact_tile(pyr: Pyramid, plan: Plan, pres_w: int, pres_h: int) -> tuple[int,
 
 def render(path: str, pyr: Pyramid, plan: Plan, pres_w: int, pres_h: int) -> Rendered:
     """Produce the bytes for ``plan`` from the pyramid at ``path``, presented as pres_w×pres_h."""
+    if plan.format not in available_formats():
+        raise NotImplementedFeature(f"format {plan.format!r} is not available on this server")
     media_type = FORMATS[plan.format]
     tile = exact_tile(pyr, plan, pres_w, pres_h)
     if tile is not None:

@@ -73,3 +73,18 @@ def test_format_with_gray_and_rotation(validator_image, iclient, fmt):
     assert image.size == (50, 100)
     r, g, b = image.convert("RGB").getpixel((25, 50))
     assert abs(r - g) < 4 and abs(g - b) < 4
+
+
+def test_advertised_formats_are_exactly_those_that_work(make_image, iclient):
+    """info.json lists a format only if a request for it really returns that format."""
+    from PIL import features
+
+    img = make_image("A-1")
+    info3 = iclient.get(f"/iiif/3/{img}/info.json").get_json()
+    info2 = iclient.get(f"/iiif/2/{img}/info.json").get_json()
+    advertised = {"jpg", "png", *info3["extraFormats"]}
+    assert advertised == set(info2["profile"][1]["formats"])
+    assert ("jp2" in advertised) == features.check("jpg_2000")
+    for fmt in advertised:
+        resp = iclient.get(f"/iiif/3/{img}/full/64,/0/default.{fmt}")
+        assert resp.status_code == 200, fmt
