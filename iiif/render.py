@@ -28,6 +28,9 @@ from .image_request import FORMATS, Plan
 from .image_tiff import Pyramid
 
 JPEG_QUALITY = 85
+# libvips' operation cache would keep decoded regions and open TIFFs of recently served
+# images in every worker; our own disk cache keeps what is worth keeping.
+pyvips.cache_set_max(0)
 # Formats that can carry transparency for the corners of an arbitrary rotation.
 _ALPHA_FORMATS = {"png", "webp", "tif", "gif"}
 _MAX_JOINED_TILES = 16
