@@ -225,6 +225,47 @@ SCHEMAS: dict[str, Any] = {
 }
 
 
+def _iiif(summary: str, media_type: str, params: list[dict[str, Any]] | None = None,
+          ) -> dict[str, Any]:
+    """A IIIF document: JSON-LD with its own JSON Schema (checked in the IIIF tests)."""
+    doc = {"type": "object", "required": ["@context", "id", "type"],
+           "properties": {"@context": {}, "id": _URL, "type": _STR}}
+    return {"get": {
+        "summary": summary,
+        "tags": ["IIIF"],
+        "parameters": params or [],
+        "responses": {"200": {"description": "OK", "content": {media_type: {"schema": doc}}},
+                      "404": _ERROR},
+    }}
+
+
+_PRESENTATION = "application/ld+json"
+_INSTITUTION = {"name": "institution", "in": "path", "required": True,
+                "schema": {"type": "string"}, "description": "Institution id, e.g. `noh-museum`."}
+IIIF_PATHS: dict[str, Any] = {
+    "/iiif/3/collection/top": _iiif("Root IIIF Collection: one Collection per institution.",
+                                    _PRESENTATION),
+    "/iiif/3/collection/{institution}": _iiif(
+        "An institution's Manifests, or its pages when it has more than 1,000.",
+        _PRESENTATION, [_INSTITUTION]),
+    "/iiif/3/collection/{institution}/{page}": _iiif(
+        "Page of at most 1,000 Manifests of a large institution.", _PRESENTATION,
+        [_INSTITUTION, {"name": "page", "in": "path", "required": True,
+                        "schema": {"type": "integer", "minimum": 1}}]),
+    "/iiif/3/manifest/{id}": _iiif(
+        "IIIF Presentation 3.0 Manifest of a public record.", _PRESENTATION,
+        [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"},
+          "description": "Record id, e.g. `noh-museum_N-12`."}]),
+    "/iiif/3/activity/all-changes": _iiif(
+        "IIIF Change Discovery 1.0 OrderedCollection of Create/Update/Delete activities.",
+        _PRESENTATION),
+    "/iiif/3/activity/page/{n}": _iiif(
+        "Page n (from 0) of the change stream: 100 activities, oldest first.", _PRESENTATION,
+        [{"name": "n", "in": "path", "required": True,
+          "schema": {"type": "integer", "minimum": 0}}]),
+}
+
+
 def document(base_url: str) -> dict[str, Any]:
     """The OpenAPI 3.0 document, with ``base_url`` as its server."""
     json_ok = {"description": "OK", "content": {"application/json": {"schema": None}}}
@@ -283,6 +324,7 @@ def document(base_url: str) -> dict[str, Any]:
                 "responses": {"200": {"description": "CSV", "content": {
                     "text/csv": {"schema": {"type": "string"}}}}},
             }},
+            **IIIF_PATHS,
         },
         "components": {
             "schemas": SCHEMAS,
