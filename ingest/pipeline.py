@@ -74,7 +74,7 @@ class _Tiler:
         self.dry_run = dry_run
         self.window = workers * 4
         self.inflight: dict[Future, tuple[_Pending, int, ImageTask]] = {}
-        self.pool = self._new_pool()
+        self.pool: ProcessPoolExecutor | None = None  # started with the first image
 
     def _new_pool(self) -> ProcessPoolExecutor:
         context = multiprocessing.get_context("forkserver")
@@ -87,6 +87,8 @@ class _Tiler:
         """Queue one image; yields the results that had to be collected to make room."""
         while len(self.inflight) >= self.window:
             yield from self.collect(block=True)
+        if self.pool is None:
+            self.pool = self._new_pool()
         future = self.pool.submit(process_image, task, self.params, self.dry_run)
         self.inflight[future] = (pending, index, task)
 
@@ -108,16 +110,17 @@ class _Tiler:
                     "image (out of memory, or a crash in the image library)",
                 )
             yield pending, index, result
-        if broken:
+        if broken and self.pool is not None:
             self.pool.shutdown(wait=False, cancel_futures=True)
-            self.pool = self._new_pool()
+            self.pool = None
 
     def drain(self):
         while self.inflight:
             yield from self.collect(block=True)
 
     def close(self) -> None:
-        self.pool.shutdown(wait=True, cancel_futures=True)
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 class _Run:

@@ -36,7 +36,7 @@ class Progress:
     def advance(self, n: int = 1, label: str = "") -> None:
         self.done += n
         now = time.monotonic()
-        if self.stream is None:
+        if self.stream is None or n == 0:
             return
         interval = 0.2 if self.tty else self.log_every
         if now - self._last < interval and self.done < self.total:

@@ -250,3 +250,35 @@ def test_search_catches_up_after_a_run_left_it_behind(make_collection, searchabl
     assert report.search.startswith("rebuilt") and report.ok
     assert search_ids(searchable) == ["test-museum_A-1", "test-museum_A-3"]
     assert searchable.catalog.get_meta(SEARCH_BEHIND) is None
+
+
+def test_search_down_loses_nothing(make_collection, config, runner) -> None:
+    """A real cluster client against a port nothing listens on: the catalog and pyramids are
+    written, the run fails with a clear message, and the catalog remembers the index is behind."""
+    import socket
+
+    from archive.cli import cli
+    from archive.context import Archive
+    from search import get_backend
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed again before the ingest connects
+    down = config.replace(search_backend="opensearch", search_url=f"http://127.0.0.1:{port}",
+                          search_timeout=2.0)
+    archive = Archive(down)
+    archive.search = get_backend(down)
+    folder = make_collection(rows_abc(), images=IMAGES)
+    report = ingest(archive, folder)
+    assert not report.ok and report.search.startswith("behind: ")
+    assert "unreachable" in report.search and "archive reindex" in report.search
+    assert archive.catalog.count(public_only=False) == 3
+    assert "unreachable" in archive.catalog.get_meta(SEARCH_BEHIND)
+    archive.close()
+
+    env = {"ARCHIVE_SEARCH_BACKEND": "opensearch",
+           "ARCHIVE_SEARCH_URL": f"http://127.0.0.1:{port}", "ARCHIVE_SEARCH_TIMEOUT": "2"}
+    write_image(folder / "images" / "a.jpg", seed=5)
+    result = runner.invoke(cli, ["--home", str(config.home), "ingest", str(folder)], env=env)
+    assert result.exit_code == 1 and "Search index: behind:" in result.output
+    assert "Traceback" not in result.output
