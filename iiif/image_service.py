@@ -9,12 +9,13 @@ seen at once; the pyramid path carries the version, so old pixels cannot leak.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
-from typing import Any
+from functools import lru_cache
 
 from archive.catalog import ImageInfo
 from archive.context import Archive
@@ -108,13 +109,13 @@ class ImageService:
                       format_datetime(modified, usegmt=True))
 
     # -- info.json -----------------------------------------------------------------------------
-    def info(self, version: str, image_id: str, base_url: str) -> tuple[dict[str, Any], Source]:
+    def info_json(self, version: str, image_id: str, base_url: str) -> tuple[bytes, Source]:
+        """info.json serialised; memoised, as viewers ask for it on every page view."""
         src = self.source(image_id)
         service_id = f"{base_url.rstrip('/')}/iiif/{version}/{image_id}"
-        build = info_mod.info_v3 if version == "3" else info_mod.info_v2
-        doc = build(service_id, src.width, src.height, tile_size=src.pyramid.tile_size,
-                    limits=self.limits, formats=available_formats())
-        return doc, src
+        body = _info_bytes(version, service_id, src.width, src.height, src.pyramid.tile_size,
+                           self.limits, available_formats())
+        return body, src
 
     def info_etag(self, version: str, src: Source, base_url: str) -> str:
         return _etag("info", version, src.info.id, src.info.version,
@@ -125,8 +126,8 @@ class ImageService:
              quality_format: str) -> ImageResult:
         """Parse and resolve a request (400 before any pixel is decoded), without rendering."""
         src = self.source(image_id)
-        req = parse(version, region, size, rotation, quality_format)
-        plan = resolve(req, src.width, src.height, self.limits)
+        plan = _plan(version, region, size, rotation, quality_format, src.width, src.height,
+                     self.limits)
         etag = _etag("image", version, src.info.id, src.info.version, str(src.width),
                      str(src.height), plan.canonical)
         return ImageResult(plan, etag, src)
@@ -146,6 +147,22 @@ class ImageService:
             body = render(src.path, src.pyramid, plan, src.width, src.height)
             self.cache.put(key, body.data)
         return ImageResult(plan, result.etag, src, body)
+
+
+@lru_cache(maxsize=4096)
+def _info_bytes(version: str, service_id: str, width: int, height: int, tile_size: int,
+                limits: Limits, formats: tuple[str, ...]) -> bytes:
+    build = info_mod.info_v3 if version == "3" else info_mod.info_v2
+    doc = build(service_id, width, height, tile_size=tile_size, limits=limits, formats=formats)
+    return json.dumps(doc, separators=(",", ":")).encode("utf-8")
+
+
+@lru_cache(maxsize=65536)
+def _plan(version: str, region: str, size: str, rotation: str, quality_format: str,
+          width: int, height: int, limits: Limits) -> Plan:
+    """Parse and resolve, memoised: viewers ask the same few thousand tile URLs over and
+    over, for images of the same few sizes. Refusals raise and are not cached."""
+    return resolve(parse(version, region, size, rotation, quality_format), width, height, limits)
 
 
 def _etag(*parts: str) -> str:

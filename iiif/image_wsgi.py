@@ -15,7 +15,6 @@ Conditional requests (RFC 9110 §13): ETag and Last-Modified, 304 before renderi
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Iterable
 from email.utils import parsedate_to_datetime
@@ -124,7 +123,7 @@ class ImageAPI:
     def _info(self, environ: dict, start_response: StartResponse, method: str, version: str,
               image_id: str):
         base = self.base_url(environ)
-        doc, src = self.service.info(version, image_id, base)
+        body, src = self.service.info_json(version, image_id, base)
         etag = '"' + self.service.info_etag(version, src, base) + '"'
         if "application/ld+json" in environ.get("HTTP_ACCEPT", ""):
             ctype = f'application/ld+json;profile="{CONTEXTS[version]}"'
@@ -134,7 +133,6 @@ class ImageAPI:
                    *self._validators(etag, src)]
         if self._not_modified(environ, etag, src):
             return self._send(start_response, 304, headers, b"", method)
-        body = json.dumps(doc, separators=(",", ":")).encode("utf-8")
         return self._send(start_response, 200, [("Content-Type", ctype), *headers], body, method)
 
     def _image(self, environ: dict, start_response: StartResponse, method: str, version: str,
