@@ -164,6 +164,16 @@ class Catalog:
         rows = self.db.execute("SELECT data FROM institutions ORDER BY id").fetchall()
         return [Institution.from_json(r["data"]) for r in rows]
 
+    def institution_updated_at(self, inst_id: str | None = None) -> str | None:
+        """When an institution's data (or, without an id, any institution's) last changed:
+        part of Last-Modified for documents that show it (manifests, collections)."""
+        if inst_id is None:
+            row = self.db.execute("SELECT max(updated_at) FROM institutions").fetchone()
+        else:
+            row = self.db.execute(
+                "SELECT updated_at FROM institutions WHERE id = ?", (inst_id,)).fetchone()
+        return row[0] if row else None
+
     # -- records -----------------------------------------------------------------------------
     def put_record(self, record: Record) -> str | None:
         """Insert or update a record and its images.

@@ -132,6 +132,12 @@ def finish_response(resp: Response) -> Response:
     return resp
 
 
+def latest(*stamps: str | None) -> str | None:
+    """The latest of some catalog timestamps (ISO 8601 UTC strings sort as times)."""
+    present = [s for s in stamps if s]
+    return max(present) if present else None
+
+
 def error_document(exc: ArchiveError) -> Response:
     """Errors as JSON with their HTTP status; never a traceback."""
     resp = Response(json.dumps({"error": str(exc), "status": exc.http_status},
@@ -162,21 +168,23 @@ def presentation_blueprint(archive: Archive) -> Blueprint:
         body = manifests.get(
             (record.id, record.content_checksum(), inst.to_json(), links.base),
             lambda: presentation.to_json(presentation.build_manifest(record, inst, links)))
-        return json_document(body, presentation.CONTENT_TYPE, last_modified=record.updated_at)
+        return json_document(body, presentation.CONTENT_TYPE, last_modified=latest(
+            record.updated_at, catalog.institution_updated_at(inst.id)))
 
     @bp.get("/collection/top")
     def top_collection() -> Response:
         insts = [(inst, catalog.count(inst.id)) for inst in catalog.institutions()]
         doc = presentation.build_top_collection(insts, request_links(archive), site_name)
         return json_document(presentation.to_json(doc), presentation.CONTENT_TYPE,
-                             last_modified=catalog.last_modified())
+                             last_modified=latest(catalog.last_modified(),
+                                                  catalog.institution_updated_at()))
 
     @bp.get("/collection/<inst_id>")
     def institution_collection(inst_id: str) -> Response:
         inst = institution_or_404(inst_id)
         total = catalog.count(inst.id)
         links = request_links(archive)
-        changed = catalog.last_modified()
+        changed = latest(catalog.last_modified(), catalog.institution_updated_at(inst.id))
 
         def build() -> str:
             records = (catalog.records(inst.id) if total <= presentation.COLLECTION_PAGE_SIZE
@@ -196,7 +204,7 @@ def presentation_blueprint(archive: Archive) -> Blueprint:
                 presentation.page_count(total):
             raise NotFound(f"no page {page} of the collection {inst_id!r}")
         links = request_links(archive)
-        changed = catalog.last_modified()
+        changed = latest(catalog.last_modified(), catalog.institution_updated_at(inst.id))
 
         def build() -> str:
             size = presentation.COLLECTION_PAGE_SIZE

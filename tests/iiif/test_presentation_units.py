@@ -198,3 +198,21 @@ def test_changes_show_at_once_even_within_the_same_second(archive, client):
     catalog.put_institution(institution(homepage="https://new.example.org/"))
     agent = client.get(url).get_json(force=True)["provider"][0]
     assert "https://new.example.org/" in [h["id"] for h in agent["homepage"]]
+
+
+def test_an_institution_change_moves_last_modified(archive, client):
+    """A client revalidating with If-Modified-Since alone sees the new provider data."""
+    import time
+
+    catalog = archive.catalog
+    catalog.put_institution(institution())
+    catalog.put_record(record("1"))
+    url = "/iiif/3/manifest/big-museum_1"
+    first = client.get(url).headers["Last-Modified"]
+    assert client.get(url, headers={"If-Modified-Since": first}).status_code == 304
+    time.sleep(1.1)  # timestamps have one-second resolution
+    catalog.put_institution(institution(homepage="https://moved.example.org/"))
+    for path in (url, "/iiif/3/collection/big-museum", "/iiif/3/collection/top"):
+        resp = client.get(path, headers={"If-Modified-Since": first})
+        assert resp.status_code == 200, path
+        assert resp.headers["Last-Modified"] != first
