@@ -142,6 +142,14 @@ def nav_date(record: Record) -> str | None:
     return f"{year:04d}-01-01T00:00:00Z"
 
 
+def year_range(record: Record) -> str | None:
+    """The normalised years as text: "1336–1573", "1895", "-300–-100" (negative is BCE)."""
+    start, end = record.date_start, record.date_end
+    if start is None:
+        return None
+    return str(start) if end in (None, start) else f"{start}–{end}"
+
+
 def canvas_size(image: ImageRef, cap: int) -> tuple[int, int]:
     """The size the public sees: the image's presented size under the record's cap."""
     return presented_size(image.width, image.height, cap)
@@ -205,6 +213,8 @@ def metadata(record: Record, inst: Institution) -> list[KeyValueString]:
             entries.append(_kv(field.label_ja, label_en, value))
     if record.era:
         entries.append(_kv("時代", "Period", text_value(record.era)))
+    if years := year_range(record):
+        entries.append(_kv("年代（西暦）", "Years (normalised)", {"none": [years]}))
     if record.rights:
         entries.append(_kv("権利", "Rights", lang_map(rights_label(record.rights, "ja"),
                                                      rights_label(record.rights, "en"))))

@@ -129,11 +129,14 @@ def test_manifest_properties_for_a_bilingual_record(client, catalog):
                             "en": [record.get("description_en")]}
     labels = {kv["label"].get("en", kv["label"].get("none", [""]))[0]: kv for kv in m["metadata"]}
     for name in ("Object number", "Creator", "Date", "Object type", "Material and technique",
-                 "Dimensions", "Keywords", "Period", "Rights", "Holding institution"):
+                 "Dimensions", "Keywords", "Period", "Years (normalised)", "Rights",
+                 "Holding institution"):
         assert name in labels, name
         assert labels[name]["label"]["ja"], name  # bilingual labels
     assert labels["Creator"]["value"] == {"ja": [record.get("creator")],
                                           "en": [record.get("creator_en")]}
+    assert labels["Years (normalised)"]["value"] == {
+        "none": [f"{record.date_start}–{record.date_end}"]}
     for label, value in record.extra:  # unmapped columns are kept
         assert any(kv["value"].get("ja", kv["value"].get("none")) == [value]
                    and label in json.dumps(kv["label"], ensure_ascii=False)
