@@ -95,6 +95,7 @@ def _check_pixels(width: int, height: int, params: TileParams) -> None:
 def _load_jp2(path: str, params: TileParams) -> pyvips.Image:
     from PIL import Image, UnidentifiedImageError
 
+    Image.MAX_IMAGE_PIXELS = None  # we apply max_pixels ourselves, from the header
     try:
         with Image.open(path) as im:
             _check_pixels(im.width, im.height, params)
@@ -212,6 +213,8 @@ def process_image(task: ImageTask, params: TileParams, dry_run: bool = False) ->
         result.error = _vips_reason(exc)
     except OSError as exc:
         result.error = f"cannot read: {exc.strerror or exc}"
+    except Exception as exc:  # noqa: BLE001 - one odd file must not stop the run; say what
+        result.error = f"unexpected error reading this image: {type(exc).__name__}: {exc}"
     if result.error:
         result.pages = []
     return result

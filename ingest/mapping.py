@@ -157,12 +157,19 @@ def map_row(collection: Collection, row: Row) -> Draft:
     paths: list[Path] = []
     seen: set[Path] = set()
     for source in fields.get("images", []):
-        relative = unicodedata.normalize("NFC", source).replace("\\", "/")
+        relative = source.replace("\\", "/")
         path = inside(collection.folder, relative)
         if path is None:
             raise fail(f"image path {source!r} leaves the institution folder", "images", local_id)
         if not path.is_file():
-            raise fail(f"image file {source!r} does not exist", "images", local_id)
+            # File names copied from a Mac are often decomposed (NFD), records composed (NFC).
+            for form in ("NFC", "NFD"):
+                other = inside(collection.folder, unicodedata.normalize(form, relative))
+                if other is not None and other.is_file():
+                    path = other
+                    break
+            else:
+                raise fail(f"image file {source!r} does not exist", "images", local_id)
         if path in seen:
             raise fail(f"image file {source!r} is listed twice", "images", local_id)
         seen.add(path)

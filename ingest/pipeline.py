@@ -109,6 +109,8 @@ class _Tiler:
                     error="the tiling process died while reading this "
                     "image (out of memory, or a crash in the image library)",
                 )
+            except Exception as exc:  # noqa: BLE001 - reported against the image; the run goes on
+                result = ImageResult(task, error=f"{type(exc).__name__}: {exc}")
             yield pending, index, result
         if broken and self.pool is not None:
             self.pool.shutdown(wait=False, cancel_futures=True)

@@ -217,3 +217,12 @@ def test_symlink_out_of_the_folder_is_refused(collection, tmp_path: Path) -> Non
     inside = collection.folder / "images" / "a.jpg"
     os.symlink(inside, collection.folder / "images" / "ok.jpg")
     assert map_row(collection, Row(2, row("A", images="images/ok.jpg"))).image_paths == [inside]
+
+
+def test_decomposed_file_names_are_found(collection) -> None:
+    import unicodedata
+
+    name = "images/が.jpg"
+    write_image(collection.folder / unicodedata.normalize("NFD", name))
+    draft = map_row(collection, Row(2, row("A", images=unicodedata.normalize("NFC", name))))
+    assert draft.image_paths[0].name == unicodedata.normalize("NFD", "が.jpg")

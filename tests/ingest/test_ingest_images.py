@@ -173,3 +173,19 @@ def test_dry_run_decodes_but_writes_nothing(tmp_path: Path, store: Path) -> None
     rgb(400, 300).write_to_file(str(cut))
     cut.write_bytes(cut.read_bytes()[:3000])
     assert "truncated" in run(cut, store, dry_run=True).error
+
+
+def test_large_jpeg_2000_under_our_limit_is_not_refused_by_pillow(tmp_path: Path,
+                                                                 store: Path) -> None:
+    # Pillow's own bomb guard (89 Mpx) must not override max_pixels; shrink it to prove it.
+    import PIL.Image
+
+    path = tmp_path / "wide.jp2"
+    Image.new("RGB", (400, 100), (90, 90, 90)).save(path)
+    saved = PIL.Image.MAX_IMAGE_PIXELS
+    PIL.Image.MAX_IMAGE_PIXELS = 1000
+    try:
+        result = run(path, store)
+    finally:
+        PIL.Image.MAX_IMAGE_PIXELS = saved
+    assert result.error is None, result.error
