@@ -11,6 +11,8 @@
     window: { allowClose: true, allowMaximize: true, sideBarOpenByDefault: false },
     workspace: { type: 'mosaic', showZoomControls: true },
     workspaceControlPanel: { enabled: false },
+    // Our manifests carry curators' plain text, never markup: show it as text.
+    annotations: { htmlSanitizationRuleSet: 'noHtml' },
     catalog: data.manifests.map(function (manifest) { return { manifestId: manifest }; })
   });
 }());
