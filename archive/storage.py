@@ -85,12 +85,18 @@ class ImageStore:
         self.tmp.mkdir(parents=True, exist_ok=True)
         return self.tmp / f"{uuid.uuid4().hex}{suffix}"
 
-    def commit(self, temp: Path, image_id: str, version: str) -> Path:
-        """Atomically move a finished pyramid to its final path (fsynced first)."""
+    def commit(self, temp: Path, image_id: str, version: str, *, fsync: bool = True) -> Path:
+        """Atomically move a finished pyramid to its final path (fsynced first).
+
+        ``fsync=False`` is for bulk writers that flush many files at once (ingest calls
+        ``os.sync()`` before its catalog refers to them): one fsync per small pyramid
+        costs more than writing it.
+        """
         final = self.path(image_id, version)
         final.parent.mkdir(parents=True, exist_ok=True)
-        with open(temp, "rb") as fh:
-            os.fsync(fh.fileno())
+        if fsync:
+            with open(temp, "rb") as fh:
+                os.fsync(fh.fileno())
         os.replace(temp, final)
         return final
 
