@@ -128,8 +128,16 @@ def status(obj: Context) -> None:
     help="Worker processes (default: one per CPU core, at least 2).",
 )
 @click.option("--threads", default=4, show_default=True, type=int, help="Threads per worker.")
+@click.option(
+    "--access-log/--no-access-log",
+    default=True,
+    show_default=True,
+    help="Log every request to stdout (off when a reverse proxy logs them already).",
+)
 @click.pass_obj
-def serve(obj: Context, host: str, port: int, workers: int, threads: int) -> None:
+def serve(
+    obj: Context, host: str, port: int, workers: int, threads: int, access_log: bool = True
+) -> None:
     """Serve the public site, the IIIF APIs and the JSON API with gunicorn."""
     from gunicorn.app.base import BaseApplication
 
@@ -145,7 +153,7 @@ def serve(obj: Context, host: str, port: int, workers: int, threads: int) -> Non
             self.cfg.set("workers", workers or max(2, os.cpu_count() or 1))
             self.cfg.set("threads", threads)
             self.cfg.set("worker_class", "gthread")
-            self.cfg.set("accesslog", "-")
+            self.cfg.set("accesslog", "-" if access_log else None)
             self.cfg.set("timeout", 120)
 
         def load(self):
