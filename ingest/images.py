@@ -171,6 +171,20 @@ def to_srgb8(image: pyvips.Image) -> pyvips.Image:
     return image.copy(interpretation="srgb")
 
 
+def finished_pyramid(path: Path) -> pyvips.Image | None:
+    """A committed pyramid if it is complete (its last, smallest level decodes), else None
+    and the file is removed. Pyramids are renamed into place before the pipeline's
+    ``os.sync()``; after a power cut one may be short, and is then simply written again."""
+    try:
+        full = pyvips.Image.new_from_file(str(path))
+        levels = full.get("n-pages") if "n-pages" in full.get_fields() else 1
+        pyvips.Image.new_from_file(str(path), page=levels - 1, fail_on="truncated").avg()
+        return full
+    except pyvips.Error:
+        path.unlink(missing_ok=True)
+        return None
+
+
 def process_image(task: ImageTask, params: TileParams, dry_run: bool = False) -> ImageResult:
     """Hash a source and write a pyramid for each of its pages, unless one with the same
     version is already committed (a re-run, or a run killed after it finished this one).
@@ -191,8 +205,8 @@ def process_image(task: ImageTask, params: TileParams, dry_run: bool = False) ->
             img_id = image_id(task.record_id, task.source, page)
             version = params.version(result.checksum, page)
             final = store.path(img_id, version)
-            if final.is_file():
-                done = pyvips.Image.new_from_file(str(final))
+            done = finished_pyramid(final) if final.is_file() else None
+            if done is not None:
                 result.pages.append(PageResult(page, version, done.width, done.height, False))
                 continue
             image = open_page(task.path, page, params)
@@ -203,7 +217,7 @@ def process_image(task: ImageTask, params: TileParams, dry_run: bool = False) ->
             temp = store.temp_path()
             try:
                 write_pyramid(image, temp, tile_size=params.tile_size, quality=params.quality)
-                store.commit(temp, img_id, version)
+                store.commit(temp, img_id, version, fsync=False)  # the pipeline syncs
             finally:
                 temp.unlink(missing_ok=True)
             result.pages.append(PageResult(page, version, image.width, image.height, True))

@@ -35,7 +35,7 @@ from archive.errors import ArchiveError, CollectionError
 from archive.records import ImageRef, Institution, Record, image_id, record_id, split_images
 
 from .collection import Collection, load_collection
-from .images import ImageResult, ImageTask, TileParams, process_image
+from .images import ImageResult, ImageTask, PageResult, TileParams, process_image, sha256_file
 from .lock import write_lock
 from .mapping import Draft, check_header, map_row
 from .progress import Progress
@@ -139,6 +139,7 @@ class _Run:
         self.search_error: str | None = None
         self.to_index: list[Record] = []
         self.to_unindex: list[str] = []
+        self.unsynced = False  # pyramids written since the last os.sync()
 
     # -- one institution ---------------------------------------------------------------------
     def ingest(self, collection: Collection, inst_report: InstitutionReport) -> None:
@@ -149,6 +150,7 @@ class _Run:
         self.inst_report = inst_report
         self.collection = collection
         old = self.catalog.checksums(inst.id)
+        self.old_images = self.catalog.image_sizes(inst.id)
         self.old_checksums = {
             record_id(inst.id, unicodedata.normalize("NFKC", local)): checksum
             for local, checksum in old.items()
@@ -217,16 +219,42 @@ class _Run:
             zip(draft.record.images, draft.image_paths, strict=True)
         ):
             task = ImageTask(str(path), draft.record.id, ref.source, root)
+            reused = self._unchanged(task)
+            if reused is not None:
+                self._deliver(pending, index, reused)
+                continue
             for done in self.tiler.submit(pending, index, task):
                 self._deliver(*done)
         for done in self.tiler.collect(block=False):
             self._deliver(*done)
+
+    def _unchanged(self, task: ImageTask) -> ImageResult | None:
+        """An image whose content the catalog already has as a committed pyramid, found
+        here without a round trip to a worker (what makes a no-change re-run fast)."""
+        try:
+            checksum, size = sha256_file(task.path)
+        except OSError:
+            return None  # the worker reports it properly
+        pages: list[PageResult] = []
+        while True:
+            img_id = image_id(task.record_id, task.source, len(pages))
+            old = self.old_images.get(img_id)
+            version = self.tiler.params.version(checksum, len(pages))
+            if old is None or old[0] != version:
+                break
+            if not self.archive.images.exists(img_id, version):
+                return None
+            pages.append(PageResult(len(pages), version, old[1], old[2], False))
+        if not pages:
+            return None
+        return ImageResult(task, checksum=checksum, pages=pages, bytes_read=size)
 
     def _deliver(self, pending: _Pending, index: int, result: ImageResult) -> None:
         pending.results[index] = result
         self.report.bytes_read += result.bytes_read
         for page in result.pages:
             if page.tiled:
+                self.unsynced = True
                 self.report.images_tiled += 1
             else:
                 self.report.images_reused += 1
@@ -326,6 +354,9 @@ class _Run:
     def flush(self) -> None:
         """Put finished records in the catalog (one transaction per batch), then index them."""
         records, self.to_index = self.to_index, []
+        if records and self.unsynced:
+            os.sync()  # pyramids on disk before the catalog refers to them (see commit)
+            self.unsynced = False
         if records:
             with self.catalog.transaction():
                 for rec in records:

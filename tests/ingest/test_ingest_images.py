@@ -189,3 +189,17 @@ def test_large_jpeg_2000_under_our_limit_is_not_refused_by_pillow(tmp_path: Path
     finally:
         PIL.Image.MAX_IMAGE_PIXELS = saved
     assert result.error is None, result.error
+
+
+def test_a_short_pyramid_is_written_again(tmp_path: Path, store: Path) -> None:
+    """A pyramid renamed into place but cut short (power loss before the pipeline's sync)
+    is not taken as finished."""
+    path = tmp_path / "a.jpg"
+    rgb(300, 200).write_to_file(str(path))
+    first = run(path, store)
+    final = next(store.glob("??/*.tif"))
+    final.write_bytes(final.read_bytes()[: final.stat().st_size // 2])
+    again = run(path, store)
+    assert again.error is None and again.pages[0].tiled is True
+    assert again.pages[0].version == first.pages[0].version
+    check_pyramid(pyramid(store, again), 300, 200)
