@@ -48,6 +48,7 @@ T = TypeVar("T")
 COMPARE_COOKIE = "compare"
 MAX_COMPARE = 6
 SITEMAP_CHUNK = 40_000  # URLs per sitemap file (the protocol allows 50,000)
+FACET_VALUES = 30  # values listed per facet (8 shown, the rest behind "show more")
 
 
 class _TTLCache:
@@ -57,6 +58,10 @@ class _TTLCache:
         self.seconds = seconds
         self._lock = threading.Lock()
         self._items: dict[Any, tuple[float, Any]] = {}
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
 
     def get(self, key: Any, make: Callable[[], T]) -> T:
         now = time.monotonic()
@@ -98,6 +103,8 @@ def site_blueprint(archive: Archive) -> Blueprint:
     bp = Blueprint("site", __name__)
     catalog = archive.catalog
     short = _TTLCache(30)
+    # Exposed so benchmarks (and an operator's shell) can measure or drop it.
+    bp.record_once(lambda state: state.app.extensions.setdefault("site_cache", short))
 
     # -- shared helpers --------------------------------------------------------------------
     def base() -> str:
@@ -212,9 +219,7 @@ def site_blueprint(archive: Archive) -> Blueprint:
             state=state,
             result=result,
             items=cards(records, hits, suffix),
-            facets=[
-                (name, result.facets.get(name, [])) for name in FACETS if result.facets.get(name)
-            ],
+            facets=_facet_links(state, result, facet_label),
             first=offset + 1,
             last_item=offset + len(result.hits),
             pages=pages(state.page, last),
@@ -509,6 +514,39 @@ def site_blueprint(archive: Archive) -> Blueprint:
 
 
 # --- small pure helpers -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class FacetLink:
+    label: str
+    href: str
+    count: int
+    on: bool
+
+
+def _facet_links(
+    state: SearchState, result: SearchResult, label: Callable[[str, str], str]
+) -> list[tuple[str, list[FacetLink]]]:
+    """Each facet's values as ready links (toggling the value), in FACETS order."""
+    groups = []
+    for name in FACETS:
+        values = result.facets.get(name) or []
+        if values:
+            groups.append(
+                (
+                    name,
+                    [
+                        FacetLink(
+                            label(name, value),
+                            "/search?" + state.toggle_qs(name, value),
+                            count,
+                            state.has(name, value),
+                        )
+                        for value, count in values
+                    ],
+                )
+            )
+    return groups
+
+
 def _sitemap_response(body: Iterator[str]) -> Response:
     return Response(stream_with_context(body), mimetype="application/xml")
 

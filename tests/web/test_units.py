@@ -283,3 +283,27 @@ def test_only_http_links(url, ok):
 )
 def test_highlights_keep_only_mark(snippet, expected):
     assert str(safe_highlight(snippet)) == expected
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["q", "institution", "era", "creator", "sort", "page"]),
+            st.sampled_from(["a", "b", "江戸時代", "x y", "&=?", "relevance", "2"]),
+        ),
+        max_size=6,
+    ),
+    st.sampled_from(["institution", "era", "creator", "rights"]),
+    st.sampled_from(["a", "江戸時代", "&=?"]),
+)
+def test_toggle_qs_equals_building_the_state(pairs, name, value):
+    try:
+        state = SearchState.from_args(MultiDict(pairs))
+    except BadRequest:
+        return
+    expected = (
+        state.without_filter(name, value)
+        if state.has(name, value)
+        else state.with_filter(name, value)
+    )
+    assert state.toggle_qs(name, value) == expected.qs()
