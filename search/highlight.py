@@ -9,7 +9,7 @@ from __future__ import annotations
 import html
 
 from .query import Clause
-from .text import _RUN_RE, fold_with_map, runs, stem
+from .text import _RUN_RE, fold, fold_with_map, runs, stem
 
 SNIPPET_CHARS = 160
 
@@ -45,6 +45,17 @@ def _spans(folded: str, clauses: list[Clause], field: str) -> list[tuple[int, in
     return merged
 
 
+def _may_match(folded: str, clauses: list[Clause], field: str) -> bool:
+    """A cheap test that skips the character map for fields nothing can match in."""
+    for clause in clauses:
+        if clause.negate or (clause.fields and field not in clause.fields):
+            continue
+        for cjk, run in runs(clause.text):
+            if (run in folded) if cjk else (stem(run)[:3] in folded):
+                return True
+    return False
+
+
 def highlight(
     text: str, clauses: list[Clause], field: str, snippet: int | None = None
 ) -> str | None:
@@ -53,7 +64,7 @@ def highlight(
     With ``snippet``, a window of about that many characters around the first match,
     with an ellipsis where text was cut.
     """
-    if not text or not clauses:
+    if not text or not clauses or not _may_match(fold(text), clauses, field):
         return None
     folded, where = fold_with_map(text)
     spans = [(where[s], where[e - 1] + 1) for s, e in _spans(folded, clauses, field)]

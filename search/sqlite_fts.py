@@ -13,9 +13,9 @@ import json
 import os
 import sqlite3
 import threading
-from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
 from archive.config import Config
@@ -26,6 +26,7 @@ from .base import FACETS, Hit, SearchBackend, SearchQuery, SearchResult, check_q
 from .documents import HIGHLIGHT_FIELDS, TEXT_FIELDS, record_to_doc
 from .highlight import SNIPPET_CHARS, highlight
 from .query import Clause, parse
+from .sqlite_columns import Columns
 from .text import fold, index_text
 
 SCHEMA_VERSION = "1"
@@ -42,14 +43,9 @@ CREATE TABLE IF NOT EXISTS docs (
     title_sort TEXT NOT NULL,
     original TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS docs_date_start ON docs (date_start);
-CREATE INDEX IF NOT EXISTS docs_date_end ON docs (date_end);
-CREATE INDEX IF NOT EXISTS docs_added ON docs (added);
-{"".join(f"CREATE INDEX IF NOT EXISTS docs_{name} ON docs ({name});" for name in FACETS)}
 CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(
     {", ".join(_COLUMNS)},
-    tokenize = "unicode61 remove_diacritics 0",
-    prefix = '1'
+    tokenize = "unicode61 remove_diacritics 0"
 );
 CREATE TABLE IF NOT EXISTS suggest (
     doc INTEGER NOT NULL,
@@ -62,13 +58,11 @@ CREATE INDEX IF NOT EXISTS suggest_doc ON suggest (doc);
 """
 # bm25() weights, in column order.
 _WEIGHTS = ", ".join(str(TEXT_FIELDS[name]) for name in _COLUMNS)
-_ORDER = {
-    "relevance": "score, d.rowid",
-    "date_asc": "d.date_start IS NULL, d.date_start, d.rowid",
-    "date_desc": "d.date_end IS NULL, d.date_end DESC, d.rowid DESC",
-    "added": "d.added DESC, d.rowid DESC",
-}
+# Sort name -> order in Columns.orders (an empty query "by relevance" lists by id).
+_ORDERS = {"relevance": "id", "date_asc": "date_asc", "date_desc": "date_desc", "added": "added"}
 FACET_LIMIT = 100  # values returned per facet
+RANK_LIMIT = 2000  # matches ranked by BM25 in full; beyond, see _ranked_page
+TITLE_FIELDS = ("title", "kana")
 
 
 def _phrase(clause: Clause) -> str:
@@ -100,7 +94,8 @@ class SqliteBackend(SearchBackend):
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         self._pid = os.getpid()
-        self._facet_cache: tuple[int, dict[str, list[tuple[str, int]]]] | None = None
+        self._lock = threading.Lock()
+        self._cols: Columns | None = None
         self.db.executescript(_SCHEMA)  # idempotent; executescript manages its own commit
         with self._write() as db:
             db.execute(
@@ -148,36 +143,44 @@ class SqliteBackend(SearchBackend):
         return int(self.db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0])
 
     # -- writing -----------------------------------------------------------------------------
-    def _delete(self, db: sqlite3.Connection, record_id: str) -> None:
-        row = db.execute("SELECT rowid FROM docs WHERE id = ?", (record_id,)).fetchone()
-        if row is None:
-            return
-        db.execute("DELETE FROM fts WHERE rowid = ?", row)
-        db.execute("DELETE FROM suggest WHERE doc = ?", row)
-        db.execute("DELETE FROM docs WHERE rowid = ?", row)
+    def _delete_ids(self, db: sqlite3.Connection, record_ids: list[str]) -> None:
+        for chunk in range(0, len(record_ids), 500):
+            ids = record_ids[chunk : chunk + 500]
+            rows = db.execute(
+                f"SELECT rowid FROM docs WHERE id IN ({','.join('?' * len(ids))})", ids
+            ).fetchall()
+            for table, key in (("fts", "rowid"), ("suggest", "doc"), ("docs", "rowid")):
+                db.executemany(f"DELETE FROM {table} WHERE {key} = ?", rows)
 
-    def _insert(self, db: sqlite3.Connection, doc: dict[str, Any]) -> None:
-        facets = doc["facets"]
-        original = {name: doc["original"][name] for name in doc["original"]}
-        cursor = db.execute(
-            f"INSERT INTO docs (id, {', '.join(FACETS)}, date_start, date_end, added, title_sort,"
-            f" original) VALUES (?, {', '.join('?' * len(FACETS))}, ?, ?, ?, ?, ?)",
-            (
-                doc["id"], *(facets[name] for name in FACETS), doc["date_start"],
+    def _insert_many(self, db: sqlite3.Connection, docs: list[dict[str, Any]]) -> None:
+        """Insert documents in three executemany calls, with rowids we assign."""
+        if not docs:
+            return
+        first = (db.execute("SELECT max(rowid) FROM docs").fetchone()[0] or 0) + 1
+        doc_rows, fts_rows, suggest_rows = [], [], []
+        for rowid, doc in enumerate(docs, first):
+            facets = doc["facets"]
+            doc_rows.append((
+                rowid, doc["id"], *(facets[name] for name in FACETS), doc["date_start"],
                 doc["date_end"], doc["added"], fold(doc["title_sort"]),
-                json.dumps(original, ensure_ascii=False),
-            ),
+                json.dumps(doc["original"], ensure_ascii=False),
+            ))
+            fts_rows.append((rowid, *(index_text(doc[name]) for name in _COLUMNS)))
+            suggest_rows.extend((rowid, fold(text), text, lang) for text, lang in doc["suggest"])
+            if doc["reading"] and doc["suggest"]:
+                suggest_rows.append((rowid, fold(doc["reading"]), doc["suggest"][0][0], "ja"))
+        db.executemany(
+            f"INSERT INTO docs (rowid, id, {', '.join(FACETS)}, date_start, date_end, added,"
+            f" title_sort, original) VALUES ({', '.join('?' * (len(FACETS) + 7))})",
+            doc_rows,
         )
-        rowid = cursor.lastrowid
-        db.execute(
+        db.executemany(
             f"INSERT INTO fts (rowid, {', '.join(_COLUMNS)})"
-            f" VALUES (?, {', '.join('?' * len(_COLUMNS))})",
-            (rowid, *(index_text(doc[name]) for name in _COLUMNS)),
+            f" VALUES ({', '.join('?' * (len(_COLUMNS) + 1))})",
+            fts_rows,
         )
-        rows = [(rowid, fold(text), text, lang) for text, lang in doc["suggest"]]
-        if doc["reading"]:
-            rows.append((rowid, fold(doc["reading"]), doc["suggest"][0][0], "ja"))
-        db.executemany("INSERT INTO suggest (doc, key, term, lang) VALUES (?, ?, ?, ?)", rows)
+        db.executemany("INSERT INTO suggest (doc, key, term, lang) VALUES (?, ?, ?, ?)",
+                       suggest_rows)
 
     def _docs(
         self, records: Iterable[Record], institutions: dict[str, Institution]
@@ -192,34 +195,37 @@ class SqliteBackend(SearchBackend):
             }
             yield record, doc
 
+    def _batches(
+        self, records: Iterable[Record], institutions: dict[str, Institution], batch: int
+    ) -> Iterator[tuple[list[str], list[dict[str, Any]]]]:
+        ids: list[str] = []
+        docs: list[dict[str, Any]] = []
+        for record, doc in self._docs(records, institutions):
+            ids.append(record.id)
+            if doc is not None:
+                docs.append(doc)
+            if len(ids) >= batch:
+                yield ids, docs
+                ids, docs = [], []
+        if ids:
+            yield ids, docs
+
     def index(
-        self, records: Iterable[Record], institutions: dict[str, Institution], *, batch: int = 500
+        self, records: Iterable[Record], institutions: dict[str, Institution], *, batch: int = 1000
     ) -> int:
         """Add or replace these records (non-public ones are removed); returns how many."""
         count = 0
-        pending: list[tuple[Record, dict[str, Any] | None]] = []
-
-        def flush() -> None:
+        for ids, docs in self._batches(records, institutions, batch):
+            docs = list({doc["id"]: doc for doc in docs}.values())  # the last copy wins
             with self._write() as db:
-                for record, doc in pending:
-                    self._delete(db, record.id)
-                    if doc is not None:
-                        self._insert(db, doc)
-            pending.clear()
-
-        for item in self._docs(records, institutions):
-            pending.append(item)
-            count += item[1] is not None
-            if len(pending) >= batch:
-                flush()
-        if pending:
-            flush()
+                self._delete_ids(db, ids)
+                self._insert_many(db, docs)
+            count += len(docs)
         return count
 
     def delete(self, record_ids: Iterable[str]) -> None:
         with self._write() as db:
-            for record_id in record_ids:
-                self._delete(db, record_id)
+            self._delete_ids(db, list(record_ids))
 
     def rebuild(self, records: Iterable[Record], institutions: dict[str, Institution]) -> int:
         """Replace everything in one transaction: readers see the old index until commit."""
@@ -227,10 +233,9 @@ class SqliteBackend(SearchBackend):
         with self._write() as db:
             for table in ("fts", "suggest", "docs"):
                 db.execute(f"DELETE FROM {table}")
-            for _record, doc in self._docs(records, institutions):
-                if doc is not None:
-                    self._insert(db, doc)
-                    count += 1
+            for _ids, docs in self._batches(records, institutions, 2000):
+                self._insert_many(db, docs)
+                count += len(docs)
         db.execute("INSERT INTO fts (fts) VALUES ('optimize')")
         return count
 
@@ -241,55 +246,110 @@ class SqliteBackend(SearchBackend):
         return {"backend": self.name, "path": str(self.path), "documents": self.count()}
 
     # -- reading -----------------------------------------------------------------------------
-    def _where(self, query: SearchQuery, clauses: list[Clause]) -> tuple[str, list[Any]]:
-        conditions: list[str] = []
-        args: list[Any] = []
-        if any(not c.negate for c in clauses):
-            conditions.append("fts MATCH ?")
-            args.append(match_expression(clauses))
-        elif clauses:  # only exclusions: everything but what they match
-            conditions.append("d.rowid NOT IN (SELECT rowid FROM fts WHERE fts MATCH ?)")
-            args.append(" OR ".join(_phrase(c) for c in clauses))
-        for name, values in query.filters.items():
-            if name not in FACETS:
-                continue  # validated by check_query; unknown names are ignored here
-            values = tuple(values)
-            if values:
-                conditions.append(f"d.{name} IN ({', '.join('?' * len(values))})")
-                args.extend(values)
-        if query.year_from is not None:
-            conditions.append("d.date_end >= ?")
-            args.append(query.year_from)
-        if query.year_to is not None:
-            conditions.append("d.date_start <= ?")
-            args.append(query.year_to)
-        return (" AND ".join(conditions) or "1"), args
+    def _columns(self) -> Columns:
+        """The in-memory columns of the current index generation (rebuilt when it changes)."""
+        generation = self._generation()
+        with self._lock:
+            if self._cols is None or self._cols.generation != generation:
+                self._cols = Columns.load(self.db, generation)
+            return self._cols
+
+    def _rowids(self, expr: str) -> list[int]:
+        return [r for (r,) in self.db.execute("SELECT rowid FROM fts WHERE fts MATCH ?", (expr,))]
+
+    def _bm25(self, expr: str, members: set[int]) -> list[tuple[int, float]]:
+        """(rowid, score) of the members matching ``expr``, best first (field-weighted BM25)."""
+        rows = self.db.execute(
+            f"SELECT rowid, bm25(fts, {_WEIGHTS}) FROM fts WHERE fts MATCH ?", (expr,)
+        )
+        ranked = sorted((score, rowid) for rowid, score in rows if rowid in members)
+        return [(rowid, -score) for score, rowid in ranked]
+
+    def _ranked_page(
+        self, clauses: list[Clause], matched: int, members: set[int], offset: int, size: int,
+        cols: Columns,
+    ) -> list[tuple[int, float]]:
+        """A page by relevance. Up to RANK_LIMIT matches are all ranked by BM25; beyond,
+        records matching every word in the title (or its reading) come first, by BM25
+        when few enough, and the rest follow in the static order (shorter titles first)."""
+        if matched <= RANK_LIMIT:
+            return self._bm25(match_expression(clauses), members)[offset : offset + size]
+        in_title = [c if c.fields or c.negate else replace(c, fields=TITLE_FIELDS)
+                    for c in clauses]
+        title_expr = match_expression(in_title)
+        tier = {r for r in self._rowids(title_expr) if r in members}
+        end = offset + size
+        if len(tier) <= RANK_LIMIT:
+            first = self._bm25(title_expr, tier)[:end]
+        else:
+            first = [(r, 0.0) for r in cols.page("prior", tier, 0, end)]
+        if end <= len(first):
+            return first[offset:end]
+        skip = max(0, offset - len(tier))
+        tail = cols.page("prior", members - tier, skip, end - max(offset, len(tier)))
+        return first[offset:] + [(r, 0.0) for r in tail]
 
     def search(self, query: SearchQuery) -> SearchResult:
         check_query(query)
         clauses = parse(query.q)
-        where, args = self._where(query, clauses)
-        ranked = any(not c.negate for c in clauses)
-        source = "docs d JOIN fts ON fts.rowid = d.rowid" if ranked else "docs d"
-        sort = query.sort if (ranked or query.sort != "relevance") else None
-        order = _ORDER[sort] if sort else "d.id"
-        score = f"bm25(fts, {_WEIGHTS})" if ranked else "0.0"
-        offset = (query.page - 1) * query.size
-        rows = self.db.execute(
-            f"SELECT d.id, {score} AS score, d.original FROM {source} WHERE {where}"
-            f" ORDER BY {order} LIMIT ? OFFSET ?",
-            (*args, query.size, offset),
-        ).fetchall()
-        hits = [
-            Hit(id=rid, score=0.0 - float(s), highlights=self._highlights(original, clauses))
-            for rid, s, original in rows
-        ]
-        if query.facets:
-            total, facets = self._facets(source, where, args, plain=where == "1")
+        db = self.db
+        db.execute("BEGIN")  # one snapshot: the columns and the matches agree
+        try:
+            return self._search(query, clauses)
+        finally:
+            db.execute("COMMIT")
+
+    def _search(self, query: SearchQuery, clauses: list[Clause]) -> SearchResult:
+        cols = self._columns()
+        positive = [c for c in clauses if not c.negate]
+        negative = [c for c in clauses if c.negate]
+        if positive:
+            rowids = self._rowids(match_expression(clauses))
         else:
-            total = self.db.execute(f"SELECT count(*) FROM {source} WHERE {where}", args)
-            total, facets = total.fetchone()[0], {}
-        return SearchResult(total=total, hits=hits, facets=facets, page=query.page, size=query.size)
+            rowids = cols.live
+            if negative:
+                excluded = set(self._rowids(" OR ".join(_phrase(c) for c in negative)))
+                rowids = [r for r in rowids if r not in excluded]
+        matched = len(rowids)
+        filtered = (any(query.filters.values()) or query.year_from is not None
+                    or query.year_to is not None)
+        if filtered:
+            rowids = cols.filter(rowids, query.filters, query.year_from, query.year_to)
+        plain = not clauses and not filtered
+        facets: dict[str, list[tuple[str, int]]] = {}
+        if query.facets:
+            if plain:
+                if cols.all_facets is None:
+                    cols.all_facets = cols.facets(rowids, FACET_LIMIT)
+                facets = cols.all_facets
+            else:
+                facets = cols.facets(rowids, FACET_LIMIT)
+        offset = (query.page - 1) * query.size
+        members = None if plain else set(rowids)
+        if positive and query.sort == "relevance":
+            page = self._ranked_page(clauses, matched, members or set(), offset, query.size, cols)
+        else:
+            page = [(r, 0.0) for r in cols.page(_ORDERS[query.sort], members, offset, query.size)]
+        hits = self._hits(page, clauses)
+        return SearchResult(total=len(rowids), hits=hits, facets=facets, page=query.page,
+                            size=query.size)
+
+    def _hits(self, page: list[tuple[int, float]], clauses: list[Clause]) -> list[Hit]:
+        if not page:
+            return []
+        marks = ",".join("?" * len(page))
+        found = {
+            rowid: (rid, original)
+            for rowid, rid, original in self.db.execute(
+                f"SELECT rowid, id, original FROM docs WHERE rowid IN ({marks})",
+                [r for r, _s in page],
+            )
+        }
+        return [
+            Hit(id=found[r][0], score=score, highlights=self._highlights(found[r][1], clauses))
+            for r, score in page
+            if r in found
+        ]
 
     def _highlights(self, original: str, clauses: list[Clause]) -> dict[str, str]:
         if not clauses:
@@ -303,32 +363,6 @@ class SqliteBackend(SearchBackend):
             if marked:
                 out[name] = marked
         return out
-
-    def _facets(
-        self, source: str, where: str, args: list[Any], *, plain: bool
-    ) -> tuple[int, dict[str, list[tuple[str, int]]]]:
-        """Total and facet counts over every match, in one pass over the matching rows."""
-        generation = self._generation() if plain else -1
-        if plain and self._facet_cache and self._facet_cache[0] == generation:
-            facets = self._facet_cache[1]
-            return sum(c for _v, c in facets["has_images"]), facets
-        counters = [Counter() for _ in FACETS]
-        total = 0
-        cursor = self.db.execute(
-            f"SELECT {', '.join('d.' + name for name in FACETS)} FROM {source} WHERE {where}", args
-        )
-        for row in cursor:
-            total += 1
-            for counter, value in zip(counters, row, strict=True):
-                if value is not None:
-                    counter[value] += 1
-        facets = {
-            name: sorted(counter.items(), key=lambda item: (-item[1], item[0]))[:FACET_LIMIT]
-            for name, counter in zip(FACETS, counters, strict=True)
-        }
-        if plain:
-            self._facet_cache = (generation, facets)
-        return total, facets
 
     def suggest(self, prefix: str, lang: str = "ja", limit: int = 10) -> list[str]:
         """Titles, creators, types and keywords starting with ``prefix`` (or whose reading

@@ -61,7 +61,7 @@ def _build_table() -> dict[int, str]:
         base = "".join(
             c for c in unicodedata.normalize("NFD", chr(code)) if not unicodedata.combining(c)
         )
-        if base and base != chr(code):
+        if len(base) == 1 and base != chr(code):  # one for one, so offsets stay valid
             table[code] = base.casefold()
     return table
 
@@ -83,6 +83,9 @@ def fold_with_map(text: str) -> tuple[str, list[int]]:
     Used to put highlight marks back into the text as the curator wrote it. Folds one
     character at a time, then recomposes kana with separate voicing marks (ｶﾞ -> が).
     """
+    folded = fold(text)
+    if len(folded) == len(text) and unicodedata.is_normalized("NFKC", text):
+        return folded, list(range(len(text)))  # one character for one: the usual case
     out: list[str] = []
     where: list[int] = []
     for index, char in enumerate(text):

@@ -55,3 +55,24 @@ def test_search_command_rejects_bad_filters_cleanly(runner, home):
     result = runner.invoke(cli, ["--home", str(home), "search", "--filter", "colour=red", "x"])
     assert result.exit_code == 1 and "unknown filter" in result.output
     assert "Traceback" not in result.output
+
+
+def test_large_result_sets_rank_title_matches_first_and_page_cleanly(config, monkeypatch):
+    """Beyond RANK_LIMIT matches, title matches come first; pages still partition."""
+    import search.sqlite_fts as sqlite_fts
+
+    backend = SqliteBackend(config)
+    backend.index(corpus(), INSTITUTIONS)
+    expected = {h.id for h in backend.search(SearchQuery(q="江戸時代", size=100)).hits}
+    monkeypatch.setattr(sqlite_fts, "RANK_LIMIT", 1)
+    pages = [[h.id for h in backend.search(SearchQuery(q="江戸時代", page=p, size=2)).hits]
+             for p in (1, 2, 3)]
+    flat = [i for page in pages for i in page]
+    assert set(flat) == expected and len(flat) == len(expected)
+    # Records with the word in the title come before those with it elsewhere.
+    assert flat[0] in {h.id for h in backend.search(SearchQuery(q="title:江戸時代")).hits} or (
+        not backend.search(SearchQuery(q="title:江戸時代")).hits)
+    monkeypatch.setattr(sqlite_fts, "RANK_LIMIT", 0)
+    titled = [h.id for h in backend.search(SearchQuery(q="茶碗", size=10)).hits]
+    assert titled[0] == "craft_C-1"
+    backend.close()
