@@ -226,3 +226,19 @@ def test_decomposed_file_names_are_found(collection) -> None:
     write_image(collection.folder / unicodedata.normalize("NFD", name))
     draft = map_row(collection, Row(2, row("A", images=unicodedata.normalize("NFC", name))))
     assert draft.image_paths[0].name == unicodedata.normalize("NFD", "が.jpg")
+
+
+def test_record_to_dict_is_asdict(collection) -> None:
+    """Record.to_dict is hand-written for speed; it must stay exactly dataclasses.asdict."""
+    from dataclasses import asdict
+
+    source = row("N-1", images="images/a.jpg", キーワード="能;面", 制作年代="明治10年", 備考="x")
+    rec = map_row(collection, Row(3, source)).record
+    rec.images[0].width = 10
+    assert rec.to_dict() == asdict(rec)
+    copy = rec.to_dict()
+    copy["fields"]["keywords"].append("変更")
+    copy["extra"][0][1] = "変更"
+    copy["images"][0]["width"] = 99
+    assert rec.fields["keywords"] == ["能", "面"] and rec.extra == [["備考", "x"]]
+    assert rec.images[0].width == 10  # a copy, as asdict gives
