@@ -112,9 +112,11 @@ class ImageService:
     def info_json(self, version: str, image_id: str, base_url: str) -> tuple[bytes, Source]:
         """info.json serialised; memoised, as viewers ask for it on every page view."""
         src = self.source(image_id)
-        service_id = f"{base_url.rstrip('/')}/iiif/{version}/{image_id}"
+        base = base_url.rstrip("/")
+        service_id = f"{base}/iiif/{version}/{image_id}"
+        manifest = f"{base}/iiif/3/manifest/{src.info.record_id}" if version == "3" else None
         body = _info_bytes(version, service_id, src.width, src.height, src.pyramid.tile_size,
-                           self.limits, available_formats())
+                           self.limits, available_formats(), manifest)
         return body, src
 
     def info_etag(self, version: str, src: Source, base_url: str) -> str:
@@ -151,9 +153,13 @@ class ImageService:
 
 @lru_cache(maxsize=4096)
 def _info_bytes(version: str, service_id: str, width: int, height: int, tile_size: int,
-                limits: Limits, formats: tuple[str, ...]) -> bytes:
-    build = info_mod.info_v3 if version == "3" else info_mod.info_v2
-    doc = build(service_id, width, height, tile_size=tile_size, limits=limits, formats=formats)
+                limits: Limits, formats: tuple[str, ...], manifest: str | None) -> bytes:
+    if version == "3":
+        doc = info_mod.info_v3(service_id, width, height, tile_size=tile_size, limits=limits,
+                               formats=formats, part_of=manifest)
+    else:
+        doc = info_mod.info_v2(service_id, width, height, tile_size=tile_size, limits=limits,
+                               formats=formats)
     return json.dumps(doc, separators=(",", ":")).encode("utf-8")
 
 

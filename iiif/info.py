@@ -131,8 +131,13 @@ def info_v3(
     limits: Limits = NO_LIMITS,
     formats: tuple[str, ...] = tuple(FORMATS),
     rights: str | None = None,
+    part_of: str | None = None,
 ) -> dict[str, Any]:
-    """3.0 §5: the info.json of a (presented) ``width``×``height`` image."""
+    """3.0 §5: the info.json of a (presented) ``width``×``height`` image.
+
+    ``part_of`` is the URL of the manifest the image belongs to (3.0 §5.7 ``partOf``),
+    so a researcher holding only an image URL can find its record.
+    """
     info: dict[str, Any] = {
         "@context": CONTEXT_3,
         "id": service_id,
@@ -157,6 +162,8 @@ def info_v3(
     }
     if rights:
         info["rights"] = rights
+    if part_of:
+        info["partOf"] = [{"id": part_of, "type": "Manifest"}]
     return info
 
 

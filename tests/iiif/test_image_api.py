@@ -34,6 +34,8 @@ def test_info_json_v3_describes_the_real_pyramid(pattern, make_image, iclient):
     assert info["extraQualities"] == ["color", "gray", "bitonal"]
     assert "sizeUpscaling" in info["extraFeatures"] and "mirroring" in info["extraFeatures"]
     assert (info["maxWidth"], info["maxHeight"], info["maxArea"]) == (10000, 10000, 36_000_000)
+    assert info["partOf"] == [{"id": "http://localhost/iiif/3/manifest/test-museum_A-1",
+                               "type": "Manifest"}]
 
 
 def test_info_json_v2(pattern, make_image, iclient):
