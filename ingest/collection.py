@@ -6,6 +6,8 @@ and the key, because one bad institution.toml stops that folder and nothing else
 
 from __future__ import annotations
 
+import functools
+import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,15 +65,27 @@ def inside(folder: Path, relative: str) -> Path | None:
         or (len(relative) > 1 and relative[1] == ":")
     ):
         return None
-    target = (folder / relative).resolve()
-    if not target.is_relative_to(folder):
+    joined = os.path.normpath(os.path.join(folder, relative))
+    parent, name = os.path.split(joined)
+    target = os.path.join(_real_dir(parent), name)
+    if os.path.islink(target):
+        target = os.path.realpath(target)
+    root = str(folder)
+    if target != root and not target.startswith(root + os.sep):
         return None
-    return target
+    return Path(target)
+
+
+@functools.lru_cache(maxsize=4096)
+def _real_dir(path: str) -> str:
+    """Directories resolved once per run (images share a few folders); see load_collection."""
+    return os.path.realpath(path)
 
 
 def load_collection(path: str | Path) -> Collection:
     """Parse and check ``<path>/institution.toml``. Raises CollectionError."""
     folder = Path(path).resolve()
+    _real_dir.cache_clear()  # symbolic links may have changed since the last run
     toml_path = folder / TOML_NAME
     where = str(toml_path)
     if not toml_path.is_file():

@@ -115,23 +115,27 @@ def _load_jp2(path: str, params: TileParams) -> pyvips.Image:
     return image
 
 
-def page_count(path: str) -> int:
-    """Pages of a multi-page source (TIFF); 1 for everything else."""
+def open_source(path: str) -> tuple[int, pyvips.Image | None]:
+    """(pages, header of the first page) of a source: pages > 1 only for multi-page TIFF.
+    The header (no pixels decoded) is None for JPEG 2000, which Pillow reads."""
     if _is_jp2(path):
-        return 1
-    image = pyvips.Image.new_from_file(path)
-    fields = image.get_fields()
-    if "n-pages" not in fields or not image.get("vips-loader").startswith("tiff"):
-        return 1  # an animated GIF or WebP is one picture, not pages
-    return image.get("n-pages")
+        return 1, None
+    header = pyvips.Image.new_from_file(path)
+    fields = header.get_fields()
+    if "n-pages" not in fields or not header.get("vips-loader").startswith("tiff"):
+        return 1, header  # an animated GIF or WebP is one picture, not pages
+    return header.get("n-pages"), header
 
 
-def open_page(path: str, page: int, params: TileParams) -> pyvips.Image:
+def open_page(
+    path: str, page: int, params: TileParams, header: pyvips.Image | None = None
+) -> pyvips.Image:
     """One page of a source, checked and converted to what a pyramid holds (see to_srgb8)."""
     if _is_jp2(path):
         return to_srgb8(_load_jp2(path, params))
     options = {"page": page} if page else {}
-    header = pyvips.Image.new_from_file(path, **options)
+    if header is None:
+        header = pyvips.Image.new_from_file(path, **options)
     _check_pixels(header.width, header.height, params)
     orientation = header.get("orientation") if "orientation" in header.get_fields() else 1
     access = "sequential" if orientation in (0, 1) else "random"
@@ -200,7 +204,7 @@ def process_image(task: ImageTask, params: TileParams, dry_run: bool = False) ->
     store = ImageStore(task.store_root)
     try:
         result.checksum, result.bytes_read = sha256_file(task.path)
-        pages = page_count(task.path)
+        pages, first = open_source(task.path)
         for page in range(pages):
             img_id = image_id(task.record_id, task.source, page)
             version = params.version(result.checksum, page)
@@ -209,7 +213,7 @@ def process_image(task: ImageTask, params: TileParams, dry_run: bool = False) ->
             if done is not None:
                 result.pages.append(PageResult(page, version, done.width, done.height, False))
                 continue
-            image = open_page(task.path, page, params)
+            image = open_page(task.path, page, params, first if page == 0 else None)
             if dry_run:
                 image.avg()  # decode every pixel: damage shows up now, not in the real run
                 result.pages.append(PageResult(page, version, image.width, image.height, False))
