@@ -93,3 +93,25 @@ def test_rendered_derivatives_are_cached_on_disk(make_image, iclient, image_arch
     assert after > before
     second = iclient.get(f"/iiif/3/{img}/full/300,/45/gray.png")
     assert second.data == first.data
+
+
+def test_service_cache_stays_within_cache_size_mb(config, add_image, noise):
+    """Many different renders through the service never take the cache over its bound."""
+    from flask import Flask
+
+    from archive.context import Archive
+    from iiif.routes import image_blueprint
+
+    archive = Archive(config.replace(cache_size_mb=1))
+    try:
+        img = add_image(archive, "C-1", noise(800, 600))
+        app = Flask(__name__)
+        app.register_blueprint(image_blueprint(archive))
+        client = app.test_client()
+        cache = DiskCache(archive.home.cache / "iiif", 1024 * 1024)
+        for width in range(200, 800, 20):  # noise PNGs of 50-700 KB each
+            assert client.get(f"/iiif/3/{img}/full/{width},/0/default.png").status_code == 200
+            assert cache.usage() <= 1024 * 1024
+        assert cache.usage() > 0
+    finally:
+        archive.close()

@@ -144,3 +144,48 @@ def test_ingested_images_through_the_real_server(served_validator_image):
                              {"If-None-Match": get(f"{base}/{ids['V-1']}/full/max/0/default.jpg")[1]
                               ["ETag"]})
     assert status == 304
+
+
+def test_reingest_while_serving_never_serves_old_pixels(tmp_path, request):
+    """A running `archive serve` sees a re-ingested image at once: new size, new pixels,
+    new validators; the old version's tiles are never served again."""
+    shared = root_conftest(request.config)
+    folder, home = tmp_path / "museum", tmp_path / "home"
+    (folder / "images").mkdir(parents=True)
+    image = folder / "images" / "a.png"
+    pyvips.Image.black(600, 400, bands=3).copy(interpretation="srgb").pngsave(str(image))
+    (folder / "institution.toml").write_text(
+        'id = "reingest"\nname = { ja = "再取込", en = "Re-ingest" }\n'
+        'rights = "http://creativecommons.org/publicdomain/zero/1.0/"\n'
+        '[records]\npath = "records.csv"\n'
+        '[fields]\nid = "id"\ntitle = "title"\nimages = "image"\n', encoding="utf-8")
+    (folder / "records.csv").write_text("id,title,image\nR-1,画像,images/a.png\n",
+                                        encoding="utf-8")
+
+    def ingest() -> str:
+        out = subprocess.run([str(BIN / "archive"), "--home", str(home), "ingest", str(folder)],
+                             capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, out.stdout + out.stderr
+        catalog = Catalog(home / "catalog.sqlite")
+        try:
+            return catalog.get_record("reingest_R-1").images[0].id
+        finally:
+            catalog.close()
+
+    image_id = ingest()
+    proc, base = shared.start_server(home)
+    try:
+        tile = f"{base}/iiif/3/{image_id}/0,0,256,256/256,/0/default.png"
+        status, before, body = get(tile)
+        assert status == 200 and pyvips.Image.new_from_buffer(body, "").avg() < 3
+        (pyvips.Image.black(800, 500, bands=3) + 255).cast("uchar").copy(
+            interpretation="srgb").pngsave(str(image))
+        assert ingest() == image_id
+        status, after, body = get(tile)
+        assert status == 200 and pyvips.Image.new_from_buffer(body, "").avg() > 250
+        assert after["ETag"] != before["ETag"]
+        assert get(tile, {"If-None-Match": before["ETag"]})[0] == 200
+        info = json.loads(get(f"{base}/iiif/3/{image_id}/info.json")[2])
+        assert (info["width"], info["height"]) == (800, 500)
+    finally:
+        shared.stop_server(proc)
