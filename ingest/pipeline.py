@@ -300,8 +300,8 @@ class _Run:
             self.inst_report.added += 1
         else:
             self.inst_report.updated += 1
+        self._describe(rec, old_checksum is None)  # before the catalog has the new version
         if self.dry_run:
-            self._describe(rec, old_checksum is None)
             return
         self.to_index.append(rec)
         if len(self.to_index) >= BATCH:
@@ -347,6 +347,7 @@ class _Run:
                 continue
             for img in rec.images:
                 self.archive.images.remove(img.id, img.version)
+            self.inst_report.changes.append(Change("remove", rec.local_id))
             self.inst_report.removed += 1
             self.to_unindex.append(rid)
 

@@ -32,7 +32,7 @@ class Failure:
 
 @dataclass
 class Change:
-    """A record a run adds, updates or removes (listed in dry runs)."""
+    """A record a run adds, updates (with the fields that change) or removes."""
 
     kind: str  # add | update | remove
     record: str  # local id
@@ -122,11 +122,13 @@ class Report:
             )
             if inst.note:
                 lines.append(f"  note: {inst.note}")
-            for change in inst.changes[:max_changes]:
+            # A dry run lists everything it would do; a real run lists what it took away.
+            shown = [c for c in inst.changes if self.dry_run or c.kind == "remove"]
+            for change in shown[:max_changes]:
                 detail = f" ({', '.join(change.fields)})" if change.fields else ""
                 lines.append(f"  {change.kind:<7} {change.record}{detail}")
-            if len(inst.changes) > max_changes:
-                lines.append(f"  ... and {len(inst.changes) - max_changes} more changes")
+            if len(shown) > max_changes:
+                lines.append(f"  ... and {len(shown) - max_changes} more (see the JSON report)")
             for failure in inst.failures[:max_failures]:
                 lines.append(f"  error   {failure.where()}")
             if len(inst.failures) > max_failures:

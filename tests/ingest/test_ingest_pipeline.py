@@ -117,6 +117,9 @@ def test_changed_and_removed_records(make_collection, searchable) -> None:
 
     report = ingest(searchable, folder)
     assert report.ok and report.institutions[0].removed == 1
+    assert {(c.kind, c.record) for c in report.institutions[0].changes} == {
+        ("add", "A-4"), ("update", "A-1"), ("remove", "A-2")}
+    assert "remove  A-2" in report.render() and "add     A-4" not in report.render()
     catalog = searchable.catalog
     assert catalog.record_ids(public_only=False) == [
         "test-museum_A-1", "test-museum_A-3", "test-museum_A-4"]
