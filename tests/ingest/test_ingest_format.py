@@ -242,3 +242,27 @@ def test_record_to_dict_is_asdict(collection) -> None:
     copy["images"][0]["width"] = 99
     assert rec.fields["keywords"] == ["能", "面"] and rec.extra == [["備考", "x"]]
     assert rec.images[0].width == 10  # a copy, as asdict gives
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".tsv", ".json", ".jsonl"])
+def test_any_bytes_give_rows_or_a_located_error(tmp_path: Path, suffix: str) -> None:
+    """Property: whatever a records file holds, reading it yields rows (each with values or
+    an error) or raises CollectionError naming the file; nothing else escapes."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    path = tmp_path / f"records{suffix}"
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(st.one_of(st.binary(max_size=200),
+                     st.text(alphabet='a,\t"\n\r{}[]:髙①', max_size=80).map(str.encode)))
+    def check(data: bytes) -> None:
+        path.write_bytes(data)
+        try:
+            _, _, rows = read_records(path, name=path.name)
+            for r in rows:
+                assert r.number >= 1 and (r.error is None or not r.values)
+        except CollectionError as exc:
+            assert exc.file == path.name
+
+    check()
