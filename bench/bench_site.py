@@ -13,14 +13,24 @@ catalog reads), so the ratio is what the site adds by rendering it.
 - home: facet counts over everything, featured objects and per-institution stats;
 - search: the same query, filters, sort and page, and the hits' records;
 - object: the record, its institution and the two related-object searches.
+Then Lighthouse (npm ``lighthouse``, pinned, on Debian's Chromium, mobile preset with
+its simulated throttling) scores the object and search pages served by a real
+``archive serve``; targets: performance >= 90, accessibility >= 95. Its anchor is
+the help page (server-rendered text, no images, no viewer) scored in the same run.
 ``home (cache dropped)`` measures the home page with its 30-second cache emptied
 before every request: the worst case a visitor meets twice a minute.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import random
+import socket
+import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 from urllib.parse import quote
 
@@ -28,6 +38,10 @@ from bench.common import REPO, Report, Row, Stats, parser, percentile, run, scra
 
 ARCHIVE = str(Path(sys.executable).parent / "archive")
 TARGET_P95_MS = 100.0
+LIGHTHOUSE = REPO / "node_modules" / ".bin" / "lighthouse"
+CHROMIUM = "/usr/bin/chromium"
+CHROME_FLAGS = ("--headless=new --no-sandbox --disable-gpu --no-first-run "
+                "--disable-background-networking --disable-component-update --disable-sync")
 
 
 def _args(argv: list[str]):
@@ -37,6 +51,7 @@ def _args(argv: list[str]):
     p.add_argument("--requests", type=int, default=300, help="requests per page type")
     p.add_argument("--home", type=Path, help="measure an archive home already ingested")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--no-lighthouse", action="store_true", help="skip the Lighthouse scores")
     args = p.parse_args(argv)
     if args.quick:
         args.records, args.requests = min(args.records, 3000), min(args.requests, 60)
@@ -58,8 +73,6 @@ def ingest_synthetic(tmp: Path, records: int, institutions: int, seed: int) -> P
 
 
 def time_ms(fn) -> float:
-    import time
-
     start = time.perf_counter()
     fn()
     return (time.perf_counter() - start) * 1000
@@ -177,12 +190,75 @@ def measure(home: Path, requests: int, seed: int, report: Report) -> None:
     app.extensions["archive"].close()
 
 
+def _serve(home: Path) -> tuple[subprocess.Popen, str]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen([ARCHIVE, "--home", str(home), "serve", "--port", str(port),
+                             "--workers", "2"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(base + "/help", timeout=2):
+                return proc, base
+        except OSError:
+            time.sleep(0.3)
+    proc.kill()
+    raise RuntimeError("archive serve did not answer within 60 s")
+
+
+def _lighthouse(url: str, out: Path) -> dict[str, float]:
+    """Performance and accessibility scores (0-100) of one page, mobile preset."""
+    subprocess.run(
+        [str(LIGHTHOUSE), url, "--quiet", "--output=json", f"--output-path={out}",
+         "--only-categories=performance,accessibility", f"--chrome-flags={CHROME_FLAGS}"],
+        env={**os.environ, "CHROME_PATH": CHROMIUM}, check=True, timeout=600,
+        capture_output=True)
+    data = json.loads(out.read_text(encoding="utf-8"))
+    return {k: round(v["score"] * 100) for k, v in data["categories"].items()}
+
+
+def lighthouse(home: Path, tmp: Path, report: Report) -> None:
+    from archive.config import Config
+    from archive.context import Archive
+
+    archive = Archive(Config.load(home, environ={}))
+    with_images = next(r for r in archive.catalog.records() if len(r.images) > 1)
+    word = with_images.get("object_type") or ""
+    archive.close()
+    proc, base = _serve(home)
+    try:
+        anchor = _lighthouse(f"{base}/help", tmp / "lh-help.json")
+        for name, path in (("object", f"/object/{with_images.id}"),
+                           ("search", f"/search?q={quote(word)}")):
+            scores = _lighthouse(base + path, tmp / f"lh-{name}.json")
+            report.add(Row(f"lighthouse {name} performance", scores["performance"], "score",
+                           anchor=anchor["performance"], anchor_name="help page",
+                           target=90, note=path))
+            report.add(Row(f"lighthouse {name} accessibility", scores["accessibility"],
+                           "score", anchor=anchor["accessibility"], anchor_name="help page",
+                           target=95))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
 def main(argv: list[str]) -> int:
     args = _args(argv)
     report = Report("site", params={k: str(v) for k, v in vars(args).items()})
     with scratch("site") as tmp:
         home = args.home or ingest_synthetic(tmp, args.records, args.institutions, args.seed)
         measure(home, args.requests, args.seed, report)
+        if args.no_lighthouse:
+            pass
+        elif not (LIGHTHOUSE.exists() and Path(CHROMIUM).exists()):
+            report.add(Row("lighthouse", 0, "score", target=90,
+                           note=f"not run: needs {LIGHTHOUSE} (npm ci) and {CHROMIUM} "
+                                "(make browser)"))
+        else:
+            lighthouse(home, tmp, report)
     report.print(f"site: server time per page ({report.params.get('public_records')} "
                  "public records, in-process)")
     report.save()

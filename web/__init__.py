@@ -165,6 +165,7 @@ def _install_headers(app: Flask) -> None:
         headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
         headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
         if request.endpoint == "static" and request.args.get("v"):
+            resp.cache_control.no_cache = None
             resp.cache_control.public = True
             resp.cache_control.max_age = 31_536_000
             resp.cache_control.immutable = True
@@ -173,6 +174,9 @@ def _install_headers(app: Flask) -> None:
 
 def _gzip(resp: Response) -> Response:
     """Compress our own text responses (pages, CSS, JS, sitemaps) when the client accepts it."""
+    if request.endpoint == "static" and resp.status_code == 200 and resp.direct_passthrough:
+        resp.direct_passthrough = False  # our CSS and JS are small: read them to compress
+        resp.set_data(resp.get_data())
     if (
         request.path.startswith(_MACHINE_PREFIXES)  # the API and IIIF blueprints decide themselves
         or resp.direct_passthrough

@@ -110,3 +110,18 @@ def test_vendor_route_serves_only_allow_listed_files(client):
     assert client.get("/vendor/openseadragon/package.json").status_code == 404
     assert client.get("/vendor/openseadragon/..%2fpackage.json").status_code == 404
     assert client.get("/vendor/left-pad/index.js").status_code == 404
+
+
+def test_static_files_are_versioned_compressed_and_cached_for_a_year(client):
+    html = client.get("/").get_data(as_text=True)
+    css = re.search(r'href="(/static/site\.css\?v=\w+)"', html).group(1)
+    resp = client.get(css, headers={"Accept-Encoding": "gzip"})
+    assert resp.status_code == 200 and resp.headers["Content-Encoding"] == "gzip"
+    assert resp.cache_control.max_age == 31_536_000 and not resp.cache_control.no_cache
+    assert client.get(css, headers={"If-None-Match": resp.headers["ETag"]}).status_code == 304
+
+
+def test_pages_are_gzipped_when_asked(client):
+    resp = client.get("/search", headers={"Accept-Encoding": "gzip, br"})
+    assert resp.headers["Content-Encoding"] == "gzip"
+    assert "Accept-Encoding" in resp.headers["Vary"]

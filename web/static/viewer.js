@@ -25,6 +25,8 @@
     maxZoomPixelRatio: 2,
     gestureSettingsMouse: { clickToZoom: false, dblClickToZoom: true },
     gestureSettingsTouch: { pinchRotate: false },
+    // The 2D canvas drawer: WebGL buys nothing for flat tiles and is slow where it is emulated.
+    drawer: 'canvas',
     crossOriginPolicy: false,
     loadTilesWithAjax: false
   });
