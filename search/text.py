@@ -71,7 +71,9 @@ FOLD_TABLE = _build_table()
 
 def fold(text: str) -> str:
     """The search form of ``text``: compare and index this, never display it."""
-    return unicodedata.normalize("NFKC", text).casefold().translate(FOLD_TABLE)
+    if not unicodedata.is_normalized("NFKC", text):  # the quick check is cheaper
+        text = unicodedata.normalize("NFKC", text)
+    return text.casefold().translate(FOLD_TABLE)
 
 
 _KANA_VOICING = {"\u3099": "\u309b", "\u309a": "\u309c"}
@@ -124,12 +126,12 @@ def runs(folded: str) -> list[tuple[bool, str]]:
 def tokens(folded: str) -> list[str]:
     """Index tokens of folded text: CJK bigrams plus a closing unigram, stemmed words."""
     out: list[str] = []
-    for cjk, run in runs(folded):
+    for cjk, word in _RUN_RE.findall(folded):
         if cjk:
-            out.extend(run[i : i + 2] for i in range(len(run) - 1))
-            out.append(run[-1])
+            out.extend(map(str.__add__, cjk, cjk[1:]))  # bigrams, in C
+            out.append(cjk[-1])
         else:
-            out.append(stem(run))
+            out.append(stem(word))
     return out
 
 
