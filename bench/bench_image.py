@@ -57,15 +57,20 @@ end
 
 # -- setup ------------------------------------------------------------------------------------
 def ensure_packages() -> None:
-    missing = [pkg for exe, pkg in PACKAGES.items()
-               if not (shutil.which(exe) or Path(exe).exists())]
+    missing = [
+        pkg for exe, pkg in PACKAGES.items() if not (shutil.which(exe) or Path(exe).exists())
+    ]
     if not missing:
         return
     print(f"installing {' '.join(missing)} with apt-get", flush=True)
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
-    subprocess.run(["apt-get", "install", "-y", "-qq", *missing], check=True, env=env,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        ["apt-get", "install", "-y", "-qq", *missing],
+        check=True,
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
 
 
 def free_port() -> int:
@@ -95,9 +100,9 @@ def test_image(width: int, height: int):
     xyz = pyvips.Image.xyz(width, height)
     x, y = xyz[0], xyz[1]
     texture = pyvips.Image.gaussnoise(width, height, sigma=30, mean=0, seed=7).gaussblur(1.2)
-    r = (x * (200 / width) + 30 + texture)
-    g = (y * (180 / height) + 40 + texture * 0.8)
-    b = ((x + y) * (150 / (width + height)) + 60 - texture * 0.5)
+    r = x * (200 / width) + 30 + texture
+    g = y * (180 / height) + 40 + texture * 0.8
+    b = (x + y) * (150 / (width + height)) + 60 - texture * 0.5
     return r.bandjoin([g, b]).cast("uchar").copy(interpretation="srgb")
 
 
@@ -127,12 +132,20 @@ def build_archive(root: Path, quick: bool) -> tuple[Path, list[str], Path, list[
             os.link(source, final)
             name = f"img{n:04d}.tif"
             os.link(source, iip / name)
-            archive.catalog.put_record(Record(
-                id=rec, institution="bench", local_id=local, fields={"id": local, "title": local},
-                rights=rights,
-                images=[ImageRef(img, f"images/{local}.tif", width=WIDTH, height=HEIGHT,
-                                 version="v1")],
-            ))
+            archive.catalog.put_record(
+                Record(
+                    id=rec,
+                    institution="bench",
+                    local_id=local,
+                    fields={"id": local, "title": local},
+                    rights=rights,
+                    images=[
+                        ImageRef(
+                            img, f"images/{local}.tif", width=WIDTH, height=HEIGHT, version="v1"
+                        )
+                    ],
+                )
+            )
             ids.append(img)
             names.append(name)
     archive.close()
@@ -175,9 +188,20 @@ def start_ours(home: Path, probe: str, *, cache_mb: int) -> Server:
     port = free_port()
     env = {**os.environ, "ARCHIVE_CACHE_SIZE_MB": str(cache_mb)}
     proc = subprocess.Popen(
-        [str(BIN / "archive"), "--home", str(home), "serve", "--port", str(port),
-         "--workers", "2", "--no-access-log"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+        [
+            str(BIN / "archive"),
+            "--home",
+            str(home),
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            "2",
+            "--no-access-log",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
     )
     base = f"http://127.0.0.1:{port}"
     server = Server(f"archive serve (cache {'on' if cache_mb else 'off'})", proc, base)
@@ -192,7 +216,8 @@ def start_ours(home: Path, probe: str, *, cache_mb: int) -> Server:
 def start_iipimage(root: Path, iip: Path) -> Server:
     port = free_port()
     conf = root / "lighttpd.conf"
-    conf.write_text(f"""
+    conf.write_text(
+        f"""
 server.modules = ("mod_fastcgi")
 server.document-root = "{root}"
 server.bind = "127.0.0.1"
@@ -210,9 +235,12 @@ fastcgi.server = ( "/fcgi-bin/iipsrv.fcgi" => ((
         "VERBOSITY" => "0"
     )
 )))
-""", encoding="utf-8")
-    proc = subprocess.Popen(["lighttpd", "-D", "-f", str(conf)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+""",
+        encoding="utf-8",
+    )
+    proc = subprocess.Popen(
+        ["lighttpd", "-D", "-f", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     base = f"http://127.0.0.1:{port}"
     server = Server("IIPImage (lighttpd, 2 FastCGI)", proc, base)
     try:
@@ -252,8 +280,20 @@ def wrk(server: Server, paths: list[str], seconds: int, scratch_dir: Path) -> Lo
     listing.write_text("\n".join(paths) + "\n", encoding="utf-8")
     script = scratch_dir / "random.lua"
     script.write_text(WRK_SCRIPT, encoding="utf-8")
-    cmd = ["wrk", "-t2", "-c8", f"-d{seconds}s", "--latency", "--timeout", "10s",
-           "-s", str(script), server.base, "--", str(listing)]
+    cmd = [
+        "wrk",
+        "-t2",
+        "-c8",
+        f"-d{seconds}s",
+        "--latency",
+        "--timeout",
+        "10s",
+        "-s",
+        str(script),
+        server.base,
+        "--",
+        str(listing),
+    ]
     with PeakRSS(server.proc.pid) as mem:
         out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
@@ -265,8 +305,7 @@ def wrk(server: Server, paths: list[str], seconds: int, scratch_dir: Path) -> Lo
     errors = 0
     if e := re.search(r"Non-2xx or 3xx responses: (\d+)", out):
         errors += int(e.group(1))
-    if e := re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)",
-                      out):
+    if e := re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out):
         errors += sum(int(g) for g in e.groups())
     return Load(rps, p50, p99, read / max(requests, 1), errors, requests, mem.peak)
 
@@ -282,8 +321,9 @@ def check_correct(server: Server, image_path: str) -> None:
     """After load: the server still answers a tile and an info.json correctly."""
     import pyvips
 
-    with urllib.request.urlopen(f"{server.base}{image_path}/0,0,256,256/256,/0/default.jpg",
-                                timeout=10) as resp:
+    with urllib.request.urlopen(
+        f"{server.base}{image_path}/0,0,256,256/256,/0/default.jpg", timeout=10
+    ) as resp:
         tile = pyvips.Image.new_from_buffer(resp.read(), "")
     assert (tile.width, tile.height) == (256, 256), "wrong tile after load"
     with urllib.request.urlopen(f"{server.base}{image_path}/info.json", timeout=10) as resp:
@@ -295,16 +335,29 @@ def main(args: list[str]) -> int:
     p = parser("image", __doc__)
     p.add_argument("--seconds", type=int, default=10, help="length of each wrk run")
     p.add_argument("--soak", type=int, default=60, help="length of the no-errors run")
-    p.add_argument("--rounds", type=int, default=3,
-                   help="alternating runs per scenario; the median is reported")
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="alternating runs per scenario; the median is reported",
+    )
     opts = p.parse_args(args)
     seconds = 5 if opts.quick else opts.seconds
     soak = 10 if opts.quick else opts.soak
     rounds = 1 if opts.quick else opts.rounds
     ensure_packages()
-    report = Report("image", params={"seconds": seconds, "soak": soak, "rounds": rounds,
-                                     "image": [WIDTH, HEIGHT], "tile": TILE, "wrk": "-t2 -c8",
-                                     "images": MANY})
+    report = Report(
+        "image",
+        params={
+            "seconds": seconds,
+            "soak": soak,
+            "rounds": rounds,
+            "image": [WIDTH, HEIGHT],
+            "tile": TILE,
+            "wrk": "-t2 -c8",
+            "images": MANY,
+        },
+    )
     with scratch("image") as root:
         print("building the pyramid and the archive...", flush=True)
         home, ids, iip_dir, names = build_archive(root, opts.quick)
@@ -321,9 +374,12 @@ def main(args: list[str]) -> int:
 
         def measure(key: str, server: Server, paths: list[str], length: int) -> Load:
             load = wrk(server, paths, length, root)
-            print(f"  {key}: {load.rps:,.0f} req/s, p50 {load.p50_ms:.2f} ms, "
-                  f"p99 {load.p99_ms:.2f} ms, {load.bytes_per_request / 1024:.1f} KiB/req, "
-                  f"errors {load.errors}, peak RSS {mib(load.peak_rss):.0f} MiB", flush=True)
+            print(
+                f"  {key}: {load.rps:,.0f} req/s, p50 {load.p50_ms:.2f} ms, "
+                f"p99 {load.p99_ms:.2f} ms, {load.bytes_per_request / 1024:.1f} KiB/req, "
+                f"errors {load.errors}, peak RSS {mib(load.peak_rss):.0f} MiB",
+                flush=True,
+            )
             return load
 
         def median_of(key: str, loads: list[Load]) -> None:
@@ -343,10 +399,21 @@ def main(args: list[str]) -> int:
             servers.append(cached)
             warm(cached, ours_one)
             scenarios = [
-                ("tiles", [("iip tiles", iip, iip_one), ("ours tiles cold", cold, ours_one),
-                           ("ours tiles cached", cached, ours_one)]),
-                ("tiles x1000", [("iip tiles x1000", iip, iip_many),
-                                 ("ours tiles x1000 cold", cold, ours_many)]),
+                (
+                    "tiles",
+                    [
+                        ("iip tiles", iip, iip_one),
+                        ("ours tiles cold", cold, ours_one),
+                        ("ours tiles cached", cached, ours_one),
+                    ],
+                ),
+                (
+                    "tiles x1000",
+                    [
+                        ("iip tiles x1000", iip, iip_many),
+                        ("ours tiles x1000 cold", cold, ours_many),
+                    ],
+                ),
                 ("info.json", [("iip info", iip, iip_info), ("ours info", cold, ours_info)]),
             ]
             for title, runs in scenarios:
@@ -357,10 +424,11 @@ def main(args: list[str]) -> int:
                         collected[key].append(measure(key, server, paths, seconds))
                 for key, loads in collected.items():
                     median_of(key, loads)
-            print(f"soak: {soak} s of the tile mix (one image and many) on the cold server",
-                  flush=True)
-            soak_load = measure("ours soak", cold, ours_one + ours_many[: len(ours_one) * 4],
-                                soak)
+            print(
+                f"soak: {soak} s of the tile mix (one image and many) on the cold server",
+                flush=True,
+            )
+            soak_load = measure("ours soak", cold, ours_one + ours_many[: len(ours_one) * 4], soak)
             check_correct(cold, f"/iiif/3/{ids[0]}")
         finally:
             for server in servers:
@@ -368,33 +436,103 @@ def main(args: list[str]) -> int:
 
     iip_t, iip_many_t, iip_i = results["iip tiles"], results["iip tiles x1000"], results["iip info"]
     rows = [
-        Row("tiles/s, no warm cache", results["ours tiles cold"].rps, "req/s", iip_t.rps,
-            "IIPImage tiles/s", target_ratio=1.0),
-        Row("tiles/s, cached", results["ours tiles cached"].rps, "req/s", iip_t.rps,
-            "IIPImage tiles/s", target_ratio=2.0),
-        Row("tiles/s over 1,000 images, no warm cache", results["ours tiles x1000 cold"].rps,
-            "req/s", iip_many_t.rps, "IIPImage, 1,000 images"),
-        Row("info.json/s", results["ours info"].rps, "req/s", iip_i.rps, "IIPImage info.json/s",
-            target=2000),
-        Row("tile p50 latency, no warm cache", results["ours tiles cold"].p50_ms, "ms",
-            iip_t.p50_ms, "IIPImage p50", higher_is_better=False),
-        Row("tile p99 latency, no warm cache", results["ours tiles cold"].p99_ms, "ms",
-            iip_t.p99_ms, "IIPImage p99", higher_is_better=False),
-        Row("tile p50 latency, cached", results["ours tiles cached"].p50_ms, "ms",
-            iip_t.p50_ms, "IIPImage p50", higher_is_better=False),
-        Row("tile p99 latency, cached", results["ours tiles cached"].p99_ms, "ms",
-            iip_t.p99_ms, "IIPImage p99", higher_is_better=False),
-        Row("bytes per tile", results["ours tiles cold"].bytes_per_request / 1024, "KiB",
-            iip_t.bytes_per_request / 1024, "IIPImage bytes per tile", higher_is_better=False,
-            note="ours copies the pyramid's Q90 JPEG tiles as stored; IIPImage re-encodes at Q75"),
-        Row("tiles/s cached over tiles/s cold (ours)", results["ours tiles cached"].rps, "req/s",
-            results["ours tiles cold"].rps, "ours, no warm cache"),
-        Row("server memory (peak RSS, all processes)", mib(results["ours tiles x1000 cold"]
-            .peak_rss), "MiB", mib(iip_many_t.peak_rss), "IIPImage + lighttpd",
-            higher_is_better=False),
-        Row(f"errors in {soak} s of load", soak_load.errors, "responses", None, "",
-            higher_is_better=False, target=0,
-            note=f"{soak_load.requests:,} requests; tile and info.json checked after"),
+        Row(
+            "tiles/s, no warm cache",
+            results["ours tiles cold"].rps,
+            "req/s",
+            iip_t.rps,
+            "IIPImage tiles/s",
+            target_ratio=1.0,
+        ),
+        Row(
+            "tiles/s, cached",
+            results["ours tiles cached"].rps,
+            "req/s",
+            iip_t.rps,
+            "IIPImage tiles/s",
+            target_ratio=2.0,
+        ),
+        Row(
+            "tiles/s over 1,000 images, no warm cache",
+            results["ours tiles x1000 cold"].rps,
+            "req/s",
+            iip_many_t.rps,
+            "IIPImage, 1,000 images",
+        ),
+        Row(
+            "info.json/s",
+            results["ours info"].rps,
+            "req/s",
+            iip_i.rps,
+            "IIPImage info.json/s",
+            target=2000,
+        ),
+        Row(
+            "tile p50 latency, no warm cache",
+            results["ours tiles cold"].p50_ms,
+            "ms",
+            iip_t.p50_ms,
+            "IIPImage p50",
+            higher_is_better=False,
+        ),
+        Row(
+            "tile p99 latency, no warm cache",
+            results["ours tiles cold"].p99_ms,
+            "ms",
+            iip_t.p99_ms,
+            "IIPImage p99",
+            higher_is_better=False,
+        ),
+        Row(
+            "tile p50 latency, cached",
+            results["ours tiles cached"].p50_ms,
+            "ms",
+            iip_t.p50_ms,
+            "IIPImage p50",
+            higher_is_better=False,
+        ),
+        Row(
+            "tile p99 latency, cached",
+            results["ours tiles cached"].p99_ms,
+            "ms",
+            iip_t.p99_ms,
+            "IIPImage p99",
+            higher_is_better=False,
+        ),
+        Row(
+            "bytes per tile",
+            results["ours tiles cold"].bytes_per_request / 1024,
+            "KiB",
+            iip_t.bytes_per_request / 1024,
+            "IIPImage bytes per tile",
+            higher_is_better=False,
+            note="ours copies the pyramid's Q90 JPEG tiles as stored; IIPImage re-encodes at Q75",
+        ),
+        Row(
+            "tiles/s cached over tiles/s cold (ours)",
+            results["ours tiles cached"].rps,
+            "req/s",
+            results["ours tiles cold"].rps,
+            "ours, no warm cache",
+        ),
+        Row(
+            "server memory (peak RSS, all processes)",
+            mib(results["ours tiles x1000 cold"].peak_rss),
+            "MiB",
+            mib(iip_many_t.peak_rss),
+            "IIPImage + lighttpd",
+            higher_is_better=False,
+        ),
+        Row(
+            f"errors in {soak} s of load",
+            soak_load.errors,
+            "responses",
+            None,
+            "",
+            higher_is_better=False,
+            target=0,
+            note=f"{soak_load.requests:,} requests; tile and info.json checked after",
+        ),
     ]
     report.rows.extend(rows)
     report.print("IIIF Image API: archive serve vs IIPImage (wrk -t2 -c8, random viewer tiles)")

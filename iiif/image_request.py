@@ -138,9 +138,7 @@ def parse_region(text: str) -> Region:
         if x >= 100 or y >= 100:
             raise BadRequest(f"region {text!r} starts outside the image", "region")
         return Region("percent", x, y, w, h)
-    raise BadRequest(
-        f"region {text!r} is not full, square, x,y,w,h or pct:x,y,w,h", "region"
-    )
+    raise BadRequest(f"region {text!r} is not full, square, x,y,w,h or pct:x,y,w,h", "region")
 
 
 def parse_size(text: str, version: str) -> Size:
@@ -178,8 +176,9 @@ def parse_size(text: str, version: str) -> Size:
 def parse_rotation(text: str) -> Rotation:
     m = _ROTATION_RE.match(text)
     if not m:
-        raise BadRequest(f"rotation {text!r} is not a number of degrees, optionally after !",
-                         "rotation")
+        raise BadRequest(
+            f"rotation {text!r} is not a number of degrees, optionally after !", "rotation"
+        )
     degrees = _number(m.group(2), "rotation")
     if degrees > 360:
         raise BadRequest(f"rotation {text!r} is above 360", "rotation")
@@ -288,8 +287,9 @@ def _fmt_number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
-def canonical(req: ImageRequest, x: int, y: int, rw: int, rh: int, w: int, h: int,
-              width: int, height: int) -> str:
+def canonical(
+    req: ImageRequest, x: int, y: int, rw: int, rh: int, w: int, h: int, width: int, height: int
+) -> str:
     """§4.7 (3.0) / §4.7 (2.1) canonical URI syntax of a resolved request."""
     region = "full" if (x, y, rw, rh) == (0, 0, width, height) else f"{x},{y},{rw},{rh}"
     if req.version == "3":
@@ -297,8 +297,9 @@ def canonical(req: ImageRequest, x: int, y: int, rw: int, rh: int, w: int, h: in
         if w > rw or h > rh:
             size = "^" + size
     else:
-        size = "full" if (w, h) == (rw, rh) else (f"{w}," if h == round(rh * w / rw) else
-                                                   f"{w},{h}")
+        size = (
+            "full" if (w, h) == (rw, rh) else (f"{w}," if h == round(rh * w / rw) else f"{w},{h}")
+        )
     rotation = ("!" if req.rotation.mirror else "") + _fmt_number(req.rotation.degrees)
     return f"{region}/{size}/{rotation}/{req.quality}.{req.format}"
 
@@ -308,7 +309,14 @@ def resolve(req: ImageRequest, width: int, height: int, limits: Limits = NO_LIMI
     x, y, rw, rh = region_pixels(req.region, width, height)
     w, h = output_size(req.size, rw, rh, limits)
     return Plan(
-        x=x, y=y, region_w=rw, region_h=rh, width=w, height=h,
-        rotation=req.rotation, quality=req.quality, format=req.format,
+        x=x,
+        y=y,
+        region_w=rw,
+        region_h=rh,
+        width=w,
+        height=h,
+        rotation=req.rotation,
+        quality=req.quality,
+        format=req.format,
         canonical=canonical(req, x, y, rw, rh, w, h, width, height),
     )

@@ -105,8 +105,9 @@ class ImageService:
             return f"image {image_id!r} is not available"
         width, height = info_mod.presented_size(pyr.width, pyr.height, image.max_image_size)
         modified = datetime.strptime(image.updated_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-        return Source(image, width, height, path, pyr, modified,
-                      format_datetime(modified, usegmt=True))
+        return Source(
+            image, width, height, path, pyr, modified, format_datetime(modified, usegmt=True)
+        )
 
     # -- info.json -----------------------------------------------------------------------------
     def info_json(self, version: str, image_id: str, base_url: str) -> tuple[bytes, Source]:
@@ -115,23 +116,54 @@ class ImageService:
         base = base_url.rstrip("/")
         service_id = f"{base}/iiif/{version}/{image_id}"
         manifest = f"{base}/iiif/3/manifest/{src.info.record_id}" if version == "3" else None
-        body = _info_bytes(version, service_id, src.width, src.height, src.pyramid.tile_size,
-                           self.limits, available_formats(), manifest)
+        body = _info_bytes(
+            version,
+            service_id,
+            src.width,
+            src.height,
+            src.pyramid.tile_size,
+            self.limits,
+            available_formats(),
+            manifest,
+        )
         return body, src
 
     def info_etag(self, version: str, src: Source, base_url: str) -> str:
-        return _etag("info", version, src.info.id, src.info.version,
-                     str(src.width), str(src.height), base_url, repr(self.limits))
+        return _etag(
+            "info",
+            version,
+            src.info.id,
+            src.info.version,
+            str(src.width),
+            str(src.height),
+            base_url,
+            repr(self.limits),
+        )
 
     # -- image requests ------------------------------------------------------------------------
-    def plan(self, version: str, image_id: str, region: str, size: str, rotation: str,
-             quality_format: str) -> ImageResult:
+    def plan(
+        self,
+        version: str,
+        image_id: str,
+        region: str,
+        size: str,
+        rotation: str,
+        quality_format: str,
+    ) -> ImageResult:
         """Parse and resolve a request (400 before any pixel is decoded), without rendering."""
         src = self.source(image_id)
-        plan = _plan(version, region, size, rotation, quality_format, src.width, src.height,
-                     self.limits)
-        etag = _etag("image", version, src.info.id, src.info.version, str(src.width),
-                     str(src.height), plan.canonical)
+        plan = _plan(
+            version, region, size, rotation, quality_format, src.width, src.height, self.limits
+        )
+        etag = _etag(
+            "image",
+            version,
+            src.info.id,
+            src.info.version,
+            str(src.width),
+            str(src.height),
+            plan.canonical,
+        )
         return ImageResult(plan, etag, src)
 
     def render(self, result: ImageResult) -> ImageResult:
@@ -140,8 +172,9 @@ class ImageService:
         if exact_tile(src.pyramid, plan, src.width, src.height) is not None:
             body = render(src.path, src.pyramid, plan, src.width, src.height)
             return ImageResult(plan, result.etag, src, body)
-        key = self.cache.key(src.info.id, src.info.version, str(src.width), str(src.height),
-                             plan.canonical)
+        key = self.cache.key(
+            src.info.id, src.info.version, str(src.width), str(src.height), plan.canonical
+        )
         data = self.cache.get(key)
         if data is not None:
             body = Rendered(data, FORMATS[plan.format])
@@ -152,20 +185,44 @@ class ImageService:
 
 
 @lru_cache(maxsize=4096)
-def _info_bytes(version: str, service_id: str, width: int, height: int, tile_size: int,
-                limits: Limits, formats: tuple[str, ...], manifest: str | None) -> bytes:
+def _info_bytes(
+    version: str,
+    service_id: str,
+    width: int,
+    height: int,
+    tile_size: int,
+    limits: Limits,
+    formats: tuple[str, ...],
+    manifest: str | None,
+) -> bytes:
     if version == "3":
-        doc = info_mod.info_v3(service_id, width, height, tile_size=tile_size, limits=limits,
-                               formats=formats, part_of=manifest)
+        doc = info_mod.info_v3(
+            service_id,
+            width,
+            height,
+            tile_size=tile_size,
+            limits=limits,
+            formats=formats,
+            part_of=manifest,
+        )
     else:
-        doc = info_mod.info_v2(service_id, width, height, tile_size=tile_size, limits=limits,
-                               formats=formats)
+        doc = info_mod.info_v2(
+            service_id, width, height, tile_size=tile_size, limits=limits, formats=formats
+        )
     return json.dumps(doc, separators=(",", ":")).encode("utf-8")
 
 
 @lru_cache(maxsize=65536)
-def _plan(version: str, region: str, size: str, rotation: str, quality_format: str,
-          width: int, height: int, limits: Limits) -> Plan:
+def _plan(
+    version: str,
+    region: str,
+    size: str,
+    rotation: str,
+    quality_format: str,
+    width: int,
+    height: int,
+    limits: Limits,
+) -> Plan:
     """Parse and resolve, memoised: viewers ask the same few thousand tile URLs over and
     over, for images of the same few sizes. Refusals raise and are not cached."""
     return resolve(parse(version, region, size, rotation, quality_format), width, height, limits)

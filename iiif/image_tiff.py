@@ -19,9 +19,21 @@ _TILE_WIDTH, _TILE_HEIGHT, _TILE_OFFSETS, _TILE_COUNTS = 322, 323, 324, 325
 _SAMPLES, _JPEG_TABLES = 277, 347
 _COMPRESSION_JPEG = 7
 # Field types: size in bytes and struct code.
-_TYPES = {1: (1, "B"), 2: (1, "c"), 3: (2, "H"), 4: (4, "I"), 7: (1, "B"), 16: (8, "Q"),
-          17: (1, "b"), 8: (2, "h"), 9: (4, "i"), 11: (4, "f"), 12: (8, "d"), 13: (4, "I"),
-          18: (8, "q")}
+_TYPES = {
+    1: (1, "B"),
+    2: (1, "c"),
+    3: (2, "H"),
+    4: (4, "I"),
+    7: (1, "B"),
+    16: (8, "Q"),
+    17: (1, "b"),
+    8: (2, "h"),
+    9: (4, "i"),
+    11: (4, "f"),
+    12: (8, "d"),
+    13: (4, "I"),
+    18: (8, "q"),
+}
 _MAX_PAGES = 64  # a pyramid of a 2**64-pixel side: anything more is a broken file
 
 
@@ -155,9 +167,14 @@ def read_pyramid(path: str | Path) -> Pyramid:
             tables = get(_JPEG_TABLES) or b""
             levels.append(
                 Level(
-                    width=width[0], height=height[0], tile_width=tw[0], tile_height=th[0],
+                    width=width[0],
+                    height=height[0],
+                    tile_width=tw[0],
+                    tile_height=th[0],
                     jpeg=compression[0] == _COMPRESSION_JPEG and samples[0] == 3,
-                    offsets=tuple(offsets), counts=tuple(counts), jpeg_tables=bytes(tables),
+                    offsets=tuple(offsets),
+                    counts=tuple(counts),
+                    jpeg_tables=bytes(tables),
                 )
             )
     if not levels:

@@ -30,12 +30,22 @@ log = logging.getLogger(__name__)
 CONTEXTS = {"3": CONTEXT_3, "2": CONTEXT_2}
 PROFILES = {"3": PROFILE_3_URI, "2": PROFILE_2}
 MAX_AGE = 86400
-_STATUS = {200: "200 OK", 204: "204 No Content", 303: "303 See Other",
-           304: "304 Not Modified", 400: "400 Bad Request", 404: "404 Not Found",
-           405: "405 Method Not Allowed", 500: "500 Internal Server Error",
-           501: "501 Not Implemented", 503: "503 Service Unavailable"}
-CORS = [("Access-Control-Allow-Origin", "*"),
-        ("Access-Control-Expose-Headers", "ETag, Last-Modified, Link, Content-Length")]
+_STATUS = {
+    200: "200 OK",
+    204: "204 No Content",
+    303: "303 See Other",
+    304: "304 Not Modified",
+    400: "400 Bad Request",
+    404: "404 Not Found",
+    405: "405 Method Not Allowed",
+    500: "500 Internal Server Error",
+    501: "501 Not Implemented",
+    503: "503 Service Unavailable",
+}
+CORS = [
+    ("Access-Control-Allow-Origin", "*"),
+    ("Access-Control-Expose-Headers", "ETag, Last-Modified, Link, Content-Length"),
+]
 
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict, StartResponse], Iterable[bytes]]
@@ -70,24 +80,43 @@ class ImageAPI:
         method = environ.get("REQUEST_METHOD", "GET")
         try:
             if method == "OPTIONS":
-                return self._send(start_response, 204, [
-                    ("Access-Control-Allow-Methods", "GET, HEAD, OPTIONS"),
-                    ("Access-Control-Allow-Headers", "Accept, If-None-Match, If-Modified-Since"),
-                    ("Access-Control-Max-Age", "86400")], b"", method)
+                return self._send(
+                    start_response,
+                    204,
+                    [
+                        ("Access-Control-Allow-Methods", "GET, HEAD, OPTIONS"),
+                        (
+                            "Access-Control-Allow-Headers",
+                            "Accept, If-None-Match, If-Modified-Since",
+                        ),
+                        ("Access-Control-Max-Age", "86400"),
+                    ],
+                    b"",
+                    method,
+                )
             if method not in ("GET", "HEAD"):
-                return self._send(start_response, 405, [("Allow", "GET, HEAD, OPTIONS"),
-                                                        ("Content-Type", "text/plain")],
-                                  b"only GET and HEAD\n", method)
+                return self._send(
+                    start_response,
+                    405,
+                    [("Allow", "GET, HEAD, OPTIONS"), ("Content-Type", "text/plain")],
+                    b"only GET and HEAD\n",
+                    method,
+                )
             return self._route(environ, start_response, method)
         except ArchiveError as exc:
             status = exc.http_status if exc.http_status in _STATUS else 500
-            return self._send(start_response, status, [
-                ("Content-Type", "text/plain; charset=utf-8")],
-                (str(exc) + "\n").encode("utf-8", "replace"), method)
+            return self._send(
+                start_response,
+                status,
+                [("Content-Type", "text/plain; charset=utf-8")],
+                (str(exc) + "\n").encode("utf-8", "replace"),
+                method,
+            )
         except Exception:  # a broken pyramid or a bug: logged, never a traceback to the client
             log.exception("Image API error on %s", environ.get("PATH_INFO"))
-            return self._send(start_response, 500, [("Content-Type", "text/plain")],
-                              b"internal error\n", method)
+            return self._send(
+                start_response, 500, [("Content-Type", "text/plain")], b"internal error\n", method
+            )
 
     def _route(self, environ: dict, start_response: StartResponse, method: str):
         # WSGI gives the decoded path as latin-1 code points of the raw bytes.
@@ -103,8 +132,10 @@ class ImageAPI:
             self.service.source(image_id)  # 404 for unknown ids, not a redirect to nowhere
             location = f"{self.base_url(environ)}/iiif/{version}/{image_id}/info.json"
             return self._send(start_response, 303, [("Location", location)], b"", method)
-        raise NotFound("not an Image API URL: expected info.json or "
-                       "{region}/{size}/{rotation}/{quality}.{format}")
+        raise NotFound(
+            "not an Image API URL: expected info.json or "
+            "{region}/{size}/{rotation}/{quality}.{format}"
+        )
 
     def base_url(self, environ: dict) -> str:
         """``public_url`` when configured, else the root the request came to."""
@@ -120,8 +151,9 @@ class ImageAPI:
         return f"{scheme}://{host}{environ.get('SCRIPT_NAME', '').rstrip('/')}"
 
     # -- endpoints -----------------------------------------------------------------------------
-    def _info(self, environ: dict, start_response: StartResponse, method: str, version: str,
-              image_id: str):
+    def _info(
+        self, environ: dict, start_response: StartResponse, method: str, version: str, image_id: str
+    ):
         base = self.base_url(environ)
         body, src = self.service.info_json(version, image_id, base)
         etag = '"' + self.service.info_etag(version, src, base) + '"'
@@ -129,20 +161,34 @@ class ImageAPI:
             ctype = f'application/ld+json;profile="{CONTEXTS[version]}"'
         else:
             ctype = "application/json"
-        headers = [("Link", f'<{PROFILES[version]}>;rel="profile"'), ("Vary", "Accept"),
-                   *self._validators(etag, src)]
+        headers = [
+            ("Link", f'<{PROFILES[version]}>;rel="profile"'),
+            ("Vary", "Accept"),
+            *self._validators(etag, src),
+        ]
         if self._not_modified(environ, etag, src):
             return self._send(start_response, 304, headers, b"", method)
         return self._send(start_response, 200, [("Content-Type", ctype), *headers], body, method)
 
-    def _image(self, environ: dict, start_response: StartResponse, method: str, version: str,
-               image_id: str, region: str, size: str, rotation: str, quality_format: str):
+    def _image(
+        self,
+        environ: dict,
+        start_response: StartResponse,
+        method: str,
+        version: str,
+        image_id: str,
+        region: str,
+        size: str,
+        rotation: str,
+        quality_format: str,
+    ):
         result = self.service.plan(version, image_id, region, size, rotation, quality_format)
         etag = '"' + result.etag + '"'
-        canonical = (f"{self.base_url(environ)}/iiif/{version}/{image_id}/"
-                     f"{result.plan.canonical}")
-        headers = [("Link", f'<{canonical}>;rel="canonical", <{PROFILES[version]}>;rel="profile"'),
-                   *self._validators(etag, result.source)]
+        canonical = f"{self.base_url(environ)}/iiif/{version}/{image_id}/{result.plan.canonical}"
+        headers = [
+            ("Link", f'<{canonical}>;rel="canonical", <{PROFILES[version]}>;rel="profile"'),
+            *self._validators(etag, result.source),
+        ]
         if self._not_modified(environ, etag, result.source):
             return self._send(start_response, 304, headers, b"", method)
         body = self.service.render(result).body
@@ -154,8 +200,11 @@ class ImageAPI:
     # -- HTTP helpers --------------------------------------------------------------------------
     @staticmethod
     def _validators(etag: str, src: Source) -> list[tuple[str, str]]:
-        return [("ETag", etag), ("Last-Modified", src.http_date),
-                ("Cache-Control", f"public, max-age={MAX_AGE}")]
+        return [
+            ("ETag", etag),
+            ("Last-Modified", src.http_date),
+            ("Cache-Control", f"public, max-age={MAX_AGE}"),
+        ]
 
     @staticmethod
     def _not_modified(environ: dict, etag: str, src: Source) -> bool:
@@ -176,8 +225,13 @@ class ImageAPI:
         return src.last_modified <= when
 
     @staticmethod
-    def _send(start_response: StartResponse, status: int, headers: list[tuple[str, str]],
-              body: bytes, method: str) -> list[bytes]:
+    def _send(
+        start_response: StartResponse,
+        status: int,
+        headers: list[tuple[str, str]],
+        body: bytes,
+        method: str,
+    ) -> list[bytes]:
         headers = [*headers, *CORS]
         if status not in (204, 304):
             headers.append(("Content-Length", str(len(body))))

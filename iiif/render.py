@@ -64,8 +64,9 @@ def _to_size(image: pyvips.Image, w: int, h: int) -> pyvips.Image:
     return out
 
 
-def _region_pixels(path: str, pyr: Pyramid, plan: Plan, pres_w: int, pres_h: int,
-                   work_w: int, work_h: int) -> pyvips.Image:
+def _region_pixels(
+    path: str, pyr: Pyramid, plan: Plan, pres_w: int, pres_h: int, work_w: int, work_h: int
+) -> pyvips.Image:
     """The plan's region, at ``work_w``×``work_h`` (never more than presented detail)."""
     full_w, full_h = pyr.width, pyr.height
     kx, ky = full_w / pres_w, full_h / pres_h
@@ -83,8 +84,7 @@ def _region_pixels(path: str, pyr: Pyramid, plan: Plan, pres_w: int, pres_h: int
     return _to_size(crop, work_w, work_h)
 
 
-def level_region(path: str, pyr: Pyramid, n: int, x: int, y: int, w: int, h: int
-                 ) -> pyvips.Image:
+def level_region(path: str, pyr: Pyramid, n: int, x: int, y: int, w: int, h: int) -> pyvips.Image:
     """Pixels ``x, y, w, h`` of pyramid level ``n``.
 
     A few JPEG tiles are decoded straight from their bytes (cheaper than opening the
@@ -146,8 +146,7 @@ def _pillow_encode(image: pyvips.Image, fmt: str) -> bytes:
     if fmt == "pdf":
         pil.save(buf, "PDF", resolution=72.0)
     else:
-        pil.save(buf, "JPEG2000", irreversible=True, quality_mode="rates",
-                 quality_layers=[20])
+        pil.save(buf, "JPEG2000", irreversible=True, quality_mode="rates", quality_layers=[20])
     return buf.getvalue()
 
 
@@ -161,8 +160,17 @@ def available_formats() -> tuple[str, ...]:
     from PIL import features
 
     suffixes = set(pyvips.get_suffixes())
-    out = [fmt for fmt, suffix in (("jpg", ".jpg"), ("png", ".png"), ("webp", ".webp"),
-                                   ("gif", ".gif"), ("tif", ".tif")) if suffix in suffixes]
+    out = [
+        fmt
+        for fmt, suffix in (
+            ("jpg", ".jpg"),
+            ("png", ".png"),
+            ("webp", ".webp"),
+            ("gif", ".gif"),
+            ("tif", ".tif"),
+        )
+        if suffix in suffixes
+    ]
     out.append("pdf")
     if features.check("jpg_2000"):
         out.append("jp2")

@@ -27,26 +27,45 @@ def noise(width: int, height: int) -> pyvips.Image:
     """High-frequency detail: what a cap must not let through."""
     band = pyvips.Image.gaussnoise(width, height, sigma=60, mean=128).cast("uchar")
     return band.bandjoin([band.rot180().flip("horizontal"), band.flip("vertical")]).copy(
-        interpretation="srgb")
+        interpretation="srgb"
+    )
 
 
-def add_image(archive: Archive, local_id: str, image: pyvips.Image, *, public: bool = True,
-              cap: int = 0, institution: str = "test-museum", version: str = "v1") -> str:
+def add_image(
+    archive: Archive,
+    local_id: str,
+    image: pyvips.Image,
+    *,
+    public: bool = True,
+    cap: int = 0,
+    institution: str = "test-museum",
+    version: str = "v1",
+) -> str:
     """Tile ``image`` into the store and catalogue it as the one image of a record."""
     catalog = archive.catalog
-    catalog.put_institution(Institution(institution, {"ja": "試験館", "en": "Test Museum"},
-                                        RIGHTS))
+    catalog.put_institution(Institution(institution, {"ja": "試験館", "en": "Test Museum"}, RIGHTS))
     rec_id = record_id(institution, local_id)
     img_id = image_id(rec_id, f"images/{local_id}.tif")
     temp = archive.images.temp_path()
     write_pyramid(image, temp, tile_size=archive.config.tile_size)
     archive.images.commit(temp, img_id, version)
     record = Record(
-        id=rec_id, institution=institution, local_id=local_id,
-        fields={"id": local_id, "title": f"資料 {local_id}"}, public=public, rights=RIGHTS,
+        id=rec_id,
+        institution=institution,
+        local_id=local_id,
+        fields={"id": local_id, "title": f"資料 {local_id}"},
+        public=public,
+        rights=RIGHTS,
         max_image_size=cap,
-        images=[ImageRef(img_id, f"images/{local_id}.tif", width=image.width,
-                         height=image.height, version=version)],
+        images=[
+            ImageRef(
+                img_id,
+                f"images/{local_id}.tif",
+                width=image.width,
+                height=image.height,
+                version=version,
+            )
+        ],
     )
     catalog.put_record(record)
     return img_id

@@ -27,15 +27,19 @@ def test_info_json_v3_describes_the_real_pyramid(pattern, make_image, iclient):
     assert info["type"] == "ImageService3"
     assert info["profile"] == "level2"
     assert (info["width"], info["height"]) == (1000, 700)
-    assert info["sizes"] == [{"width": 250, "height": 175}, {"width": 500, "height": 350},
-                             {"width": 1000, "height": 700}]
+    assert info["sizes"] == [
+        {"width": 250, "height": 175},
+        {"width": 500, "height": 350},
+        {"width": 1000, "height": 700},
+    ]
     assert info["tiles"] == [{"width": 256, "height": 256, "scaleFactors": [1, 2, 4]}]
     assert set(info["extraFormats"]) == {"webp", "gif", "tif", "pdf", "jp2"}
     assert info["extraQualities"] == ["color", "gray", "bitonal"]
     assert "sizeUpscaling" in info["extraFeatures"] and "mirroring" in info["extraFeatures"]
     assert (info["maxWidth"], info["maxHeight"], info["maxArea"]) == (10000, 10000, 36_000_000)
-    assert info["partOf"] == [{"id": "http://localhost/iiif/3/manifest/test-museum_A-1",
-                               "type": "Manifest"}]
+    assert info["partOf"] == [
+        {"id": "http://localhost/iiif/3/manifest/test-museum_A-1", "type": "Manifest"}
+    ]
 
 
 def test_info_json_v2(pattern, make_image, iclient):
@@ -54,7 +58,8 @@ def test_json_ld_when_asked(make_image, iclient):
     img = make_image("A-1")
     resp = iclient.get(f"/iiif/3/{img}/info.json", headers={"Accept": "application/ld+json"})
     assert resp.headers["Content-Type"] == (
-        'application/ld+json;profile="http://iiif.io/api/image/3/context.json"')
+        'application/ld+json;profile="http://iiif.io/api/image/3/context.json"'
+    )
     assert "Accept" in resp.headers["Vary"]
     resp = iclient.get(f"/iiif/2/{img}/info.json", headers={"Accept": "application/ld+json"})
     assert resp.headers["Content-Type"].startswith("application/ld+json")
@@ -221,9 +226,10 @@ def test_bad_requests_are_400_with_a_reason(pattern, make_image, iclient, path):
     assert resp.status_code == 400, path
     assert resp.headers["Content-Type"].startswith("text/plain")
     assert resp.headers["Access-Control-Allow-Origin"] == "*"
-    assert any(word in resp.get_data(as_text=True)
-               for word in ("region", "size", "rotation", "quality", "format", "width",
-                            "height", "area"))
+    assert any(
+        word in resp.get_data(as_text=True)
+        for word in ("region", "size", "rotation", "quality", "format", "width", "height", "area")
+    )
 
 
 @pytest.mark.parametrize(
@@ -242,7 +248,10 @@ def test_non_public_images_are_404_everywhere(make_image, iclient):
     img = make_image("S-1", public=False)
     for version in ("2", "3"):
         for path in (
-            "", "/info.json", "/full/max/0/default.jpg", "/0,0,256,256/256,/0/default.jpg"
+            "",
+            "/info.json",
+            "/full/max/0/default.jpg",
+            "/0,0,256,256/256,/0/default.jpg",
         ):
             assert iclient.get(f"/iiif/{version}/{img}{path}").status_code == 404
 
@@ -254,8 +263,10 @@ def test_link_header_canonical_and_profile(pattern, make_image, iclient):
     assert f'<http://localhost/iiif/3/{img}/full/500,350/0/default.jpg>;rel="canonical"' in link
     assert '<http://iiif.io/api/image/3/level2.json>;rel="profile"' in link
     resp = iclient.get(f"/iiif/2/{img}/full/500,/0/default.jpg")
-    assert f'<http://localhost/iiif/2/{img}/full/500,/0/default.jpg>;rel="canonical"' in \
-        resp.headers["Link"]
+    assert (
+        f'<http://localhost/iiif/2/{img}/full/500,/0/default.jpg>;rel="canonical"'
+        in resp.headers["Link"]
+    )
 
 
 def test_http_caching_validators_and_304(make_image, iclient):
@@ -270,8 +281,12 @@ def test_http_caching_validators_and_304(make_image, iclient):
     assert iclient.get(url, headers={"If-Modified-Since": modified}).status_code == 304
     assert iclient.get(url, headers={"If-None-Match": '"other"'}).status_code == 200
     info = iclient.get(f"/iiif/3/{img}/info.json")
-    assert iclient.get(f"/iiif/3/{img}/info.json",
-                       headers={"If-None-Match": info.headers["ETag"]}).status_code == 304
+    assert (
+        iclient.get(
+            f"/iiif/3/{img}/info.json", headers={"If-None-Match": info.headers["ETag"]}
+        ).status_code
+        == 304
+    )
 
 
 def test_head_options_and_other_methods(make_image, iclient):
@@ -290,8 +305,13 @@ def test_head_options_and_other_methods(make_image, iclient):
 
 @pytest.mark.parametrize(
     ("tail", "status"),
-    [("/", 303), ("/full/max/0", 404), ("/full/max/0/default.jpg/extra", 404),
-     ("/info.json/x", 404), ("/info.xml", 404)],
+    [
+        ("/", 303),
+        ("/full/max/0", 404),
+        ("/full/max/0/default.jpg/extra", 404),
+        ("/info.json/x", 404),
+        ("/info.xml", 404),
+    ],
 )
 def test_other_shapes_of_image_urls(make_image, iclient, tail, status):
     img = make_image("A-1")
@@ -305,11 +325,17 @@ def test_conditional_forms(make_image, iclient):
     assert iclient.get(url, headers={"If-None-Match": f'"x", W/{etag}'}).status_code == 304
     assert iclient.get(url, headers={"If-None-Match": "*"}).status_code == 304
     # If-None-Match wins over If-Modified-Since (RFC 9110 §13.2.2).
-    assert iclient.get(url, headers={"If-None-Match": '"x"',
-                                     "If-Modified-Since": "Fri, 01 Jan 2100 00:00:00 GMT"}
-                       ).status_code == 200
-    assert iclient.get(url, headers={"If-Modified-Since": "Mon, 01 Jan 2001 00:00:00 GMT"}
-                       ).status_code == 200
+    assert (
+        iclient.get(
+            url,
+            headers={"If-None-Match": '"x"', "If-Modified-Since": "Fri, 01 Jan 2100 00:00:00 GMT"},
+        ).status_code
+        == 200
+    )
+    assert (
+        iclient.get(url, headers={"If-Modified-Since": "Mon, 01 Jan 2001 00:00:00 GMT"}).status_code
+        == 200
+    )
     assert iclient.get(url, headers={"If-Modified-Since": "yesterday"}).status_code == 200
 
 

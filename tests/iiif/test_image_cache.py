@@ -50,8 +50,12 @@ def test_pyramid_structure_matches_the_tiler(make_image, image_archive, pattern)
 
 def test_exact_tiles_are_the_stored_tiles_and_match_rendering(make_image, iclient, noise):
     img = make_image("A-1", noise(1100, 1100))
-    for region, size in [("0,0,256,256", "256,"), ("256,512,256,256", "256,256"),
-                         ("512,0,512,512", "256,"), ("0,0,1024,1024", "256,")]:
+    for region, size in [
+        ("0,0,256,256", "256,"),
+        ("256,512,256,256", "256,256"),
+        ("512,0,512,512", "256,"),
+        ("0,0,1024,1024", "256,"),
+    ]:
         jpg = iclient.get(f"/iiif/3/{img}/{region}/{size}/0/default.jpg")
         png = iclient.get(f"/iiif/3/{img}/{region}/{size}/0/default.png")
         assert jpg.status_code == png.status_code == 200
@@ -70,8 +74,7 @@ def test_reingest_never_serves_old_pixels(make_image, iclient, pattern, image_ar
     first = {u: iclient.get(f"/iiif/3/{img}/{u}") for u in urls}
     assert decode(first[urls[0]].data).avg() < 2
     # Re-ingest: new pixels, new version, same id (what ingest does on a changed source).
-    white = (pyvips.Image.black(1200, 800, bands=3) + 255).cast("uchar").copy(
-        interpretation="srgb")
+    white = (pyvips.Image.black(1200, 800, bands=3) + 255).cast("uchar").copy(interpretation="srgb")
     assert make_image("A-1", white, version="v2") == img
     again = {u: iclient.get(f"/iiif/3/{img}/{u}") for u in urls}
     assert decode(again[urls[0]].data).avg() > 250
@@ -79,8 +82,9 @@ def test_reingest_never_serves_old_pixels(make_image, iclient, pattern, image_ar
     assert again["info.json"].get_json()["width"] == 1200
     for url in urls:
         assert again[url].headers["ETag"] != first[url].headers["ETag"]
-        resp = iclient.get(f"/iiif/3/{img}/{url}",
-                           headers={"If-None-Match": first[url].headers["ETag"]})
+        resp = iclient.get(
+            f"/iiif/3/{img}/{url}", headers={"If-None-Match": first[url].headers["ETag"]}
+        )
         assert resp.status_code == 200
 
 

@@ -12,8 +12,9 @@ import pyvips
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[2]
-VALIDATOR_IMAGE = REPO.parent / "shared" / "iiif-validator" / \
-    "67352ccc-d1b0-11e1-89ae-279075081939.png"
+VALIDATOR_IMAGE = (
+    REPO.parent / "shared" / "iiif-validator" / "67352ccc-d1b0-11e1-89ae-279075081939.png"
+)
 SIGNATURES = {
     "webp": lambda b: b[:4] == b"RIFF" and b[8:12] == b"WEBP",
     "pdf": lambda b: b.startswith(b"%PDF-") and b.rstrip().endswith(b"%%EOF"),
@@ -30,7 +31,7 @@ def square_colour(image: Image.Image, col: int, row: int, scale: float) -> tuple
 def pdf_image(data: bytes) -> Image.Image:
     """The one image XObject of our PDF (Pillow writes JPEG-in-PDF, DCTDecode)."""
     start = data.index(b"stream", data.index(b"/Subtype /Image")) + len(b"stream")
-    start += 2 if data[start:start + 2] == b"\r\n" else 1
+    start += 2 if data[start : start + 2] == b"\r\n" else 1
     end = data.index(b"endstream", start)
     return Image.open(io.BytesIO(data[start:end].rstrip(b"\r\n")))
 
@@ -49,8 +50,12 @@ def validator_image(make_image):
 @pytest.mark.parametrize("fmt", ["webp", "pdf", "jp2"])
 def test_format_bytes_and_colours(validator_image, iclient, version, fmt):
     # The image is a 10×10 grid of 100-pixel squares; colours from the validator's table.
-    truth = {(0, 0): (61, 170, 126), (9, 9): (161, 119, 182), (4, 2): (232, 227, 23),
-             (7, 5): (99, 3, 54)}
+    truth = {
+        (0, 0): (61, 170, 126),
+        (9, 9): (161, 119, 182),
+        (4, 2): (232, 227, 23),
+        (7, 5): (99, 3, 54),
+    }
     resp = iclient.get(f"/iiif/{version}/{validator_image}/full/500,/0/default.{fmt}")
     assert resp.status_code == 200
     assert resp.headers["Content-Type"] == MEDIA[fmt]

@@ -52,8 +52,20 @@ def test_size_forms(version, text, expected):
 
 @pytest.mark.parametrize(
     ("version", "text"),
-    [("3", "full"), ("3", "pct:120"), ("2", "^max"), ("3", "!150,"), ("3", ","), ("3", "0,"),
-     ("3", "pct:0"), ("3", "-5,"), ("3", "1e3,"), ("3", "150.5,"), ("3", " 150,"), ("3", "")],
+    [
+        ("3", "full"),
+        ("3", "pct:120"),
+        ("2", "^max"),
+        ("3", "!150,"),
+        ("3", ","),
+        ("3", "0,"),
+        ("3", "pct:0"),
+        ("3", "-5,"),
+        ("3", "1e3,"),
+        ("3", "150.5,"),
+        ("3", " 150,"),
+        ("3", ""),
+    ],
 )
 def test_bad_sizes(version, text):
     with pytest.raises(BadRequest) as err:
@@ -63,8 +75,13 @@ def test_bad_sizes(version, text):
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("0", Rotation(0, False)), ("22.5", Rotation(22.5, False)), ("!90", Rotation(90, True)),
-     ("360", Rotation(0, False)), ("!0", Rotation(0, True))],
+    [
+        ("0", Rotation(0, False)),
+        ("22.5", Rotation(22.5, False)),
+        ("!90", Rotation(90, True)),
+        ("360", Rotation(0, False)),
+        ("!0", Rotation(0, True)),
+    ],
 )
 def test_rotation_forms(text, expected):
     assert parse("3", "full", "max", text, "default.jpg").rotation == expected
@@ -79,8 +96,14 @@ def test_bad_rotations(text):
 
 @pytest.mark.parametrize(
     ("text", "parameter"),
-    [("native.jpg", "quality"), ("grey.jpg", "quality"), ("default.bmp", "format"),
-     ("default", "format"), ("default.JPG", "format"), ("", "format")],
+    [
+        ("native.jpg", "quality"),
+        ("grey.jpg", "quality"),
+        ("default.bmp", "format"),
+        ("default", "format"),
+        ("default.JPG", "format"),
+        ("", "format"),
+    ],
 )
 def test_bad_quality_format(text, parameter):
     with pytest.raises(BadRequest) as err:
@@ -115,8 +138,15 @@ def test_resolve_spec_examples(region, size, expected):
 
 @pytest.mark.parametrize(
     ("region", "size"),
-    [("300,0,10,10", "max"), ("0,200,10,10", "max"), ("pct:100,0,10,10", "max"),
-     ("full", "301,"), ("full", ",201"), ("full", "!450,400"), ("full", "pct:101")],
+    [
+        ("300,0,10,10", "max"),
+        ("0,200,10,10", "max"),
+        ("pct:100,0,10,10", "max"),
+        ("full", "301,"),
+        ("full", ",201"),
+        ("full", "!450,400"),
+        ("full", "pct:101"),
+    ],
 )
 def test_resolve_refuses_impossible(region, size):
     with pytest.raises(BadRequest):
@@ -152,9 +182,13 @@ def test_canonical_forms(version, url, canonical):
 # --- info arithmetic ------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("size", "cap", "expected"),
-    [((6000, 4000), 0, (6000, 4000)), ((6000, 4000), 1200, (1200, 800)),
-     ((4000, 6000), 1200, (800, 1200)), ((1000, 700), 1200, (1000, 700)),
-     ((10000, 3), 100, (100, 1))],
+    [
+        ((6000, 4000), 0, (6000, 4000)),
+        ((6000, 4000), 1200, (1200, 800)),
+        ((4000, 6000), 1200, (800, 1200)),
+        ((1000, 700), 1200, (1000, 700)),
+        ((10000, 3), 100, (100, 1)),
+    ],
 )
 def test_presented_size(size, cap, expected):
     assert presented_size(*size, cap) == expected
@@ -173,27 +207,46 @@ def test_pyramid_levels_match_the_tiler():
 segment = st.text(st.characters(codec="utf-8"), max_size=24)
 number = st.from_regex(r"\A(\d{1,4}(\.\d{0,3})?|\.\d{1,3})\Z")
 region_text = st.one_of(
-    segment, st.sampled_from(["full", "square"]),
+    segment,
+    st.sampled_from(["full", "square"]),
     st.builds(lambda *p: ",".join(p), number, number, number, number),
     st.builds(lambda *p: "pct:" + ",".join(p), number, number, number, number),
 )
 size_text = st.one_of(
-    segment, st.sampled_from(["max", "^max", "full"]),
-    st.builds(lambda up, bang, w, h: up + bang + w + "," + h, st.sampled_from(["", "^"]),
-              st.sampled_from(["", "!"]), st.one_of(st.just(""), number),
-              st.one_of(st.just(""), number)),
+    segment,
+    st.sampled_from(["max", "^max", "full"]),
+    st.builds(
+        lambda up, bang, w, h: up + bang + w + "," + h,
+        st.sampled_from(["", "^"]),
+        st.sampled_from(["", "!"]),
+        st.one_of(st.just(""), number),
+        st.one_of(st.just(""), number),
+    ),
     st.builds(lambda up, p: f"{up}pct:{p}", st.sampled_from(["", "^"]), number),
 )
-rotation_text = st.one_of(segment, st.builds(lambda m, n: m + n, st.sampled_from(["", "!"]),
-                                             number))
-qf_text = st.one_of(segment, st.builds(
-    lambda q, f: f"{q}.{f}", st.sampled_from(["default", "color", "gray", "bitonal", "x"]),
-    st.sampled_from(["jpg", "png", "webp", "gif", "tif", "pdf", "jp2", "bmp"])))
+rotation_text = st.one_of(
+    segment, st.builds(lambda m, n: m + n, st.sampled_from(["", "!"]), number)
+)
+qf_text = st.one_of(
+    segment,
+    st.builds(
+        lambda q, f: f"{q}.{f}",
+        st.sampled_from(["default", "color", "gray", "bitonal", "x"]),
+        st.sampled_from(["jpg", "png", "webp", "gif", "tif", "pdf", "jp2", "bmp"]),
+    ),
+)
 
 
 @settings(max_examples=600, deadline=None)
-@given(st.sampled_from(["2", "3"]), region_text, size_text, rotation_text, qf_text,
-       st.integers(1, 5000), st.integers(1, 5000))
+@given(
+    st.sampled_from(["2", "3"]),
+    region_text,
+    size_text,
+    rotation_text,
+    qf_text,
+    st.integers(1, 5000),
+    st.integers(1, 5000),
+)
 def test_parse_and_resolve_never_fail_otherwise(version, region, size, rotation, qf, w, h):
     try:
         plan = resolve(parse(version, region, size, rotation, qf), w, h, LIMITS)

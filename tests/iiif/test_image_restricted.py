@@ -21,8 +21,9 @@ def detail_beyond(image: pyvips.Image, pixels_w: int) -> float:
     """
     image = image.cast("float")
     small = image.resize(pixels_w / image.width)
-    back = small.resize(image.width / small.width, vscale=image.height / small.height,
-                        kernel="linear")
+    back = small.resize(
+        image.width / small.width, vscale=image.height / small.height, kernel="linear"
+    )
     back = back.gravity("north-west", image.width, image.height, extend="copy")
     return (image - back).abs().avg()
 

@@ -38,8 +38,9 @@ def fuzz_env(tmp_path_factory, add_image, pattern):
     from iiif.routes import image_blueprint
 
     home = tmp_path_factory.mktemp("fuzz") / "home"
-    config = Config.load(home, environ={}).replace(iiif_max_area=400_000, iiif_max_width=2000,
-                                                   iiif_max_height=2000)
+    config = Config.load(home, environ={}).replace(
+        iiif_max_area=400_000, iiif_max_width=2000, iiif_max_height=2000
+    )
     archive = Archive(config)
     public = add_image(archive, "F-1", pattern(300, 200))
     hidden = add_image(archive, "F-2", pattern(300, 200), public=False)
@@ -72,28 +73,53 @@ def fetch(client, archive: Archive, path: str):
     return resp
 
 
-any_text = st.text(st.characters(codec="utf-8", exclude_characters="\x00"), min_size=1,
-                   max_size=30)
-tricky = st.sampled_from(["..", ".", "%2e%2e", "..%2F..", "~", "full", "max", "0",
-                          "default.jpg", "^", "!", "pct:", ",", "%00", "info.json"])
+any_text = st.text(st.characters(codec="utf-8", exclude_characters="\x00"), min_size=1, max_size=30)
+tricky = st.sampled_from(
+    [
+        "..",
+        ".",
+        "%2e%2e",
+        "..%2F..",
+        "~",
+        "full",
+        "max",
+        "0",
+        "default.jpg",
+        "^",
+        "!",
+        "pct:",
+        ",",
+        "%00",
+        "info.json",
+    ]
+)
 segment = st.one_of(any_text, tricky)
 number = st.from_regex(r"\A\d{1,5}(\.\d{1,2})?\Z")
 valid_region = st.one_of(
     st.sampled_from(["full", "square"]),
     st.builds(lambda *n: ",".join(n), number, number, number, number),
-    st.builds(lambda *n: "pct:" + ",".join(n), number, number, number, number))
+    st.builds(lambda *n: "pct:" + ",".join(n), number, number, number, number),
+)
 valid_size = st.one_of(
     st.sampled_from(["max", "^max", "full"]),
-    st.builds(lambda up, bang, w, h: up + bang + w + "," + h, st.sampled_from(["", "^"]),
-              st.sampled_from(["", "!"]), st.one_of(st.just(""), number),
-              st.one_of(st.just(""), number)),
-    st.builds(lambda up, p: f"{up}pct:{p}", st.sampled_from(["", "^"]), number))
+    st.builds(
+        lambda up, bang, w, h: up + bang + w + "," + h,
+        st.sampled_from(["", "^"]),
+        st.sampled_from(["", "!"]),
+        st.one_of(st.just(""), number),
+        st.one_of(st.just(""), number),
+    ),
+    st.builds(lambda up, p: f"{up}pct:{p}", st.sampled_from(["", "^"]), number),
+)
 valid_rotation = st.builds(lambda m, n: m + n, st.sampled_from(["", "!"]), number)
-valid_qf = st.builds(lambda q, f: f"{q}.{f}",
-                     st.sampled_from(["default", "color", "gray", "bitonal"]),
-                     st.sampled_from(["jpg", "png", "webp", "gif", "tif", "pdf", "jp2"]))
-FUZZ = settings(max_examples=150, deadline=None,
-                suppress_health_check=[HealthCheck.function_scoped_fixture])
+valid_qf = st.builds(
+    lambda q, f: f"{q}.{f}",
+    st.sampled_from(["default", "color", "gray", "bitonal"]),
+    st.sampled_from(["jpg", "png", "webp", "gif", "tif", "pdf", "jp2"]),
+)
+FUZZ = settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 
 def q(text: str) -> str:
@@ -101,9 +127,13 @@ def q(text: str) -> str:
 
 
 @FUZZ
-@given(st.sampled_from(["2", "3"]), st.one_of(valid_region, segment),
-       st.one_of(valid_size, segment), st.one_of(valid_rotation, segment),
-       st.one_of(valid_qf, segment))
+@given(
+    st.sampled_from(["2", "3"]),
+    st.one_of(valid_region, segment),
+    st.one_of(valid_size, segment),
+    st.one_of(valid_rotation, segment),
+    st.one_of(valid_qf, segment),
+)
 def test_any_parameters_on_a_public_image(fuzz_env, version, region, size, rotation, qf):
     client, archive, public, _ = fuzz_env
     fetch(client, archive, f"/iiif/{version}/{public}/{q(region)}/{q(size)}/{q(rotation)}/{q(qf)}")
@@ -121,8 +151,11 @@ def test_valid_looking_requests_render_or_refuse(fuzz_env, version, region, size
 
 
 @FUZZ
-@given(st.one_of(segment, st.builds(lambda a, b: f"{a}~{b}", segment, segment)),
-       st.sampled_from(["", "/info.json", "/full/max/0/default.jpg"]), st.booleans())
+@given(
+    st.one_of(segment, st.builds(lambda a, b: f"{a}~{b}", segment, segment)),
+    st.sampled_from(["", "/info.json", "/full/max/0/default.jpg"]),
+    st.booleans(),
+)
 def test_any_identifier(fuzz_env, image_id, tail, raw):
     client, archive, public, _ = fuzz_env
     ident = image_id if raw else q(image_id)
@@ -135,8 +168,14 @@ def test_any_identifier(fuzz_env, image_id, tail, raw):
 
 def test_huge_sizes_are_refused_before_decoding(fuzz_env):
     client, archive, public, _ = fuzz_env
-    for size in ("^99999,", "^,99999", "^99999,99999", "^pct:100000", "^!99999,99999",
-                 "^2000,2000"):
+    for size in (
+        "^99999,",
+        "^,99999",
+        "^99999,99999",
+        "^pct:100000",
+        "^!99999,99999",
+        "^2000,2000",
+    ):
         resp = fetch(client, archive, f"/iiif/3/{public}/full/{q(size)}/0/default.jpg")
         assert resp.status_code == 400
         assert b"max" in resp.data

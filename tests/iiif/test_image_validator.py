@@ -72,7 +72,8 @@ def _collection(folder: Path) -> None:
         f"V-1,検証画像,images/{name},,\n"
         f"V-2,非公開,images/{name},非公開,\n"
         f"V-3,縮小公開,images/{name},,300\n",
-        encoding="utf-8")
+        encoding="utf-8",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -84,12 +85,18 @@ def served_validator_image(tmp_path_factory, request):
     root = tmp_path_factory.mktemp("validator")
     folder, home = root / "validator", root / "home"
     _collection(folder)
-    ingest = subprocess.run([str(BIN / "archive"), "--home", str(home), "ingest", str(folder)],
-                            capture_output=True, text=True, timeout=300)
+    ingest = subprocess.run(
+        [str(BIN / "archive"), "--home", str(home), "ingest", str(folder)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert ingest.returncode == 0, ingest.stdout + ingest.stderr
     catalog = Catalog(home / "catalog.sqlite")
-    ids = {local: catalog.get_record(f"validator_{local}", public_only=False).images[0].id
-           for local in ("V-1", "V-2", "V-3")}
+    ids = {
+        local: catalog.get_record(f"validator_{local}", public_only=False).images[0].id
+        for local in ("V-1", "V-2", "V-3")
+    }
     catalog.close()
     proc, base = shared.start_server(home)
     yield base.removeprefix("http://"), ids
@@ -99,9 +106,21 @@ def served_validator_image(tmp_path_factory, request):
 def run_validator(server: str, prefix: str, image_id: str, version: str) -> dict[str, bool]:
     """Every test the validator runs at level 3, by name: passed or not."""
     out = subprocess.run(
-        [sys.executable, str(BIN / "iiif-validate.py"), "-s", server, "-p", prefix,
-         "-i", image_id, f"--version={version}", "--level=3"],
-        capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            str(BIN / "iiif-validate.py"),
+            "-s",
+            server,
+            "-p",
+            prefix,
+            "-i",
+            image_id,
+            f"--version={version}",
+            "--level=3",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     log = out.stdout + out.stderr
     results = {}
@@ -140,9 +159,10 @@ def test_ingested_images_through_the_real_server(served_validator_image):
         status, headers, _ = get(f"{base}/{ids['V-2']}{path}")
         assert status == 404
         assert headers["Access-Control-Allow-Origin"] == "*"
-    status, headers, _ = get(f"{base}/{ids['V-1']}/full/max/0/default.jpg",
-                             {"If-None-Match": get(f"{base}/{ids['V-1']}/full/max/0/default.jpg")[1]
-                              ["ETag"]})
+    status, headers, _ = get(
+        f"{base}/{ids['V-1']}/full/max/0/default.jpg",
+        {"If-None-Match": get(f"{base}/{ids['V-1']}/full/max/0/default.jpg")[1]["ETag"]},
+    )
     assert status == 304
 
 
@@ -158,13 +178,18 @@ def test_reingest_while_serving_never_serves_old_pixels(tmp_path, request):
         'id = "reingest"\nname = { ja = "再取込", en = "Re-ingest" }\n'
         'rights = "http://creativecommons.org/publicdomain/zero/1.0/"\n'
         '[records]\npath = "records.csv"\n'
-        '[fields]\nid = "id"\ntitle = "title"\nimages = "image"\n', encoding="utf-8")
-    (folder / "records.csv").write_text("id,title,image\nR-1,画像,images/a.png\n",
-                                        encoding="utf-8")
+        '[fields]\nid = "id"\ntitle = "title"\nimages = "image"\n',
+        encoding="utf-8",
+    )
+    (folder / "records.csv").write_text("id,title,image\nR-1,画像,images/a.png\n", encoding="utf-8")
 
     def ingest() -> str:
-        out = subprocess.run([str(BIN / "archive"), "--home", str(home), "ingest", str(folder)],
-                             capture_output=True, text=True, timeout=300)
+        out = subprocess.run(
+            [str(BIN / "archive"), "--home", str(home), "ingest", str(folder)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert out.returncode == 0, out.stdout + out.stderr
         catalog = Catalog(home / "catalog.sqlite")
         try:
@@ -179,7 +204,8 @@ def test_reingest_while_serving_never_serves_old_pixels(tmp_path, request):
         status, before, body = get(tile)
         assert status == 200 and pyvips.Image.new_from_buffer(body, "").avg() < 3
         (pyvips.Image.black(800, 500, bands=3) + 255).cast("uchar").copy(
-            interpretation="srgb").pngsave(str(image))
+            interpretation="srgb"
+        ).pngsave(str(image))
         assert ingest() == image_id
         status, after, body = get(tile)
         assert status == 200 and pyvips.Image.new_from_buffer(body, "").avg() > 250
