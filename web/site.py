@@ -9,6 +9,7 @@ non-public record is a 404 here like everywhere else.
 
 from __future__ import annotations
 
+import itertools
 import math
 import threading
 import time
@@ -24,7 +25,7 @@ from markupsafe import Markup, escape
 
 from archive.citation import bibtex, citation
 from archive.context import Archive
-from archive.errors import NotFound
+from archive.errors import NotFound, SearchUnavailable
 from archive.records import RECORD_ID_RE, Institution, Record
 from iiif.presentation import Links, canvas_size
 from search.base import FACETS, MAX_RESULT_WINDOW, SearchQuery, SearchResult
@@ -45,7 +46,7 @@ from .present import (
 from .search_state import PAGE_SIZES, SearchState, pages
 
 T = TypeVar("T")
-COMPARE_COOKIE = "compare"
+COMPARE_COOKIE = "compare"  # record ids joined by "." (never in an id, never quoted)
 MAX_COMPARE = 6
 SITEMAP_CHUNK = 40_000  # URLs per sitemap file (the protocol allows 50,000)
 FACET_VALUES = 30  # values listed per facet (8 shown, the rest behind "show more")
@@ -185,7 +186,12 @@ def site_blueprint(archive: Archive) -> Blueprint:
                 "featured_ids": [h.id for h in featured.hits],
             }
 
-        data = short.get(("home", lang, catalog.last_modified()), gather)
+        try:
+            data = short.get(("home", lang, catalog.last_modified()), gather)
+        except SearchUnavailable:  # the catalog still knows the institutions: show them
+            stats = {row["institution"]: row["public"] for row in catalog.stats()}
+            data = {"stats": stats, "facets": {}, "total": sum(stats.values()), "featured_ids": []}
+            g.search_down = True
         insts = [i for i in institutions().values() if data["stats"].get(i.id)]
         return render(
             "home.html",
@@ -269,7 +275,7 @@ def site_blueprint(archive: Archive) -> Blueprint:
             "labels": {k: translate(f"object.{k}", lang) for k in ("share_copied",)},
         }
         accessed = datetime.now(UTC).strftime("%Y-%m-%d")
-        compare_ids = _compare_ids(request.cookies.get(COMPARE_COOKIE, "").split(","))
+        compare_ids = _compare_ids(request.cookies.get(COMPARE_COOKIE, "").split("."))
         add_ids = [i for i in compare_ids if i != record.id][: MAX_COMPARE - 1] + [record.id]
         return render(
             "object.html",
@@ -330,6 +336,13 @@ def site_blueprint(archive: Archive) -> Blueprint:
 
     def _neighbours(record_id: str) -> dict[str, Any] | None:
         """Previous and next object within the search the visitor came from (``s`` and ``i``)."""
+        try:
+            return _neighbours_from_search(record_id)
+        except SearchUnavailable:  # the object page does not need search to be useful
+            g.search_down = True
+            return None
+
+    def _neighbours_from_search(record_id: str) -> dict[str, Any] | None:
         raw, pos = request.args.get("s"), request.args.get("i", "")
         if raw is None or not pos.isdigit() or len(raw) > 2000:
             return None
@@ -367,6 +380,13 @@ def site_blueprint(archive: Archive) -> Blueprint:
         return out
 
     def _related(record: Record) -> list[tuple[str, list[Card]]]:
+        try:
+            return _related_from_search(record)
+        except SearchUnavailable:
+            g.search_down = True
+            return []
+
+    def _related_from_search(record: Record) -> list[tuple[str, list[Card]]]:
         groups: list[tuple[str, list[Card]]] = []
         seen = {record.id}
         criteria = []
@@ -396,16 +416,24 @@ def site_blueprint(archive: Archive) -> Blueprint:
         inst = institutions().get(inst_id)
         if inst is None:
             raise NotFound(f"no institution {inst_id!r}")
-        result = search(
-            SearchQuery(filters={"institution": (inst.id,)}, size=24, lang=g.lang, sort="relevance")
-        )
+        try:
+            result = search(
+                SearchQuery(
+                    filters={"institution": (inst.id,)}, size=24, lang=g.lang, sort="relevance"
+                )
+            )
+            total, records, facets = result.total, records_for(result), result.facets
+        except SearchUnavailable:  # the catalog alone can list the first objects
+            g.search_down = True
+            total, facets = catalog.count(inst.id), {}
+            records = list(itertools.islice(catalog.records(inst.id, batch=24), 24))
         return render(
             "institution.html",
             inst=inst,
-            total=result.total,
-            items=cards(records_for(result)),
-            types=result.facets.get("object_type", [])[:12],
-            eras=result.facets.get("era", [])[:12],
+            total=total,
+            items=cards(records),
+            types=facets.get("object_type", [])[:12],
+            eras=facets.get("era", [])[:12],
             homepage=safe_link(inst.homepage),
             logo=links().logo(inst.id) if inst.logo else None,
             collection=links().collection(inst.id),
@@ -416,7 +444,7 @@ def site_blueprint(archive: Archive) -> Blueprint:
     @bp.get("/compare")
     def compare() -> Response:
         asked = request.args.getlist("id")
-        ids = _compare_ids(asked if asked else request.cookies.get(COMPARE_COOKIE, "").split(","))
+        ids = _compare_ids(asked if asked else request.cookies.get(COMPARE_COOKIE, "").split("."))
         records = catalog.get_records(ids)
         g.mirador = bool(records)
         link = links()
@@ -444,7 +472,7 @@ def site_blueprint(archive: Archive) -> Blueprint:
         elif asked and not request.args.get("open"):
             resp.set_cookie(
                 COMPARE_COOKIE,
-                ",".join(r.id for r in records),
+                ".".join(r.id for r in records),
                 max_age=30 * 86400,
                 samesite="Lax",
                 httponly=True,

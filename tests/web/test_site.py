@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -125,3 +126,101 @@ def test_pages_are_gzipped_when_asked(client):
     resp = client.get("/search", headers={"Accept-Encoding": "gzip, br"})
     assert resp.headers["Content-Encoding"] == "gzip"
     assert "Accept-Encoding" in resp.headers["Vary"]
+
+
+# --- findable: sitemap, JSON-LD, Open Graph, canonical -------------------------------------------
+def _non_public_ids(app) -> list[str]:
+    catalog = app.extensions["archive"].catalog
+    public = set(catalog.record_ids(public_only=True))
+    hidden = [i for i in catalog.record_ids(public_only=False) if i not in public]
+    assert hidden, "the sample collections have a non-public record"
+    return hidden
+
+
+def test_sitemap_lists_every_public_object_and_nothing_else(client, app):
+    xml = client.get("/sitemap.xml").get_data(as_text=True)
+    listed = set(re.findall(r"<loc>[^<]*/object/([^<]+)</loc>", xml))
+    assert listed == set(app.extensions["archive"].catalog.record_ids())
+    assert listed.isdisjoint(_non_public_ids(app))
+    assert "/institution/noh-museum</loc>" in xml
+    assert "Sitemap:" in client.get("/robots.txt").get_data(as_text=True)
+
+
+def test_non_public_records_are_404_and_never_listed(client, app):
+    for rid in _non_public_ids(app):
+        assert client.get(f"/object/{rid}").status_code == 404
+        assert rid not in client.get("/search?size=100").get_data(as_text=True)
+        compare = client.get(f"/compare?id={rid}").get_data(as_text=True)
+        assert f"/object/{rid}" not in compare and f"manifest/{rid}" not in compare
+
+
+def test_object_page_json_ld_open_graph_and_canonical(client):
+    html = client.get("/object/noh-museum_N-12?lang=en").get_data(as_text=True)
+    block = re.search(r'<script type="application/ld\+json">(.*?)</script>', html, re.S)
+    data = json.loads(block.group(1))
+    assert data["@context"] == "https://schema.org" and data["@type"] == "CreativeWork"
+    assert data["url"].endswith("/object/noh-museum_N-12") and data["name"]
+    assert data["license"].startswith("http") and data["image"][0].endswith("/default.jpg")
+    og = re.search(r'<meta property="og:image" content="([^"]+)"', html).group(1)
+    assert re.match(r"https?://[^/]+/iiif/3/noh-museum_N-12~[0-9a-f]{10}/full/", og)
+    canonical = re.search(r'<link rel="canonical" href="([^"]+)"', html).group(1)
+    assert canonical.endswith("/object/noh-museum_N-12?lang=en")
+
+
+def test_public_url_setting_makes_absolute_urls(ingested_home):
+    from archive.config import Config
+    from web import create_app
+
+    app = create_app(
+        Config.load(ingested_home, environ={}).replace(public_url="https://museum.example.jp")
+    )
+    try:
+        html = app.test_client().get("/object/noh-museum_N-12").get_data(as_text=True)
+    finally:
+        app.extensions["archive"].close()
+    assert 'href="https://museum.example.jp/object/noh-museum_N-12?lang=ja"' in html
+    assert "https://museum.example.jp/iiif/3/manifest/noh-museum_N-12" in html
+
+
+# --- compare, citation, downloads --------------------------------------------------------------
+def test_compare_list_lives_in_a_cookie(app):
+    c = app.test_client()
+    resp = c.get("/compare?id=noh-museum_N-12&id=noh-museum_N-1&id=bad%20id")
+    assert "compare=noh-museum_N-12.noh-museum_N-1;" in resp.headers["Set-Cookie"]
+    html = c.get("/object/noh-museum_N-2").get_data(as_text=True)
+    assert "/compare?id=noh-museum_N-12&amp;id=noh-museum_N-1&amp;id=noh-museum_N-2" in html
+    page = c.get("/compare").get_data(as_text=True)
+    assert page.count('class="chip"') == 2 and "mirador.min.js" in page
+    assert "'unsafe-inline'" in c.get("/compare").headers["Content-Security-Policy"]
+    assert "'unsafe-inline'" not in c.get("/").headers["Content-Security-Policy"]
+
+
+def test_object_page_cites_and_offers_downloads_the_rights_allow(client):
+    html = client.get("/object/noh-museum_N-12", headers={"Accept-Language": "ja"}).get_data(True)
+    assert "閲覧）" in html and "@misc{noh-museum_N-12" in html
+    # The Noh museum's records are In Copyright: only a small size is offered.
+    sizes = re.findall(r'/full/([^/]+)/0/default\.jpg" download', html)
+    assert sizes and all(s == "!800,800" or re.match(r"!?\d+,\d+", s) for s in sizes)
+    assert '/full/max/0/default.jpg" download' not in html
+
+
+# --- search down ---------------------------------------------------------------------------------
+def test_search_down_is_a_503_page_and_the_rest_still_works(ingested_home):
+    from archive.config import Config
+    from web import create_app
+
+    config = Config.load(ingested_home, environ={}).replace(
+        search_backend="elasticsearch", search_url="http://127.0.0.1:9", search_timeout=1.0
+    )
+    app = create_app(config)
+    try:
+        c = app.test_client()
+        resp = c.get("/search?q=能", headers={"Accept-Language": "ja"})
+        assert resp.status_code == 503 and resp.headers["Retry-After"]
+        assert "検索を一時的に利用できません" in resp.get_data(as_text=True)
+        for path in ("/", "/object/noh-museum_N-12", "/institution/noh-museum"):
+            page = c.get(path)
+            assert page.status_code == 200, path
+            assert 'class="wrap notice"' in page.get_data(as_text=True)
+    finally:
+        app.extensions["archive"].close()
