@@ -82,7 +82,7 @@ class Card:
 
     record: Record
     url: str
-    title: str
+    title: str | Markup  # Markup when the search marked words in it
     title_lang: str
     institution: str
     thumb: str | None = None
@@ -126,20 +126,25 @@ def site_blueprint(archive: Archive) -> Blueprint:
 
     def cards(
         records: list[Record],
-        hits: dict[str, list[str]] | None = None,
+        hits: dict[str, dict[str, str]] | None = None,
         link_suffix: Callable[[int], str] | None = None,
     ) -> list[Card]:
         out = []
         for n, rec in enumerate(records):
             title = rec.label(g.lang)
             own = rec.text("title", g.lang) == rec.get("title_en") and g.lang == "en"
+            marks = dict((hits or {}).get(rec.id, {}))
+            shown = "title_en" if own else "title"
+            titled = marks.pop(shown, None)  # the title itself carries its highlight
+            for twin in ("title", "title_en"):
+                marks.pop(twin, None)
             card = Card(
                 record=rec,
                 url=f"/object/{rec.id}" + (link_suffix(n) if link_suffix else ""),
-                title=title,
+                title=safe_highlight(titled) if titled else title,
                 title_lang="en" if own else "ja",
                 institution=inst_label(rec.institution),
-                highlights=[safe_highlight(h) for h in (hits or {}).get(rec.id, [])],
+                highlights=[safe_highlight(h) for h in list(marks.values())[:2]],
             )
             if rec.images:
                 img = rec.images[0]
@@ -212,7 +217,7 @@ def site_blueprint(archive: Archive) -> Blueprint:
             state = state.at_page(last_allowed)
         result = search(state.query(g.lang))
         records = records_for(result)
-        hits = {h.id: list(h.highlights.values())[:2] for h in result.hits}
+        hits = {h.id: h.highlights for h in result.hits}
         offset = (state.page - 1) * state.size
         context = urlencode([("s", state.qs())])
 
