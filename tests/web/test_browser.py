@@ -177,6 +177,12 @@ def test_viewer_from_the_keyboard(live_server, open_page):
     w.page.focus("[data-action=rotate]")
     w.page.keyboard.press("Enter")
     w.page.wait_for_function("() => window.archiveViewer.viewport.getRotation() === 180")
+    w.page.focus("[data-action=fullscreen]")
+    w.page.keyboard.press("Enter")
+    w.page.wait_for_function(
+        "() => document.fullscreenElement && document.fullscreenElement.id === 'viewer-frame'"
+    )
+    assert w.page.get_attribute("[data-action=fullscreen]", "aria-pressed") == "true"
 
 
 def test_search_filter_page_and_back(live_server, open_page, shots):

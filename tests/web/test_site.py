@@ -224,3 +224,35 @@ def test_search_down_is_a_503_page_and_the_rest_still_works(ingested_home):
             assert 'class="wrap notice"' in page.get_data(as_text=True)
     finally:
         app.extensions["archive"].close()
+
+
+@pytest.mark.parametrize("method", ["post", "put", "delete", "patch"])
+def test_the_site_has_no_write_endpoints(client, method):
+    for path in ("/", "/search", "/object/noh-museum_N-12", "/compare"):
+        resp = getattr(client, method)(path, data={"q": "x"})
+        assert resp.status_code == 405, (method, path)
+        assert "Traceback" not in resp.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/object/%00",
+        "/object/" + "a" * 5000,
+        "/search?q=%FF%FE",
+        "/search?era=%00",
+        "/institution/..%2f..",
+        "/compare?id=%0d%0a",
+        "/object/noh-museum_N-12?iiif-content=%%%",
+        "/sitemap/0.xml",
+    ],
+)
+def test_odd_requests_never_500(client, path):
+    resp = client.get(path)
+    assert resp.status_code < 500, path
+    assert "Traceback" not in resp.get_data(as_text=True)
+
+
+def test_a_broken_shared_view_link_says_what_is_wrong(client):
+    html = client.get("/object/noh-museum_N-12?iiif-content=bm90LWpzb24").get_data(as_text=True)
+    assert 'role="alert"' in html and "iiif-content" in html
