@@ -46,6 +46,8 @@ class ImageTask:
     record_id: str
     source: str  # as the curator wrote it; the image id derives from it
     store_root: str
+    checksum: str = ""  # sha256 the pipeline already computed (saves reading the file twice)
+    size: int = 0
 
 
 @dataclass
@@ -203,7 +205,10 @@ def process_image(task: ImageTask, params: TileParams, dry_run: bool = False) ->
     result = ImageResult(task)
     store = ImageStore(task.store_root)
     try:
-        result.checksum, result.bytes_read = sha256_file(task.path)
+        if task.checksum:
+            result.checksum, result.bytes_read = task.checksum, task.size
+        else:
+            result.checksum, result.bytes_read = sha256_file(task.path)
         pages, first = open_source(task.path)
         for page in range(pages):
             img_id = image_id(task.record_id, task.source, page)

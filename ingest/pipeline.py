@@ -25,7 +25,7 @@ import time
 import unicodedata
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TextIO
 
@@ -78,6 +78,7 @@ class _Tiler:
 
     def _new_pool(self) -> ProcessPoolExecutor:
         context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["ingest.images"])  # import pyvips once, not per worker
         concurrency = max(1, (os.cpu_count() or 1) // self.workers)
         return ProcessPoolExecutor(
             self.workers, mp_context=context, initializer=_init_worker, initargs=(concurrency,)
@@ -219,22 +220,23 @@ class _Run:
             zip(draft.record.images, draft.image_paths, strict=True)
         ):
             task = ImageTask(str(path), draft.record.id, ref.source, root)
-            reused = self._unchanged(task)
+            try:
+                checksum, size = sha256_file(path)
+            except OSError:
+                checksum, size = "", 0  # the worker reports the error
+            reused = self._unchanged(task, checksum, size) if checksum else None
             if reused is not None:
                 self._deliver(pending, index, reused)
                 continue
+            task = replace(task, checksum=checksum, size=size)
             for done in self.tiler.submit(pending, index, task):
                 self._deliver(*done)
         for done in self.tiler.collect(block=False):
             self._deliver(*done)
 
-    def _unchanged(self, task: ImageTask) -> ImageResult | None:
+    def _unchanged(self, task: ImageTask, checksum: str, size: int) -> ImageResult | None:
         """An image whose content the catalog already has as a committed pyramid, found
         here without a round trip to a worker (what makes a no-change re-run fast)."""
-        try:
-            checksum, size = sha256_file(task.path)
-        except OSError:
-            return None  # the worker reports it properly
         pages: list[PageResult] = []
         while True:
             img_id = image_id(task.record_id, task.source, len(pages))
