@@ -12,7 +12,7 @@ fetched directly (the search backend's ``search()`` with the same query plus the
 catalog reads), so the ratio is what the site adds by rendering it.
 - home: facet counts over everything, featured objects and per-institution stats;
 - search: the same query, filters, sort and page, and the hits' records;
-- object: the record, its institution and the two related-object searches.
+- object: the record, its institution and the three related-object searches.
 Then Lighthouse (npm ``lighthouse``, pinned, on Debian's Chromium, mobile preset with
 its simulated throttling) scores the object and search pages served by a real
 ``archive serve``; targets: performance >= 90, accessibility >= 95. Its anchor is
@@ -164,12 +164,14 @@ def measure(home: Path, requests: int, seed: int, report: Report) -> None:
         catalog.get_record(rec.id)
         catalog.get_institution(rec.institution)
         if rec.get("creator"):
-            backend.search(SearchQuery(filters={"creator": (rec.get("creator"),)}, size=7,
+            backend.search(SearchQuery(filters={"creator": (rec.get("creator"),)}, size=13,
                                        facets=False))
         if rec.get("object_type"):
             backend.search(SearchQuery(filters={"object_type": (rec.get("object_type"),),
                                                 "institution": (rec.institution,)},
-                                       size=7, facets=False))
+                                       size=13, facets=False))
+        backend.search(SearchQuery(filters={"institution": (rec.institution,)}, size=13,
+                                   sort="added", facets=False))
 
     object_ms = [time_ms(lambda r=r, n=n: get(f"/object/{r.id}", langs[n % 4]))
                  for n, r in enumerate(sample)]

@@ -407,8 +407,13 @@ def site_blueprint(archive: Archive) -> Blueprint:
                     },
                 )
             )
+        criteria.append(("object.same_institution", {"institution": (record.institution,)}))
         for key, filters in criteria:
-            result = search(SearchQuery(filters=filters, size=7, lang=g.lang, facets=False))
+            # Newest first for the institution, so it does not repeat the other groups.
+            sort = "added" if key == "object.same_institution" else "relevance"
+            result = search(
+                SearchQuery(filters=filters, size=13, sort=sort, lang=g.lang, facets=False)
+            )
             ids = [h.id for h in result.hits if h.id not in seen][:6]
             seen.update(ids)
             if ids:
