@@ -17,6 +17,11 @@ from pathlib import Path
 _WIDTH, _HEIGHT, _COMPRESSION, _PHOTOMETRIC = 256, 257, 259, 262
 _TILE_WIDTH, _TILE_HEIGHT, _TILE_OFFSETS, _TILE_COUNTS = 322, 323, 324, 325
 _SAMPLES, _JPEG_TABLES = 277, 347
+_PHOTOMETRIC_RGB, _PHOTOMETRIC_YCBCR = 2, 6
+# Adobe APP14 with transform 0: "these three components are RGB, not YCbCr". libvips
+# writes RGB-coded JPEG tiles at Q >= 90; the marker makes such a tile a JPEG file every
+# decoder (browsers, Apple's ImageIO, libjpeg) reads in the right colours on its own.
+_ADOBE_RGB = b"\xff\xee\x00\x0eAdobe\x00\x64\x00\x00\x00\x00\x00"
 _COMPRESSION_JPEG = 7
 # Field types: size in bytes and struct code.
 _TYPES = {
@@ -47,17 +52,23 @@ class Level:
     height: int
     tile_width: int
     tile_height: int
-    jpeg: bool
+    jpeg: bool  # JPEG tiles of 3 components, RGB- or YCbCr-coded
     offsets: tuple[int, ...]
     counts: tuple[int, ...]
     jpeg_tables: bytes
+    photometric: int = _PHOTOMETRIC_YCBCR
 
     @property
     def tiles_across(self) -> int:
         return -(-self.width // self.tile_width)
 
     def tile_bytes(self, fh, col: int, row: int) -> bytes | None:
-        """One tile as a complete JPEG file (tables spliced in), or None if not JPEG."""
+        """One tile as a complete, standalone JPEG file, or None if it is not JPEG.
+
+        TIFF keeps the Huffman and quantisation tables once per page (JPEGTables,
+        TIFF Technical Note 2); they are spliced in after the SOI, and RGB-coded tiles
+        get the Adobe marker that says so.
+        """
         if not self.jpeg:
             return None
         index = row * self.tiles_across + col
@@ -67,9 +78,11 @@ class Level:
             return None
         tables = self.jpeg_tables
         if tables.startswith(b"\xff\xd8") and tables.endswith(b"\xff\xd9"):
-            # SOI + tables of the shared stream, then the tile without its own SOI.
-            return tables[:-2] + data[2:]
-        return data
+            tables = tables[2:-2]
+        else:
+            tables = b""
+        adobe = _ADOBE_RGB if self.photometric == _PHOTOMETRIC_RGB else b""
+        return b"\xff\xd8" + adobe + tables + data[2:]
 
 
 @dataclass(frozen=True)
@@ -164,6 +177,7 @@ def read_pyramid(path: str | Path) -> Pyramid:
                 raise PyramidError("TIFF page is not tiled")
             compression = get(_COMPRESSION) or (1,)
             samples = get(_SAMPLES) or (1,)
+            photometric = (get(_PHOTOMETRIC) or (_PHOTOMETRIC_RGB,))[0]
             tables = get(_JPEG_TABLES) or b""
             levels.append(
                 Level(
@@ -171,10 +185,13 @@ def read_pyramid(path: str | Path) -> Pyramid:
                     height=height[0],
                     tile_width=tw[0],
                     tile_height=th[0],
-                    jpeg=compression[0] == _COMPRESSION_JPEG and samples[0] == 3,
+                    jpeg=compression[0] == _COMPRESSION_JPEG
+                    and samples[0] == 3
+                    and photometric in (_PHOTOMETRIC_RGB, _PHOTOMETRIC_YCBCR),
                     offsets=tuple(offsets),
                     counts=tuple(counts),
                     jpeg_tables=bytes(tables),
+                    photometric=photometric,
                 )
             )
     if not levels:

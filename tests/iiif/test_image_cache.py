@@ -3,10 +3,13 @@ and re-ingesting an image never serves its old pixels (from disk or over HTTP)."
 
 from __future__ import annotations
 
+import io
 import os
 import time
 
+import pytest
 import pyvips
+from PIL import Image as PILImage
 
 from iiif.cache import DiskCache
 from iiif.image_tiff import read_pyramid
@@ -119,3 +122,36 @@ def test_service_cache_stays_within_cache_size_mb(config, add_image, noise):
         assert cache.usage() > 0
     finally:
         archive.close()
+
+
+@pytest.mark.parametrize("quality", [85, 90])
+def test_copied_tiles_are_standalone_jpegs_in_the_right_colours(
+    image_archive, add_image, pattern, iclient, quality
+):
+    """libvips codes JPEG tiles as YCbCr below Q90 and as RGB from Q90: either way a
+    copied tile must be a JPEG file any decoder reads in the right colours (RGB ones carry
+    the Adobe marker that says so)."""
+    from archive.records import ImageRef, Record
+    from ingest.tiling import write_pyramid
+
+    img = add_image(image_archive, "J-1", pattern(1000, 700))
+    record = image_archive.catalog.get_record("test-museum_J-1")
+    temp = image_archive.images.temp_path()
+    write_pyramid(pattern(1000, 700), temp, quality=quality)
+    image_archive.images.commit(temp, img, f"q{quality}")
+    ref = record.images[0]
+    image_archive.catalog.put_record(
+        Record(
+            **{
+                **record.__dict__,
+                "images": [ImageRef(**{**ref.__dict__, "version": f"q{quality}"})],
+            }
+        )
+    )
+    data = iclient.get(f"/iiif/3/{img}/256,256,256,256/256,/0/default.jpg").data
+    assert data[:2] == b"\xff\xd8"
+    assert (b"\xff\xee\x00\x0eAdobe" in data[:40]) == (quality >= 90)
+    pil = PILImage.open(io.BytesIO(data))
+    assert pil.mode == "RGB" and pil.size == (256, 256)
+    r, g, b = pil.getpixel((40, 100))
+    assert abs(r - (256 + 40) % 256) <= 8 and abs(g - (256 + 100) % 256) <= 8 and abs(b - 128) <= 8
