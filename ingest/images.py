@@ -151,7 +151,10 @@ def to_srgb8(image: pyvips.Image) -> pyvips.Image:
     """sRGB, 8 bits, 3 bands: embedded ICC profiles honoured (CMYK too), 16-bit scaled,
     alpha flattened onto white."""
     fields = image.get_fields()
-    if "icc-profile-data" in fields or image.interpretation == "cmyk":
+    profile = image.get("icc-profile-data") if "icc-profile-data" in fields else None
+    if profile is not None and image.format == "uchar" and _is_srgb_profile(profile):
+        profile = None  # already sRGB: converting would be a costly identity
+    if profile is not None or image.interpretation == "cmyk":
         try:
             image = image.icc_transform(
                 "srgb",
@@ -175,6 +178,13 @@ def to_srgb8(image: pyvips.Image) -> pyvips.Image:
     if image.format != "uchar":
         image = image.cast("uchar")
     return image.copy(interpretation="srgb")
+
+
+def _is_srgb_profile(blob: bytes) -> bool:
+    """An RGB profile that names itself sRGB (ASCII or UTF-16 description): what most
+    cameras and scanners embed."""
+    head = bytes(blob[:4096])
+    return head[16:20] == b"RGB " and (b"sRGB" in head or b"\x00s\x00R\x00G\x00B" in head)
 
 
 def finished_pyramid(path: Path) -> pyvips.Image | None:

@@ -203,3 +203,30 @@ def test_a_short_pyramid_is_written_again(tmp_path: Path, store: Path) -> None:
     assert again.error is None and again.pages[0].tiled is True
     assert again.pages[0].version == first.pages[0].version
     check_pyramid(pyramid(store, again), 300, 200)
+
+
+def test_embedded_profile_other_than_srgb_is_converted(tmp_path: Path, store: Path) -> None:
+    srgb = (pyvips.Image.black(60, 40) + [200, 120, 40]).cast("uchar").copy(interpretation="srgb")
+    p3 = srgb.icc_transform("p3", input_profile="srgb")
+    assert "icc-profile-data" in p3.get_fields()
+    assert p3.getpoint(5, 5) != [200.0, 120.0, 40.0]  # the file holds Display P3 numbers
+    path = tmp_path / "p3.png"
+    p3.pngsave(str(path))
+    out = pyramid(store, run(path, store))
+    assert all(abs(a - b) <= 4 for a, b in zip(out.getpoint(30, 20), (200, 120, 40), strict=True))
+
+
+def test_srgb_tagged_image_keeps_its_pixels(tmp_path: Path, store: Path) -> None:
+    tagged = rgb(60, 40).icc_transform("srgb", input_profile="srgb")
+    path = tmp_path / "tagged.png"
+    tagged.pngsave(str(path))
+    out = pyramid(store, run(path, store))
+    assert abs(out.avg() - tagged.avg()) < 1.5
+
+
+def test_16_bit_greyscale_jpeg_2000(tmp_path: Path, store: Path) -> None:
+    path = tmp_path / "scan16.jp2"
+    Image.new("I;16", (150, 110), 40000).save(path)
+    out = pyramid(store, run(path, store))
+    check_pyramid(out, 150, 110)
+    assert abs(out.avg() - 40000 / 256) < 2
