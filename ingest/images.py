@@ -11,6 +11,7 @@ has no JPEG 2000 loader) and handed to pyvips as pixels.
 from __future__ import annotations
 
 import hashlib
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -66,6 +67,7 @@ class ImageResult:
     pages: list[PageResult] = field(default_factory=list)
     error: str | None = None
     bytes_read: int = 0
+    cpu_seconds: float = 0.0  # CPU this task took in its worker (all libvips threads)
 
 
 def sha256_file(path: str | Path) -> tuple[str, int]:
@@ -212,6 +214,7 @@ def process_image(task: ImageTask, params: TileParams, dry_run: bool = False) ->
 
     from .tiling import write_pyramid
 
+    cpu_start = time.process_time()
     result = ImageResult(task)
     store = ImageStore(task.store_root)
     try:
@@ -250,6 +253,7 @@ def process_image(task: ImageTask, params: TileParams, dry_run: bool = False) ->
         result.error = f"unexpected error reading this image: {type(exc).__name__}: {exc}"
     if result.error:
         result.pages = []
+    result.cpu_seconds = time.process_time() - cpu_start
     return result
 
 

@@ -254,6 +254,7 @@ class _Run:
     def _deliver(self, pending: _Pending, index: int, result: ImageResult) -> None:
         pending.results[index] = result
         self.report.bytes_read += result.bytes_read
+        self.report.cpu_seconds += result.cpu_seconds
         for page in result.pages:
             if page.tiled:
                 self.unsynced = True
@@ -429,7 +430,7 @@ def run_ingest(
 ) -> Report:
     """Ingest institution folders (see the module docstring). Never raises for bad input:
     everything is in the returned report; raises LockedError if another ingest writes."""
-    started = time.monotonic()
+    started, cpu_started = time.monotonic(), time.process_time()
     workers = default_workers(archive, workers)
     report = Report(dry_run=dry_run, started_at=now(), workers=workers)
     loaded = _load(paths, report)
@@ -457,6 +458,7 @@ def run_ingest(
                 _catch_up(archive, report, behind)
     report.finished_at = now()
     report.seconds = round(time.monotonic() - started, 3)
+    report.cpu_seconds = round(report.cpu_seconds + time.process_time() - cpu_started, 3)
     if not dry_run:
         report.write(archive.home.reports, datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ"))
     return report

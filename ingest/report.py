@@ -75,6 +75,7 @@ class Report:
     images_tiled: int = 0
     images_reused: int = 0
     bytes_read: int = 0
+    cpu_seconds: float = 0.0  # the tiling workers' CPU plus this process's, for benchmarks
     search: str = "ok"  # ok | skipped | behind: <reason>
     error: str | None = None  # the run as a whole failed
     path: str | None = None  # where the JSON report was written
