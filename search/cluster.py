@@ -24,7 +24,7 @@ from .documents import HIGHLIGHT_FIELDS, record_to_doc
 from .highlight import SNIPPET_CHARS, highlight
 from .query import parse
 
-BULK_BATCH = 500
+BULK_BATCH = 1000
 
 
 def _client_options(config: Config) -> dict[str, Any]:
@@ -160,9 +160,9 @@ class ClusterBackend(SearchBackend):
             return []
         return sorted(found)
 
-    def _create_index(self) -> str:
+    def _create_index(self, bulk_load: bool = False) -> str:
         name = f"{self.alias}-{time.strftime('%Y%m%d%H%M%S')}-{time.time_ns() % 1_000_000:06d}"
-        self.request("PUT", f"/{name}", requests_.index_body(self.kuromoji))
+        self.request("PUT", f"/{name}", requests_.index_body(self.kuromoji, bulk_load))
         return name
 
     def _ensure_alias(self) -> None:
@@ -225,9 +225,10 @@ class ClusterBackend(SearchBackend):
     def rebuild(self, records: Iterable[Record], institutions: dict[str, Institution]) -> int:
         """Fill a new index, then move the alias to it in one atomic request."""
         old = self._indices_of_alias()
-        new = self._create_index()
+        new = self._create_index(bulk_load=True)
         try:
             count = self._write(new, self._docs(records, institutions), None)
+            self.request("PUT", f"/{new}/_settings", {"index": {"refresh_interval": "1s"}})
             self.request("POST", f"/{new}/_refresh")
             self.request("POST", "/_aliases", requests_.alias_switch(self.alias, new, old))
         except BaseException:

@@ -19,6 +19,7 @@ from dataclasses import replace
 from typing import Any
 
 from archive.config import Config
+from archive.errors import BadRequest, SearchUnavailable
 from archive.records import Institution, Record
 from archive.storage import Home
 
@@ -296,6 +297,10 @@ class SqliteBackend(SearchBackend):
         db.execute("BEGIN")  # one snapshot: the columns and the matches agree
         try:
             return self._search(query, clauses)
+        except sqlite3.OperationalError as exc:
+            if "fts5" in str(exc):  # a query FTS5 cannot parse: the client's to fix
+                raise BadRequest(f"q cannot be searched: {exc}", parameter="q") from None
+            raise SearchUnavailable(f"search index {self.path}: {exc}") from None
         finally:
             db.execute("COMMIT")
 

@@ -89,7 +89,8 @@ def test_index_mapping_uses_stock_analysers_and_the_fold_table():
     with_ja = index_body(kuromoji=True)
     assert with_ja["settings"]["analysis"]["analyzer"]["archive_ja"]["tokenizer"] == (
         "kuromoji_tokenizer")
-    assert "ja" in with_ja["mappings"]["properties"]["kana"]["fields"]
+    assert "ja" in with_ja["mappings"]["properties"]["title"]["fields"]
+    assert "ja" not in with_ja["mappings"]["properties"]["kana"]["fields"]
 
 
 def test_fold_mappings_have_no_conflicting_rules():
@@ -217,3 +218,21 @@ def test_cluster_backend_needs_a_url(config):
 
     with pytest.raises(ConfigError, match="search_url"):
         get_backend(config.replace(search_backend="elasticsearch"))
+
+
+def test_site_answers_503_for_search_and_keeps_serving_records_when_cluster_is_down(
+        ingested_home):
+    from web import create_app
+
+    config = Config.load(ingested_home, environ={}).replace(
+        search_backend="opensearch", search_url=closed_port(), search_timeout=2)
+    app = create_app(config)
+    client = app.test_client()
+    try:
+        response = client.get("/api/search?q=茶碗")
+        assert response.status_code == 503
+        assert "unreachable" in response.get_data(as_text=True)
+        assert client.get("/api/records/craft-museum_K-0005").status_code == 200
+        assert client.get("/iiif/3/manifest/craft-museum_K-0005").status_code == 200
+    finally:
+        app.extensions["archive"].close()
