@@ -104,6 +104,7 @@ def site_blueprint(archive: Archive) -> Blueprint:
     bp = Blueprint("site", __name__)
     catalog = archive.catalog
     short = _TTLCache(30)
+    slow = _TTLCache(600)
     # Exposed so benchmarks (and an operator's shell) can measure or drop it.
     bp.record_once(lambda state: state.app.extensions.setdefault("site_cache", short))
 
@@ -157,7 +158,31 @@ def site_blueprint(archive: Archive) -> Blueprint:
     def records_for(result: SearchResult) -> list[Record]:
         return catalog.get_records([h.id for h in result.hits])
 
+    def english_types() -> dict[str, str]:
+        """Japanese object type -> the curators' English name, for English pages.
+
+        Search facets carry the Japanese values; one small query per common type finds
+        a record that names it in English. Kept ten minutes: types rarely change.
+        """
+
+        def build() -> dict[str, str]:
+            out: dict[str, str] = {}
+            overview = search(SearchQuery(size=1, lang="en"))
+            for value, _count in overview.facets.get("object_type", [])[:FACET_VALUES]:
+                hit = search(SearchQuery(filters={"object_type": (value,)}, size=1, facets=False))
+                for rec in records_for(hit):
+                    if rec.get("object_type_en"):
+                        out[value] = rec.get("object_type_en")
+            return out
+
+        return slow.get("english_types", build)
+
     def facet_label(name: str, value: str) -> str:
+        if name == "object_type" and g.lang == "en":
+            try:
+                return english_types().get(value, value)
+            except SearchUnavailable:
+                return value
         if name == "institution":
             return inst_label(value)
         if name in ("era", "century"):

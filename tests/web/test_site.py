@@ -256,3 +256,12 @@ def test_odd_requests_never_500(client, path):
 def test_a_broken_shared_view_link_says_what_is_wrong(client):
     html = client.get("/object/noh-museum_N-12?iiif-content=bm90LWpzb24").get_data(as_text=True)
     assert 'role="alert"' in html and "iiif-content" in html
+
+
+def test_english_pages_name_object_types_in_english(client):
+    html = client.get("/?lang=en").get_data(as_text=True)
+    assert re.search(r'object_type=[^"]+">Noh mask <span', html)
+    results = client.get("/search?lang=en").get_data(as_text=True)
+    assert '<span class="facet-value">Noh mask</span>' in results
+    ja = client.get("/search?lang=ja").get_data(as_text=True)
+    assert '<span class="facet-value">能面</span>' in ja
