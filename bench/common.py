@@ -15,6 +15,7 @@ import json
 import math
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -128,6 +129,19 @@ def rss(pid: int) -> int:
         return 0
 
 
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def cpu_ticks(pid: int) -> int:
+    """User + system CPU of one process itself (not its children), in clock ticks."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])  # utime, stime (stat fields 14 and 15)
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
 def tree_rss(pid: int) -> int:
     """Summed RSS of a process and its descendants (shared pages counted in each)."""
     return sum(rss(p) for p in tree(pid))
@@ -138,20 +152,33 @@ class PeakRSS:
 
     ``with PeakRSS(proc.pid) as mem: proc.wait()`` then ``mem.peak`` (bytes). Sampling
     every 50 ms misses spikes shorter than that; for the bounded-memory claims that
-    matter (ingest, tiling) the peaks last seconds.
+    matter (ingest, tiling) the peaks last seconds. ``cpu_seconds`` is the CPU the
+    tree's processes were last seen to have used (a lower bound: a process's last
+    50 ms before it exits are missed).
     """
 
     def __init__(self, pid: int | None = None, interval: float = 0.05) -> None:
         self.pid = os.getpid() if pid is None else pid
         self.interval = interval
         self.peak = 0
+        self._ticks: dict[int, int] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
+    def _sample(self) -> None:
+        pids = tree(self.pid)
+        self.peak = max(self.peak, sum(rss(p) for p in pids))
+        for p in pids:
+            self._ticks[p] = max(self._ticks.get(p, 0), cpu_ticks(p))
+
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.peak = max(self.peak, tree_rss(self.pid))
+            self._sample()
             self._stop.wait(self.interval)
+
+    @property
+    def cpu_seconds(self) -> float:
+        return sum(self._ticks.values()) / _TICK
 
     def __enter__(self) -> PeakRSS:
         self._thread.start()
@@ -160,7 +187,7 @@ class PeakRSS:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
-        self.peak = max(self.peak, tree_rss(self.pid))
+        self._sample()
 
 
 @dataclass
@@ -170,6 +197,7 @@ class RunResult:
     peak_rss: int  # bytes, whole process tree
     stdout: str
     stderr: str
+    cpu_seconds: float = 0.0  # user + system of the whole tree; see ``run``
 
 
 def run(
@@ -180,7 +208,14 @@ def run(
     check: bool = True,
     timeout: float | None = None,
 ) -> RunResult:
-    """Run a command, timing it and sampling the peak RSS of its whole process tree."""
+    """Run a command, timing it and sampling the peak RSS of its whole process tree.
+
+    CPU seconds: the larger of two lower bounds, the rusage of waited-for descendants
+    and the /proc samples (which also see processes nobody waits for, e.g. a
+    forkserver's). On a shared machine CPU seconds, unlike wall time, do not grow
+    with the neighbours' load, so ratios of them are the steadier figures.
+    """
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with Stopwatch() as sw:
         proc = subprocess.Popen(
             list(cmd),
@@ -197,7 +232,10 @@ def run(
                 proc.kill()
                 out, err = proc.communicate()
                 raise
-    result = RunResult(proc.returncode, sw.seconds, mem.peak, out, err)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    waited = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    cpu = max(waited, mem.cpu_seconds)
+    result = RunResult(proc.returncode, sw.seconds, mem.peak, out, err, cpu)
     if check and proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}:\n{err[-3000:]}")
     return result

@@ -85,3 +85,11 @@ def test_runner_lists_and_rejects_unknown_names(capsys):
         [sys.executable, "-m", "bench", "--help"], capture_output=True, text=True, cwd=REPO
     )
     assert proc.returncode == 0
+
+
+def test_run_counts_the_cpu_of_the_whole_tree():
+    spin = "import time\nend = time.process_time() + 0.6\nwhile time.process_time() < end: pass"
+    parent = f"import subprocess, sys; subprocess.run([sys.executable, '-c', {spin!r}])"
+    result = run([sys.executable, "-c", parent])
+    assert result.cpu_seconds >= 0.6, "the grandchild's CPU is counted"
+    assert result.cpu_seconds < 0.6 + 2.0
