@@ -30,7 +30,7 @@ class ImageRefused(Exception):
 @dataclass(frozen=True)
 class TileParams:
     tile_size: int = 256
-    quality: int = 90
+    quality: int = 85
     max_pixels: int = 400_000_000
 
     def version(self, checksum: str, page: int) -> str:

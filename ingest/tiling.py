@@ -15,7 +15,7 @@ import pyvips
 
 
 def write_pyramid(
-    image: pyvips.Image, dest: Path, *, tile_size: int = 256, quality: int = 90
+    image: pyvips.Image, dest: Path, *, tile_size: int = 256, quality: int = 85
 ) -> None:
     """Write ``image`` (already sRGB, 8-bit, 3 bands, orientation applied) to ``dest``."""
     image.tiffsave(
