@@ -2,34 +2,36 @@
 
 FTS5 finds matching rowids quickly; counting eight facets, filtering and sorting
 tens of thousands of them in SQL (or through bm25) is what made a search slow. So
-each process keeps, per index generation, one list per facet (value code by rowid)
-and the global orders for each sort, built in one pass over ``docs``. A search is
-then: rowids from FTS5, filters and facet counts over lists, and the page taken by
-walking a precomputed order. Memory: about 15 small ints per document.
+each process keeps, per index generation, one numpy array per facet (value code by
+rowid), the years, and each sort order as a rank by rowid, built in one pass over
+``docs``. A search is then: rowids from FTS5, then masks, ``bincount`` and a partial
+sort over arrays. Memory: about 60 bytes per document.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+import numpy as np
 
 from .base import FACETS
 
-_MISSING = 1 << 40  # sorts after every real year
+_MISSING = np.iinfo(np.int64).max // 2  # sorts after every real year
+Rowids = np.ndarray  # int64 rowids
 
 
 @dataclass
 class Columns:
     generation: int
-    live: list[int]  # rowids in the index, ascending
-    codes: dict[str, list[int]]  # facet -> code by rowid (-1: none)
+    live: Rowids  # rowids in the index, ascending
+    codes: dict[str, np.ndarray]  # facet -> int32 code by rowid (-1: none)
     values: dict[str, list[str]]  # facet -> value by code
-    date_start: list[int]  # by rowid; _MISSING when unknown
-    date_end: list[int]
-    orders: dict[str, list[int]]  # sort name -> rowids in that order
-    ranks: dict[str, list[int]]  # sort name -> position in that order, by rowid
+    date_start: np.ndarray  # int64 by rowid; _MISSING when unknown
+    date_end: np.ndarray
+    ranks: dict[str, np.ndarray]  # sort name -> position in that order, by rowid
+    orders: dict[str, Rowids]  # sort name -> rowids in that order
     all_facets: dict[str, list[tuple[str, int]]] | None = None  # of the whole index, once
 
     @classmethod
@@ -39,99 +41,89 @@ class Columns:
             " length(title_sort) FROM docs ORDER BY rowid"
         ).fetchall()
         size = (rows[-1][0] + 1) if rows else 1
-        codes = {name: [-1] * size for name in FACETS}
-        values: dict[str, list[str]] = {name: [] for name in FACETS}
-        lookup: dict[str, dict[str, int]] = {name: {} for name in FACETS}
-        start = [_MISSING] * size
-        end = [_MISSING] * size
-        live = []
-        n_facets = len(FACETS)
-        for row in rows:
-            rowid = row[0]
-            live.append(rowid)
-            for i, name in enumerate(FACETS):
-                value = row[1 + i]
-                if value is None:
-                    continue
-                table = lookup[name]
-                code = table.get(value)
-                if code is None:
-                    code = table[value] = len(values[name])
-                    values[name].append(value)
-                codes[name][rowid] = code
-            if row[1 + n_facets] is not None:
-                start[rowid] = row[1 + n_facets]
-            if row[2 + n_facets] is not None:
-                end[rowid] = row[2 + n_facets]
-        added = {row[0]: row[3 + n_facets] for row in rows}
-        ident = {row[0]: row[4 + n_facets] for row in rows}
-        title_len = {row[0]: row[5 + n_facets] or 0 for row in rows}
-        orders = {
-            "id": sorted(live, key=ident.__getitem__),
-            "date_asc": sorted(live, key=lambda r: (start[r], r)),
-            "date_desc": sorted(live, key=lambda r: (-end[r] if end[r] != _MISSING else 1, -r)),
-            "added": sorted(live, key=lambda r: (added[r], r), reverse=True),
+        live = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
+        codes: dict[str, np.ndarray] = {}
+        values: dict[str, list[str]] = {}
+        for i, name in enumerate(FACETS, 1):
+            column = np.full(size, -1, dtype=np.int32)
+            lookup: dict[str, int] = {}
+            raw = [row[i] for row in rows]
+            column[live] = [-1 if v is None else lookup.setdefault(v, len(lookup)) for v in raw]
+            codes[name] = column
+            values[name] = list(lookup)
+        n = len(FACETS)
+        start = np.full(size, _MISSING, dtype=np.int64)
+        end = np.full(size, _MISSING, dtype=np.int64)
+        start[live] = [_MISSING if row[n + 1] is None else row[n + 1] for row in rows]
+        end[live] = [_MISSING if row[n + 2] is None else row[n + 2] for row in rows]
+        added = [row[n + 3] for row in rows]
+        ident = [row[n + 4] for row in rows]
+        title_len = np.array([row[n + 5] or 0 for row in rows], dtype=np.int64)
+        # Positions (into ``live``) in each order; ties by rowid.
+        by_id = np.array(sorted(range(len(rows)), key=ident.__getitem__), dtype=np.int64)
+        by_added = np.array(sorted(range(len(rows)), key=lambda i: (added[i], live[i]),
+                                   reverse=True), dtype=np.int64)
+        has_end = end[live] != _MISSING
+        positions = {
+            "id": by_id,
+            "date_asc": np.lexsort((live, start[live])),
+            "date_desc": np.lexsort((-live, np.where(has_end, -end[live], 1), ~has_end)),
+            "added": by_added,
+            # The static relevance order: shorter titles (closer to the words searched) first.
+            "prior": np.lexsort((np.argsort(by_id), title_len)),
         }
-        # The static relevance order: shorter titles (closer to the words searched) first.
-        orders["prior"] = sorted(live, key=lambda r: (title_len[r], ident[r]))
-        ranks = {}
-        for name, sequence in orders.items():
-            rank = [0] * size
-            for position, rowid in enumerate(sequence):
-                rank[rowid] = position
+        orders: dict[str, Rowids] = {}
+        ranks: dict[str, np.ndarray] = {}
+        for name, position in positions.items():
+            orders[name] = live[position]
+            rank = np.zeros(size, dtype=np.int64)
+            rank[orders[name]] = np.arange(len(rows), dtype=np.int64)
             ranks[name] = rank
-        return cls(generation, live, codes, values, start, end, orders, ranks)
+        return cls(generation, live, codes, values, start, end, ranks, orders)
 
     # -- per query ---------------------------------------------------------------------------
-    def filter(self, rowids: Iterable[int], filters: dict[str, Sequence[str]],
-               year_from: int | None, year_to: int | None) -> list[int]:
+    def filter(self, rowids: Rowids, filters: dict[str, Sequence[str]],
+               year_from: int | None, year_to: int | None) -> Rowids:
         """The rowids that pass the facet filters (OR within one, AND across) and years."""
-        out = list(rowids)
+        keep = np.ones(len(rowids), dtype=bool)
         for name, wanted in filters.items():
             if not wanted:
                 continue
             lookup = {value: code for code, value in enumerate(self.values[name])}
-            codes = {lookup[v] for v in wanted if v in lookup}
-            column = self.codes[name]
-            out = [r for r in out if column[r] in codes]
+            codes = [lookup[v] for v in wanted if v in lookup]
+            keep &= np.isin(self.codes[name][rowids], codes)
         if year_from is not None:
-            end = self.date_end
-            out = [r for r in out if end[r] != _MISSING and end[r] >= year_from]
+            end = self.date_end[rowids]
+            keep &= (end != _MISSING) & (end >= year_from)
         if year_to is not None:
-            start = self.date_start
-            out = [r for r in out if start[r] <= year_to]
-        return out
+            keep &= self.date_start[rowids] <= year_to
+        return rowids[keep]
 
-    def facets(self, rowids: list[int], limit: int) -> dict[str, list[tuple[str, int]]]:
+    def facets(self, rowids: Rowids, limit: int) -> dict[str, list[tuple[str, int]]]:
         """Counts per facet value over ``rowids``, most frequent first (ties by value)."""
         result: dict[str, list[tuple[str, int]]] = {}
         for name in FACETS:
-            counts = Counter(map(self.codes[name].__getitem__, rowids))
-            counts.pop(-1, None)
             values = self.values[name]
-            ranked = sorted(((values[c], n) for c, n in counts.items()),
+            codes = self.codes[name][rowids]
+            counts = np.bincount(codes[codes >= 0], minlength=len(values))
+            present = np.flatnonzero(counts)
+            ranked = sorted(((values[c], int(counts[c])) for c in present),
                             key=lambda item: (-item[1], item[0]))
             result[name] = ranked[:limit]
         return result
 
-    def page(self, order: str, members: set[int] | None, offset: int, size: int) -> list[int]:
-        """Rowids ``offset``..``offset+size`` of ``members`` (None: all) in a global order.
-
-        Dense members are found by walking the precomputed order; sparse ones (under 1 in
-        20) are sorted by their position in it, which is cheaper than the walk."""
-        sequence = self.orders[order]
+    def page(self, order: str, members: Rowids | None, offset: int, size: int) -> Rowids:
+        """Rowids ``offset``..``offset+size`` of ``members`` (None: all) in a global order,
+        by a partial sort of their ranks."""
         if members is None:
-            return sequence[offset : offset + size]
-        if len(members) * 20 < len(sequence):
-            return sorted(members, key=self.ranks[order].__getitem__)[offset : offset + size]
-        out: list[int] = []
-        skipped = 0
-        for rowid in sequence:
-            if rowid in members:
-                if skipped < offset:
-                    skipped += 1
-                    continue
-                out.append(rowid)
-                if len(out) == size:
-                    break
-        return out
+            return self.orders[order][offset : offset + size]
+        end = min(offset + size, len(members))
+        if offset >= end:
+            return members[:0]
+        ranks = self.ranks[order][members]
+        if end < len(members):
+            top = np.argpartition(ranks, end - 1)[:end]
+        else:
+            top = np.arange(len(members))
+        top = top[np.argsort(ranks[top], kind="stable")]
+        return members[top[offset:end]]

@@ -18,6 +18,8 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
+import numpy as np
+
 from archive.config import Config
 from archive.errors import BadRequest, SearchUnavailable
 from archive.records import Institution, Record
@@ -255,8 +257,9 @@ class SqliteBackend(SearchBackend):
                 self._cols = Columns.load(self.db, generation)
             return self._cols
 
-    def _rowids(self, expr: str) -> list[int]:
-        return [r for (r,) in self.db.execute("SELECT rowid FROM fts WHERE fts MATCH ?", (expr,))]
+    def _rowids(self, expr: str) -> np.ndarray:
+        rows = self.db.execute("SELECT rowid FROM fts WHERE fts MATCH ?", (expr,)).fetchall()
+        return np.array([r for (r,) in rows], dtype=np.int64)
 
     def _bm25(self, expr: str, members: set[int]) -> list[tuple[int, float]]:
         """(rowid, score) of the members matching ``expr``, best first (field-weighted BM25)."""
@@ -267,28 +270,29 @@ class SqliteBackend(SearchBackend):
         return [(rowid, -score) for score, rowid in ranked]
 
     def _ranked_page(
-        self, clauses: list[Clause], matched: int, members: set[int], offset: int, size: int,
+        self, clauses: list[Clause], matched: int, members: np.ndarray, offset: int, size: int,
         cols: Columns,
     ) -> list[tuple[int, float]]:
         """A page by relevance. Up to RANK_LIMIT matches are all ranked by BM25; beyond,
         records matching every word in the title (or its reading) come first, by BM25
         when few enough, and the rest follow in the static order (shorter titles first)."""
+        end = offset + size
         if matched <= RANK_LIMIT:
-            return self._bm25(match_expression(clauses), members)[offset : offset + size]
+            return self._bm25(match_expression(clauses), set(members.tolist()))[offset:end]
         in_title = [c if c.fields or c.negate else replace(c, fields=TITLE_FIELDS)
                     for c in clauses]
         title_expr = match_expression(in_title)
-        tier = {r for r in self._rowids(title_expr) if r in members}
-        end = offset + size
+        tier = self._rowids(title_expr)
+        tier = tier[np.isin(tier, members)]
         if len(tier) <= RANK_LIMIT:
-            first = self._bm25(title_expr, tier)[:end]
+            first = self._bm25(title_expr, set(tier.tolist()))[:end]
         else:
-            first = [(r, 0.0) for r in cols.page("prior", tier, 0, end)]
+            first = [(int(r), 0.0) for r in cols.page("prior", tier, 0, end)]
         if end <= len(first):
             return first[offset:end]
-        skip = max(0, offset - len(tier))
-        tail = cols.page("prior", members - tier, skip, end - max(offset, len(tier)))
-        return first[offset:] + [(r, 0.0) for r in tail]
+        rest = members[~np.isin(members, tier)]
+        tail = cols.page("prior", rest, max(0, offset - len(tier)), end - max(offset, len(tier)))
+        return first[offset:] + [(int(r), 0.0) for r in tail]
 
     def search(self, query: SearchQuery) -> SearchResult:
         check_query(query)
@@ -313,8 +317,8 @@ class SqliteBackend(SearchBackend):
         else:
             rowids = cols.live
             if negative:
-                excluded = set(self._rowids(" OR ".join(_phrase(c) for c in negative)))
-                rowids = [r for r in rowids if r not in excluded]
+                excluded = self._rowids(" OR ".join(_phrase(c) for c in negative))
+                rowids = rowids[~np.isin(rowids, excluded)]
         matched = len(rowids)
         filtered = (any(query.filters.values()) or query.year_from is not None
                     or query.year_to is not None)
@@ -330,11 +334,12 @@ class SqliteBackend(SearchBackend):
             else:
                 facets = cols.facets(rowids, FACET_LIMIT)
         offset = (query.page - 1) * query.size
-        members = None if plain else set(rowids)
         if positive and query.sort == "relevance":
-            page = self._ranked_page(clauses, matched, members or set(), offset, query.size, cols)
+            page = self._ranked_page(clauses, matched, rowids, offset, query.size, cols)
         else:
-            page = [(r, 0.0) for r in cols.page(_ORDERS[query.sort], members, offset, query.size)]
+            members = None if plain else rowids
+            page = [(int(r), 0.0)
+                    for r in cols.page(_ORDERS[query.sort], members, offset, query.size)]
         hits = self._hits(page, clauses)
         return SearchResult(total=len(rowids), hits=hits, facets=facets, page=query.page,
                             size=query.size)
