@@ -429,7 +429,10 @@ def run_ingest(
     progress: TextIO | None = sys.stderr,
 ) -> Report:
     """Ingest institution folders (see the module docstring). Never raises for bad input:
-    everything is in the returned report; raises LockedError if another ingest writes."""
+    everything is in the returned report; raises LockedError if another ingest writes.
+
+    Tiling runs in a forkserver process pool, so a script calling this must guard its
+    entry point with ``if __name__ == "__main__":`` (the `archive` command does)."""
     started, cpu_started = time.monotonic(), time.process_time()
     workers = default_workers(archive, workers)
     report = Report(dry_run=dry_run, started_at=now(), workers=workers)
