@@ -340,7 +340,7 @@ def table(title: str, rows: Sequence[Row], *, file=None) -> str:
 
     out = [f"\n== {title} ==", render(header), "  ".join("-" * w for w in widths)]
     out += [render(line) for line in lines[1:]]
-    notes = [f"  {r.name}: {r.note}" for r in rows if r.note]
+    notes = [f"  {r.name.strip()}: {r.note}" for r in rows if r.note]
     if notes:
         out += ["notes:", *notes]
     text = "\n".join(out)
