@@ -350,8 +350,10 @@ def search_command(
               help="Random seed; the same seed writes the same bytes.")
 @click.option("--overwrite", is_flag=True,
               help="Replace folders a previous `archive generate` wrote in OUT.")
+@click.option("--jobs", default=0, type=click.IntRange(0),
+              help="Processes writing institutions in parallel (default: one per CPU core).")
 def generate(out: str, institutions: int, records: int, image_size: str, image_pool: int,
-             image_detail: str, seed: int, overwrite: bool) -> None:
+             image_detail: str, seed: int, overwrite: bool, jobs: int) -> None:
     """Write a synthetic archive to OUT: institution folders in the collection format.
 
     Realistic bilingual metadata in every export shape (CSV in UTF-8 and CP932,
@@ -372,7 +374,7 @@ def generate(out: str, institutions: int, records: int, image_size: str, image_p
         summary = synth.generate(
             out, institutions=institutions, records=records, image_size=size, seed=seed,
             image_pool=image_pool, image_detail=image_detail, overwrite=overwrite,
-            progress=progress,
+            jobs=jobs or os.cpu_count() or 1, progress=progress,
         )
     except (ValueError, FileExistsError) as exc:
         raise click.ClickException(str(exc)) from None

@@ -67,9 +67,11 @@ def _is_utf8(data: bytes) -> bool:
 
 def test_same_seed_same_bytes_other_seed_other_bytes(runner, tmp_path):
     args = ("--institutions", "3", "--records", "20", "--image-size", "8x8")
-    for name, seed in (("a", "7"), ("b", "7"), ("c", "8")):
-        assert _generate(runner, tmp_path / name, *args, "--seed", seed).exit_code == 0
-    assert _digest(tmp_path / "a") == _digest(tmp_path / "b")
+    runs = (("a", "7", "1"), ("b", "7", "2"), ("c", "8", "2"))
+    for name, seed, jobs in runs:
+        result = _generate(runner, tmp_path / name, *args, "--seed", seed, "--jobs", jobs)
+        assert result.exit_code == 0, result.output
+    assert _digest(tmp_path / "a") == _digest(tmp_path / "b"), "parallel writes the same bytes"
     assert _digest(tmp_path / "a") != _digest(tmp_path / "c")
 
 
