@@ -21,7 +21,7 @@ from archive.records import Institution, Record
 from . import cluster_requests as requests_
 from .base import FACETS, Hit, SearchBackend, SearchQuery, SearchResult, check_query
 from .documents import HIGHLIGHT_FIELDS, record_to_doc
-from .highlight import SNIPPET_CHARS, highlight
+from .highlight import Highlighter
 from .query import parse
 
 BULK_BATCH = 1000
@@ -265,19 +265,10 @@ class ClusterBackend(SearchBackend):
             return SearchResult(total=0, hits=[], facets={name: [] for name in FACETS} if
                                 query.facets else {}, page=query.page, size=query.size)
         hits = []
+        marker = Highlighter(clauses)
         for raw in result["hits"]["hits"]:
             original = (raw.get("_source") or {}).get("original") or {}
-            marks: dict[str, str] = {}
-            if clauses:
-                for name, field in HIGHLIGHT_FIELDS.items():
-                    value = original.get(name)
-                    if not value:
-                        continue
-                    text = "、".join(value) if isinstance(value, list) else str(value)
-                    snippet = SNIPPET_CHARS if field == "description" else None
-                    marked = highlight(text, clauses, field, snippet)
-                    if marked:
-                        marks[name] = marked
+            marks = marker.fields(original, HIGHLIGHT_FIELDS) if clauses else {}
             hits.append(Hit(id=raw["_id"], score=float(raw.get("_score") or 0.0),
                             highlights=marks))
         facets: dict[str, list[tuple[str, int]]] = {}

@@ -27,7 +27,7 @@ from archive.storage import Home
 
 from .base import FACETS, Hit, SearchBackend, SearchQuery, SearchResult, check_query
 from .documents import HIGHLIGHT_FIELDS, TEXT_FIELDS, record_to_doc
-from .highlight import SNIPPET_CHARS, highlight
+from .highlight import Highlighter
 from .query import Clause, parse
 from .sqlite_columns import Columns
 from .text import fold, index_text
@@ -355,24 +355,14 @@ class SqliteBackend(SearchBackend):
                 [r for r, _s in page],
             )
         }
+        marker = Highlighter(clauses)
         return [
-            Hit(id=found[r][0], score=score, highlights=self._highlights(found[r][1], clauses))
+            Hit(id=found[r][0], score=score,
+                highlights=marker.fields(json.loads(found[r][1]), HIGHLIGHT_FIELDS)
+                if clauses else {})
             for r, score in page
             if r in found
         ]
-
-    def _highlights(self, original: str, clauses: list[Clause]) -> dict[str, str]:
-        if not clauses:
-            return {}
-        out: dict[str, str] = {}
-        for name, value in json.loads(original).items():
-            text = "、".join(value) if isinstance(value, list) else str(value)
-            field = HIGHLIGHT_FIELDS[name]
-            snippet = SNIPPET_CHARS if field == "description" else None
-            marked = highlight(text, clauses, field, snippet)
-            if marked:
-                out[name] = marked
-        return out
 
     def suggest(self, prefix: str, lang: str = "ja", limit: int = 10) -> list[str]:
         """Titles, creators, types and keywords starting with ``prefix`` (or whose reading
