@@ -50,7 +50,8 @@ def _args(argv: list[str]):
     p = parser("search", __doc__.splitlines()[0])
     p.add_argument("--records", type=int, default=TARGET_RECORDS, help="synthetic records")
     p.add_argument("--seconds", type=float, default=20.0, help="length of each load phase")
-    p.add_argument("--clients", type=int, default=4, help="concurrent load clients")
+    p.add_argument("--clients", type=int, default=os.cpu_count() or 2,
+                   help="concurrent load clients (default: one per core of this machine)")
     p.add_argument("--no-cluster", action="store_true", help="skip the OpenSearch node")
     args = p.parse_args(argv)
     if args.quick:
