@@ -10,15 +10,17 @@ means here. Issue 7's target: p95 under 100 ms for each page type.
 Anchors, measured in the same run on the same archive: the data each page needs,
 fetched directly (the search backend's ``search()`` with the same query plus the
 catalog reads), so the ratio is what the site adds by rendering it.
-- home: facet counts over everything, featured objects and per-institution stats;
+- home: facet counts over everything (which give the per-institution counts too) and
+  the featured objects;
 - search: the same query, filters, sort and page, and the hits' records;
 - object: the record, its institution and the three related-object searches.
 Then Lighthouse (npm ``lighthouse``, pinned, on Debian's Chromium, mobile preset with
 its simulated throttling) scores the object and search pages served by a real
 ``archive serve``; targets: performance >= 90, accessibility >= 95. Its anchor is
 the help page (server-rendered text, no images, no viewer) scored in the same run.
-``home (cache dropped)`` measures the home page with its 30-second cache emptied
-before every request: the worst case a visitor meets twice a minute.
+``home (cache dropped)`` measures the home page with its cache emptied before every
+request: what the first visitor after a start waits (afterwards an expired value is
+served while one thread recomputes it).
 """
 
 from __future__ import annotations
@@ -132,7 +134,6 @@ def measure(home: Path, requests: int, seed: int, report: Report) -> None:
         backend.search(SearchQuery(size=1))
         backend.search(SearchQuery(filters={"has_images": ("true",)}, sort="added", size=8,
                                    facets=False))
-        catalog.stats()
         catalog.institutions()
 
     def home_uncached(lang: str) -> None:

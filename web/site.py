@@ -10,6 +10,7 @@ non-public record is a 404 here like everywhere else.
 from __future__ import annotations
 
 import itertools
+import logging
 import math
 import threading
 import time
@@ -46,6 +47,7 @@ from .present import (
 from .search_state import PAGE_SIZES, SearchState, pages
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 COMPARE_COOKIE = "compare"  # record ids joined by "." (never in an id, never quoted)
 MAX_COMPARE = 6
 SITEMAP_CHUNK = 40_000  # URLs per sitemap file (the protocol allows 50,000)
@@ -53,12 +55,18 @@ FACET_VALUES = 30  # values listed per facet (8 shown, the rest behind "show mor
 
 
 class _TTLCache:
-    """Small per-process cache for data every page shows (institutions, home facets)."""
+    """Small per-process cache for data every page shows (institutions, home facets).
+
+    Stale-while-revalidate: once a value exists, an expired one is still served while
+    one background thread recomputes it, so no visitor waits for the archive-wide
+    facet counts except the very first after a start.
+    """
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
         self._lock = threading.Lock()
         self._items: dict[Any, tuple[float, Any]] = {}
+        self._refreshing: set[Any] = set()
 
     def clear(self) -> None:
         with self._lock:
@@ -70,10 +78,29 @@ class _TTLCache:
             hit = self._items.get(key)
             if hit and now - hit[0] < self.seconds:
                 return hit[1]
+            if hit and key not in self._refreshing:
+                self._refreshing.add(key)
+                threading.Thread(target=self._refresh, args=(key, make), daemon=True).start()
+            if hit:
+                return hit[1]
         value = make()
         with self._lock:
-            self._items[key] = (now, value)
+            self._items[key] = (time.monotonic(), value)
         return value
+
+    def _refresh(self, key: Any, make: Callable[[], Any]) -> None:
+        try:
+            value = make()
+        except Exception:  # keep serving the stale value; the next expiry tries again
+            log.exception("refreshing the site cache failed")
+            with self._lock:
+                self._items[key] = (time.monotonic() - self.seconds / 2, self._items[key][1])
+        else:
+            with self._lock:
+                self._items[key] = (time.monotonic(), value)
+        finally:
+            with self._lock:
+                self._refreshing.discard(key)
 
 
 @dataclass
@@ -117,6 +144,16 @@ def site_blueprint(archive: Archive) -> Blueprint:
 
     def institutions() -> dict[str, Institution]:
         return short.get("institutions", lambda: {i.id: i for i in catalog.institutions()})
+
+    def public_counts() -> dict[str, int]:
+        """Public objects per institution: the search's facet counts (cheap at any size),
+        or the catalog's own counts when search is down."""
+        try:
+            overview = short.get(("counts",), lambda: search(SearchQuery(size=1)))
+            return dict(overview.facets.get("institution", []))
+        except SearchUnavailable:
+            g.search_down = True
+            return {i: catalog.count(i) for i in institutions()}
 
     def inst_label(inst_id: str) -> str:
         inst = institutions().get(inst_id)
@@ -202,7 +239,6 @@ def site_blueprint(archive: Archive) -> Blueprint:
         lang = g.lang
 
         def gather() -> dict[str, Any]:
-            stats = {row["institution"]: row["public"] for row in catalog.stats()}
             overview = search(SearchQuery(size=1, lang=lang))
             featured = search(
                 SearchQuery(
@@ -210,17 +246,15 @@ def site_blueprint(archive: Archive) -> Blueprint:
                 )
             )
             return {
-                "stats": stats,
+                "stats": dict(overview.facets.get("institution", [])),
                 "facets": overview.facets,
-                "total": overview.total,
                 "featured_ids": [h.id for h in featured.hits],
             }
 
         try:
-            data = short.get(("home", lang, catalog.last_modified()), gather)
+            data = short.get(("home", lang), gather)
         except SearchUnavailable:  # the catalog still knows the institutions: show them
-            stats = {row["institution"]: row["public"] for row in catalog.stats()}
-            data = {"stats": stats, "facets": {}, "total": sum(stats.values()), "featured_ids": []}
+            data = {"stats": public_counts(), "facets": {}, "featured_ids": []}
             g.search_down = True
         insts = [i for i in institutions().values() if data["stats"].get(i.id)]
         return render(
@@ -520,7 +554,7 @@ def site_blueprint(archive: Archive) -> Blueprint:
     def about() -> str:
         return render(
             "about.html",
-            stats=catalog.stats(),
+            counts=public_counts(),
             institutions=institutions(),
             canonical_path="/about",
         )
