@@ -307,3 +307,32 @@ def test_toggle_qs_equals_building_the_state(pairs, name, value):
         else state.with_filter(name, value)
     )
     assert state.toggle_qs(name, value) == expected.qs()
+
+
+def test_site_cache_serves_stale_while_one_thread_refreshes():
+    import threading
+    import time
+
+    from web.site import _TTLCache
+
+    cache = _TTLCache(0.01)
+    calls: list[int] = []
+    release = threading.Event()
+
+    def make() -> int:
+        calls.append(1)
+        if len(calls) > 1:
+            release.wait(5)
+        return len(calls)
+
+    assert cache.get("k", make) == 1
+    time.sleep(0.02)
+    assert cache.get("k", make) == 1  # expired: the old value, at once
+    assert cache.get("k", make) == 1  # still refreshing: no second refresh started
+    release.set()
+    deadline = time.monotonic() + 5
+    while cache.get("k", make) == 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert cache.get("k", make) >= 2
+    cache.clear()
+    assert cache.get("k", lambda: "fresh") == "fresh"
