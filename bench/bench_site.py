@@ -132,8 +132,9 @@ def measure(home: Path, requests: int, seed: int, report: Report) -> None:
 
     def home_data() -> None:
         backend.search(SearchQuery(size=1))
-        backend.search(SearchQuery(filters={"has_images": ("true",)}, sort="added", size=8,
-                                   facets=False))
+        recent = backend.search(SearchQuery(filters={"has_images": ("true",)}, sort="added",
+                                            size=60, facets=False))
+        catalog.get_records([h.id for h in recent.hits])
         catalog.institutions()
 
     def home_uncached(lang: str) -> None:

@@ -240,15 +240,19 @@ def site_blueprint(archive: Archive) -> Blueprint:
 
         def gather() -> dict[str, Any]:
             overview = search(SearchQuery(size=1, lang=lang))
-            featured = search(
+            recent = search(
                 SearchQuery(
-                    filters={"has_images": ("true",)}, sort="added", size=8, lang=lang, facets=False
+                    filters={"has_images": ("true",)},
+                    sort="added",
+                    size=60,
+                    lang=lang,
+                    facets=False,
                 )
             )
             return {
                 "stats": dict(overview.facets.get("institution", [])),
                 "facets": overview.facets,
-                "featured_ids": [h.id for h in featured.hits],
+                "featured_ids": _spread(catalog.get_records([h.id for h in recent.hits]), 8),
             }
 
         try:
@@ -652,6 +656,19 @@ def _multidict(query: str):
     from werkzeug.datastructures import MultiDict
 
     return MultiDict(parse_qsl(query, keep_blank_values=False))
+
+
+def _spread(records: list[Record], count: int) -> list[str]:
+    """Up to ``count`` ids taking turns across institutions, so no one museum fills the home."""
+    queues: dict[str, list[str]] = {}
+    for rec in records:
+        queues.setdefault(rec.institution, []).append(rec.id)
+    out: list[str] = []
+    while len(out) < count and any(queues.values()):
+        for ids in queues.values():
+            if ids and len(out) < count:
+                out.append(ids.pop(0))
+    return out
 
 
 def _compare_ids(values: list[str]) -> list[str]:

@@ -336,3 +336,14 @@ def test_site_cache_serves_stale_while_one_thread_refreshes():
     assert cache.get("k", make) >= 2
     cache.clear()
     assert cache.get("k", lambda: "fresh") == "fresh"
+
+
+def test_featured_objects_take_turns_across_institutions():
+    from web.site import _spread
+
+    recs = [
+        Record(id=f"{inst}_X-{n}", institution=inst, local_id=f"X-{n}", fields={})
+        for inst, n in [("a", 1), ("a", 2), ("a", 3), ("b", 1), ("c", 1), ("c", 2)]
+    ]
+    assert _spread(recs, 4) == ["a_X-1", "b_X-1", "c_X-1", "a_X-2"]
+    assert len(_spread(recs, 10)) == 6
