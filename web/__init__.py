@@ -19,7 +19,7 @@ from werkzeug.exceptions import HTTPException
 
 from archive.config import Config
 from archive.context import Archive
-from archive.errors import ArchiveError, BadRequest, SearchUnavailable
+from archive.errors import ArchiveError, SearchUnavailable
 
 from .i18n import COOKIE, LANGS, choose_lang, translate
 from .vendor import ALLOWED, package_version
@@ -263,4 +263,4 @@ def _institutions_for_404() -> list:
         return []
 
 
-__all__ = ["BadRequest", "create_app"]
+__all__ = ["create_app"]
