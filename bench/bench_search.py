@@ -50,8 +50,12 @@ def _args(argv: list[str]):
     p = parser("search", __doc__.splitlines()[0])
     p.add_argument("--records", type=int, default=TARGET_RECORDS, help="synthetic records")
     p.add_argument("--seconds", type=float, default=20.0, help="length of each load phase")
-    p.add_argument("--clients", type=int, default=os.cpu_count() or 2,
-                   help="concurrent load clients (default: one per core of this machine)")
+    p.add_argument(
+        "--clients",
+        type=int,
+        default=os.cpu_count() or 2,
+        help="concurrent load clients (default: one per core of this machine)",
+    )
     p.add_argument("--no-cluster", action="store_true", help="skip the OpenSearch node")
     args = p.parse_args(argv)
     if args.quick:
@@ -70,8 +74,10 @@ class Node:
         self.log = data / "node.log"
         self._log = open(self.log, "w")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            ["bash", str(NODE_SCRIPT), str(data / "node")], stdout=self._log,
-            stderr=subprocess.STDOUT, start_new_session=True,
+            ["bash", str(NODE_SCRIPT), str(data / "node")],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
             env={**os.environ, "OPENSEARCH_PORT_BASE": "9260"},
         )
         self.url = ""
@@ -104,8 +110,11 @@ class Node:
 
 
 def cluster_env(url: str) -> dict[str, str]:
-    return {"ARCHIVE_SEARCH_BACKEND": "opensearch", "ARCHIVE_SEARCH_URL": url,
-            "ARCHIVE_SEARCH_TIMEOUT": "30"}
+    return {
+        "ARCHIVE_SEARCH_BACKEND": "opensearch",
+        "ARCHIVE_SEARCH_URL": url,
+        "ARCHIVE_SEARCH_TIMEOUT": "30",
+    }
 
 
 # -- relevance ----------------------------------------------------------------------------------
@@ -144,8 +153,11 @@ def fill_catalog(home: Path, count: int, seed: int = 1) -> int:
     catalog = Catalog(home / "catalog.sqlite")
     written = 0
     for plan in synth.plan(20, count, seed):
-        catalog.put_institution(Institution(
-            id=plan.id, name={"ja": plan.name_ja, "en": plan.name_en}, rights=plan.rights))
+        catalog.put_institution(
+            Institution(
+                id=plan.id, name={"ja": plan.name_ja, "en": plan.name_en}, rights=plan.rights
+            )
+        )
         rng = random.Random(plan.seed)
         with catalog.transaction():
             for i in range(plan.records):
@@ -155,14 +167,28 @@ def fill_catalog(home: Path, count: int, seed: int = 1) -> int:
                 date = normalise_date(fields["date"])
                 kept = {k: v for k, v in fields.items() if v and k not in ("rights", "public")}
                 kept["keywords"] = split_keywords(fields["keywords"])
-                catalog.put_record(Record(
-                    id=rid, institution=plan.id, local_id=local, fields=kept,
-                    public=fields["public"] != "非公開", rights=fields["rights"] or plan.rights,
-                    date_start=date.start if date else None, date_end=date.end if date else None,
-                    era=date.era if date else None,
-                    images=[ImageRef(id=image_id(rid, f"{local}.jpg"), source=f"{local}.jpg",
-                                     width=64, height=64, version="v1")],
-                ))
+                catalog.put_record(
+                    Record(
+                        id=rid,
+                        institution=plan.id,
+                        local_id=local,
+                        fields=kept,
+                        public=fields["public"] != "非公開",
+                        rights=fields["rights"] or plan.rights,
+                        date_start=date.start if date else None,
+                        date_end=date.end if date else None,
+                        era=date.era if date else None,
+                        images=[
+                            ImageRef(
+                                id=image_id(rid, f"{local}.jpg"),
+                                source=f"{local}.jpg",
+                                width=64,
+                                height=64,
+                                version="v1",
+                            )
+                        ],
+                    )
+                )
                 written += 1
     catalog.close()
     return written
@@ -179,8 +205,12 @@ def raw_fts_anchor(home: Path) -> float:
         batch = []
         for (data,) in rows:
             fields = json.loads(data)["fields"]
-            batch.append((fields.get("title", ""), " ".join(
-                str(v) for k, v in fields.items() if k != "title")))
+            batch.append(
+                (
+                    fields.get("title", ""),
+                    " ".join(str(v) for k, v in fields.items() if k != "title"),
+                )
+            )
             if len(batch) == 2000:
                 target.executemany("INSERT INTO t VALUES (?, ?)", batch)
                 batch = []
@@ -225,7 +255,9 @@ def start_server(home: Path, env: dict[str, str]) -> tuple[subprocess.Popen, str
         port = sock.getsockname()[1]
     proc = subprocess.Popen(
         [ARCHIVE, "--home", str(home), "serve", "--port", str(port), "--workers", "2"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, **env},
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
@@ -277,8 +309,9 @@ def search_paths(queries: list[str]) -> list[str]:
     return [f"/api/search?q={urllib.parse.quote(q)}" for q in queries]
 
 
-def measure_api(home: Path, env: dict[str, str], seconds: float, clients: int
-                ) -> tuple[list[float], list[float], int]:
+def measure_api(
+    home: Path, env: dict[str, str], seconds: float, clients: int
+) -> tuple[list[float], list[float], int]:
     """(search latencies, anchor latencies, non-200 answers) on a fresh ``archive serve``."""
     proc, base = start_server(home, env)
     try:
@@ -307,8 +340,9 @@ def main(argv: list[str]) -> int:
             # Relevance on the sample collections.
             samples = tmp / "samples"
             run([sys.executable, str(REPO / "collections_data" / "make_images.py")])
-            folders = sorted(str(p.parent) for p in (REPO / "collections_data").glob(
-                "*/institution.toml"))
+            folders = sorted(
+                str(p.parent) for p in (REPO / "collections_data").glob("*/institution.toml")
+            )
             run([ARCHIVE, "--home", str(samples), "ingest", *folders])
             recall, mrr, n = relevance(samples, {})
             report.add(Row("sqlite recall@10", recall * 100, "%", note=f"{n} queries"))
@@ -320,10 +354,24 @@ def main(argv: list[str]) -> int:
                 c_recall, c_mrr, _ = relevance(samples, env)
                 report.add(Row("opensearch recall@10", c_recall * 100, "%"))
                 report.add(Row("opensearch MRR", c_mrr * 100, "%"))
-                report.add(Row("recall@10 gap", abs(recall - c_recall) * 100, "points",
-                               higher_is_better=False, target=MAX_GAP_POINTS))
-                report.add(Row("MRR gap", abs(mrr - c_mrr) * 100, "points",
-                               higher_is_better=False, target=MAX_GAP_POINTS))
+                report.add(
+                    Row(
+                        "recall@10 gap",
+                        abs(recall - c_recall) * 100,
+                        "points",
+                        higher_is_better=False,
+                        target=MAX_GAP_POINTS,
+                    )
+                )
+                report.add(
+                    Row(
+                        "MRR gap",
+                        abs(mrr - c_mrr) * 100,
+                        "points",
+                        higher_is_better=False,
+                        target=MAX_GAP_POINTS,
+                    )
+                )
 
             # Scale.
             big = tmp / "big"
@@ -334,33 +382,72 @@ def main(argv: list[str]) -> int:
             anchor_s = raw_fts_anchor(big)
             indexed = run([ARCHIVE, "--home", str(big), "reindex"])
             scale = TARGET_RECORDS / args.records
-            report.add(Row(
-                "sqlite reindex", indexed.seconds * scale, "s", anchor=anchor_s * scale,
-                anchor_name="raw FTS5 insert", higher_is_better=False, target=TARGET_INDEX_S,
-                note=f"{args.records} records, projected to {TARGET_RECORDS}"
-                if scale != 1 else indexed.stdout.strip()))
-            report.add(Row(
-                "sqlite reindex CPU", indexed.cpu_seconds * scale, "s", anchor=anchor_s * scale,
-                anchor_name="raw FTS5 insert (wall)", higher_is_better=False,
-                target=TARGET_INDEX_S, note="user+system seconds: what neighbours cannot inflate"))
+            report.add(
+                Row(
+                    "sqlite reindex",
+                    indexed.seconds * scale,
+                    "s",
+                    anchor=anchor_s * scale,
+                    anchor_name="raw FTS5 insert",
+                    higher_is_better=False,
+                    target=TARGET_INDEX_S,
+                    note=f"{args.records} records, projected to {TARGET_RECORDS}"
+                    if scale != 1
+                    else indexed.stdout.strip(),
+                )
+            )
+            report.add(
+                Row(
+                    "sqlite reindex CPU",
+                    indexed.cpu_seconds * scale,
+                    "s",
+                    anchor=anchor_s * scale,
+                    anchor_name="raw FTS5 insert (wall)",
+                    higher_is_better=False,
+                    target=TARGET_INDEX_S,
+                    note="user+system seconds: what neighbours cannot inflate",
+                )
+            )
             searched, anchor, errors = measure_api(big, {}, args.seconds, args.clients)
-            report.add(Row("sqlite /api/search p95", _ms(searched, 95), "ms",
-                           anchor=_ms(anchor, 95), anchor_name="/api/suggest (no search)",
-                           higher_is_better=False, target=TARGET_P95_MS,
-                           note=f"{len(searched)} requests, {args.clients} clients, "
-                                f"p50 {_ms(searched, 50):.1f} ms, {errors} non-200"))
+            report.add(
+                Row(
+                    "sqlite /api/search p95",
+                    _ms(searched, 95),
+                    "ms",
+                    anchor=_ms(anchor, 95),
+                    anchor_name="/api/suggest (no search)",
+                    higher_is_better=False,
+                    target=TARGET_P95_MS,
+                    note=f"{len(searched)} requests, {args.clients} clients, "
+                    f"p50 {_ms(searched, 50):.1f} ms, {errors} non-200",
+                )
+            )
             if node:
                 env = cluster_env(cluster_url)
                 indexed = run([ARCHIVE, "--home", str(big), "reindex"], env=env)
-                report.add(Row("opensearch reindex", indexed.seconds * scale, "s",
-                               anchor=anchor_s * scale, anchor_name="raw FTS5 insert",
-                               higher_is_better=False))
+                report.add(
+                    Row(
+                        "opensearch reindex",
+                        indexed.seconds * scale,
+                        "s",
+                        anchor=anchor_s * scale,
+                        anchor_name="raw FTS5 insert",
+                        higher_is_better=False,
+                    )
+                )
                 searched, anchor, errors = measure_api(big, env, args.seconds, args.clients)
-                report.add(Row("opensearch /api/search p95", _ms(searched, 95), "ms",
-                               anchor=_ms(anchor, 95), anchor_name="/api/suggest (no search)",
-                               higher_is_better=False,
-                               note=f"{len(searched)} requests, p50 {_ms(searched, 50):.1f} ms,"
-                                    f" {errors} non-200"))
+                report.add(
+                    Row(
+                        "opensearch /api/search p95",
+                        _ms(searched, 95),
+                        "ms",
+                        anchor=_ms(anchor, 95),
+                        anchor_name="/api/suggest (no search)",
+                        higher_is_better=False,
+                        note=f"{len(searched)} requests, p50 {_ms(searched, 50):.1f} ms,"
+                        f" {errors} non-200",
+                    )
+                )
         finally:
             if node:
                 node.stop()

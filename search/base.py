@@ -12,8 +12,16 @@ from archive.errors import BadRequest, ConfigError
 from archive.records import Institution, Record
 
 # Facets every backend computes, in display order.
-FACETS = ("institution", "object_type", "material", "era", "century", "creator", "rights",
-          "has_images")
+FACETS = (
+    "institution",
+    "object_type",
+    "material",
+    "era",
+    "century",
+    "creator",
+    "rights",
+    "has_images",
+)
 SORTS = ("relevance", "date_asc", "date_desc", "added")
 MAX_PAGE_SIZE = 100
 # Deepest result reachable by paging (the cluster's index.max_result_window): 100,000

@@ -58,7 +58,10 @@ def make_client(flavour: str, config: Config) -> Any:
     if not options["verify_certs"]:
         options["ssl_show_warn"] = False
     return OpenSearch(
-        [url], timeout=float(config.search_timeout), max_retries=1, use_ssl=url.startswith("https"),
+        [url],
+        timeout=float(config.search_timeout),
+        max_retries=1,
+        use_ssl=url.startswith("https"),
         **options,
     )
 
@@ -108,8 +111,13 @@ class ClusterBackend(SearchBackend):
         return self._client
 
     def _call(
-        self, client: Any, method: str, path: str, body: Any = None,
-        params: dict[str, Any] | None = None, ndjson: bool = False,
+        self,
+        client: Any,
+        method: str,
+        path: str,
+        body: Any = None,
+        params: dict[str, Any] | None = None,
+        ndjson: bool = False,
     ) -> Any:
         """One request through the client; errors become SearchUnavailable or ArchiveError."""
         headers = {"content-type": "application/x-ndjson" if ndjson else "application/json"}
@@ -128,7 +136,11 @@ class ClusterBackend(SearchBackend):
             raise _translate(exc, self.config.search_url) from None
 
     def request(
-        self, method: str, path: str, body: Any = None, params: dict[str, Any] | None = None,
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        params: dict[str, Any] | None = None,
         ndjson: bool = False,
     ) -> Any:
         return self._call(self._connect(), method, path, body, params, ndjson)
@@ -178,7 +190,8 @@ class ClusterBackend(SearchBackend):
         result = self.request("POST", f"/{target}/_bulk", body, params=params, ndjson=True)
         if result.get("errors"):
             failures = [
-                item for item in result["items"]
+                item
+                for item in result["items"]
                 for action in item.values()
                 if action.get("error") and not (action.get("status") == 404 and "delete" in item)
             ]
@@ -198,8 +211,9 @@ class ClusterBackend(SearchBackend):
             }
             yield record.id, requests_.doc_source(doc)
 
-    def _write(self, target: str, items: Iterable[tuple[str, dict | None]], refresh: str | None
-               ) -> int:
+    def _write(
+        self, target: str, items: Iterable[tuple[str, dict | None]], refresh: str | None
+    ) -> int:
         count = 0
         lines: list[dict[str, Any]] = []
         for record_id, source in items:
@@ -249,9 +263,14 @@ class ClusterBackend(SearchBackend):
 
     def health(self) -> dict[str, Any]:
         self._connect()
-        return {"backend": self.flavour, "version": self.version, "alias": self.alias,
-                "indices": self._indices_of_alias(), "kuromoji": self.kuromoji,
-                "documents": self.count()}
+        return {
+            "backend": self.flavour,
+            "version": self.version,
+            "alias": self.alias,
+            "indices": self._indices_of_alias(),
+            "kuromoji": self.kuromoji,
+            "documents": self.count(),
+        }
 
     # -- reading -----------------------------------------------------------------------------
     def search(self, query: SearchQuery) -> SearchResult:
@@ -262,15 +281,19 @@ class ClusterBackend(SearchBackend):
         try:
             result = self.request("POST", f"/{self.alias}/_search", body)
         except _Missing:
-            return SearchResult(total=0, hits=[], facets={name: [] for name in FACETS} if
-                                query.facets else {}, page=query.page, size=query.size)
+            return SearchResult(
+                total=0,
+                hits=[],
+                facets={name: [] for name in FACETS} if query.facets else {},
+                page=query.page,
+                size=query.size,
+            )
         hits = []
         marker = Highlighter(clauses)
         for raw in result["hits"]["hits"]:
             original = (raw.get("_source") or {}).get("original") or {}
             marks = marker.fields(original, HIGHLIGHT_FIELDS) if clauses else {}
-            hits.append(Hit(id=raw["_id"], score=float(raw.get("_score") or 0.0),
-                            highlights=marks))
+            hits.append(Hit(id=raw["_id"], score=float(raw.get("_score") or 0.0), highlights=marks))
         facets: dict[str, list[tuple[str, int]]] = {}
         if query.facets:
             for name in FACETS:
@@ -278,8 +301,7 @@ class ClusterBackend(SearchBackend):
                 facets[name] = [(str(b["key"]), int(b["doc_count"])) for b in buckets]
         total = result["hits"]["total"]
         total = total["value"] if isinstance(total, dict) else int(total)
-        return SearchResult(total=total, hits=hits, facets=facets, page=query.page,
-                            size=query.size)
+        return SearchResult(total=total, hits=hits, facets=facets, page=query.page, size=query.size)
 
     def suggest(self, prefix: str, lang: str = "ja", limit: int = 10) -> list[str]:
         from .text import fold

@@ -60,17 +60,23 @@ def index_body(kuromoji: bool, bulk_load: bool = False) -> dict[str, Any]:
     base_filters = ["cjk_width", "lowercase", "asciifolding"]
     analyzers: dict[str, Any] = {
         "archive_bigram": {
-            "type": "custom", "char_filter": ["archive_fold"], "tokenizer": "standard",
+            "type": "custom",
+            "char_filter": ["archive_fold"],
+            "tokenizer": "standard",
             "filter": [*base_filters, "archive_bigram", "archive_stem"],
         },
         "archive_unigram": {
-            "type": "custom", "char_filter": ["archive_fold"], "tokenizer": "standard",
+            "type": "custom",
+            "char_filter": ["archive_fold"],
+            "tokenizer": "standard",
             "filter": [*base_filters, "archive_stem"],
         },
     }
     if kuromoji:
         analyzers["archive_ja"] = {
-            "type": "custom", "char_filter": ["archive_fold"], "tokenizer": "kuromoji_tokenizer",
+            "type": "custom",
+            "char_filter": ["archive_fold"],
+            "tokenizer": "kuromoji_tokenizer",
             "filter": ["kuromoji_baseform", "cjk_width", "lowercase", "archive_stem"],
         }
     properties: dict[str, Any] = {}
@@ -79,20 +85,24 @@ def index_body(kuromoji: bool, bulk_load: bool = False) -> dict[str, Any]:
         if kuromoji and name in KUROMOJI_FIELDS:
             subfields["ja"] = {"type": "text", "analyzer": "archive_ja"}
         properties[name] = {"type": "text", "analyzer": "archive_bigram", "fields": subfields}
-    properties.update({
-        "id": {"type": "keyword"},
-        "facets": {"properties": {name: {"type": "keyword"} for name in FACETS}},
-        "date_start": {"type": "integer"},
-        "date_end": {"type": "integer"},
-        "added": {"type": "keyword"},
-        "title_sort": {"type": "keyword"},
-        "suggest": {"type": "keyword"},
-        "original": {"type": "object", "enabled": False},
-    })
+    properties.update(
+        {
+            "id": {"type": "keyword"},
+            "facets": {"properties": {name: {"type": "keyword"} for name in FACETS}},
+            "date_start": {"type": "integer"},
+            "date_end": {"type": "integer"},
+            "added": {"type": "keyword"},
+            "title_sort": {"type": "keyword"},
+            "suggest": {"type": "keyword"},
+            "original": {"type": "object", "enabled": False},
+        }
+    )
     return {
         "settings": {
             "index": {
-                "number_of_shards": 1, "number_of_replicas": 0, "max_result_window": 100_000,
+                "number_of_shards": 1,
+                "number_of_replicas": 0,
+                "max_result_window": 100_000,
                 "refresh_interval": "-1" if bulk_load else "1s",
             },
             "analysis": {
@@ -144,10 +154,16 @@ def _clause_query(clause: Clause, kuromoji: bool) -> dict[str, Any]:
         return {
             "bool": {
                 "must": [query],
-                "should": [{"multi_match": {
-                    "query": clause.text, "type": "best_fields", "operator": "and",
-                    "fields": [f"{name}.ja^{TEXT_FIELDS[name]:g}" for name in ja_fields],
-                }}],
+                "should": [
+                    {
+                        "multi_match": {
+                            "query": clause.text,
+                            "type": "best_fields",
+                            "operator": "and",
+                            "fields": [f"{name}.ja^{TEXT_FIELDS[name]:g}" for name in ja_fields],
+                        }
+                    }
+                ],
             }
         }
     return query
@@ -186,7 +202,8 @@ def search_body(query: SearchQuery, clauses: list[Clause], kuromoji: bool) -> di
         body["aggs"] = {
             name: {
                 "terms": {
-                    "field": f"facets.{name}", "size": FACET_LIMIT,
+                    "field": f"facets.{name}",
+                    "size": FACET_LIMIT,
                     "order": [{"_count": "desc"}, {"_key": "asc"}],
                 }
             }

@@ -61,8 +61,10 @@ class Columns:
         title_len = np.array([row[n + 5] or 0 for row in rows], dtype=np.int64)
         # Positions (into ``live``) in each order; ties by rowid.
         by_id = np.array(sorted(range(len(rows)), key=ident.__getitem__), dtype=np.int64)
-        by_added = np.array(sorted(range(len(rows)), key=lambda i: (added[i], live[i]),
-                                   reverse=True), dtype=np.int64)
+        by_added = np.array(
+            sorted(range(len(rows)), key=lambda i: (added[i], live[i]), reverse=True),
+            dtype=np.int64,
+        )
         has_end = end[live] != _MISSING
         positions = {
             "id": by_id,
@@ -82,8 +84,13 @@ class Columns:
         return cls(generation, live, codes, values, start, end, ranks, orders)
 
     # -- per query ---------------------------------------------------------------------------
-    def filter(self, rowids: Rowids, filters: dict[str, Sequence[str]],
-               year_from: int | None, year_to: int | None) -> Rowids:
+    def filter(
+        self,
+        rowids: Rowids,
+        filters: dict[str, Sequence[str]],
+        year_from: int | None,
+        year_to: int | None,
+    ) -> Rowids:
         """The rowids that pass the facet filters (OR within one, AND across) and years."""
         keep = np.ones(len(rowids), dtype=bool)
         for name, wanted in filters.items():
@@ -107,8 +114,9 @@ class Columns:
             codes = self.codes[name][rowids]
             counts = np.bincount(codes[codes >= 0], minlength=len(values))
             present = np.flatnonzero(counts)
-            ranked = sorted(((values[c], int(counts[c])) for c in present),
-                            key=lambda item: (-item[1], item[0]))
+            ranked = sorted(
+                ((values[c], int(counts[c])) for c in present), key=lambda item: (-item[1], item[0])
+            )
             result[name] = ranked[:limit]
         return result
 

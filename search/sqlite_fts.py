@@ -163,11 +163,18 @@ class SqliteBackend(SearchBackend):
         doc_rows, fts_rows, suggest_rows = [], [], []
         for rowid, doc in enumerate(docs, first):
             facets = doc["facets"]
-            doc_rows.append((
-                rowid, doc["id"], *(facets[name] for name in FACETS), doc["date_start"],
-                doc["date_end"], doc["added"], fold(doc["title_sort"]),
-                json.dumps(doc["original"], ensure_ascii=False),
-            ))
+            doc_rows.append(
+                (
+                    rowid,
+                    doc["id"],
+                    *(facets[name] for name in FACETS),
+                    doc["date_start"],
+                    doc["date_end"],
+                    doc["added"],
+                    fold(doc["title_sort"]),
+                    json.dumps(doc["original"], ensure_ascii=False),
+                )
+            )
             fts_rows.append((rowid, *(index_text(doc[name]) for name in _COLUMNS)))
             suggest_rows.extend((rowid, fold(text), text, lang) for text, lang in doc["suggest"])
             if doc["reading"] and doc["suggest"]:
@@ -182,8 +189,9 @@ class SqliteBackend(SearchBackend):
             f" VALUES ({', '.join('?' * (len(_COLUMNS) + 1))})",
             fts_rows,
         )
-        db.executemany("INSERT INTO suggest (doc, key, term, lang) VALUES (?, ?, ?, ?)",
-                       suggest_rows)
+        db.executemany(
+            "INSERT INTO suggest (doc, key, term, lang) VALUES (?, ?, ?, ?)", suggest_rows
+        )
 
     def _docs(
         self, records: Iterable[Record], institutions: dict[str, Institution]
@@ -270,7 +278,12 @@ class SqliteBackend(SearchBackend):
         return [(rowid, -score) for score, rowid in ranked]
 
     def _ranked_page(
-        self, clauses: list[Clause], matched: int, members: np.ndarray, offset: int, size: int,
+        self,
+        clauses: list[Clause],
+        matched: int,
+        members: np.ndarray,
+        offset: int,
+        size: int,
         cols: Columns,
     ) -> list[tuple[int, float]]:
         """A page by relevance. Up to RANK_LIMIT matches are all ranked by BM25; beyond,
@@ -279,8 +292,7 @@ class SqliteBackend(SearchBackend):
         end = offset + size
         if matched <= RANK_LIMIT:
             return self._bm25(match_expression(clauses), set(members.tolist()))[offset:end]
-        in_title = [c if c.fields or c.negate else replace(c, fields=TITLE_FIELDS)
-                    for c in clauses]
+        in_title = [c if c.fields or c.negate else replace(c, fields=TITLE_FIELDS) for c in clauses]
         title_expr = match_expression(in_title)
         tier = self._rowids(title_expr)
         tier = tier[np.isin(tier, members)]
@@ -320,8 +332,9 @@ class SqliteBackend(SearchBackend):
                 excluded = self._rowids(" OR ".join(_phrase(c) for c in negative))
                 rowids = rowids[~np.isin(rowids, excluded)]
         matched = len(rowids)
-        filtered = (any(query.filters.values()) or query.year_from is not None
-                    or query.year_to is not None)
+        filtered = (
+            any(query.filters.values()) or query.year_from is not None or query.year_to is not None
+        )
         if filtered:
             rowids = cols.filter(rowids, query.filters, query.year_from, query.year_to)
         plain = not clauses and not filtered
@@ -338,11 +351,13 @@ class SqliteBackend(SearchBackend):
             page = self._ranked_page(clauses, matched, rowids, offset, query.size, cols)
         else:
             members = None if plain else rowids
-            page = [(int(r), 0.0)
-                    for r in cols.page(_ORDERS[query.sort], members, offset, query.size)]
+            page = [
+                (int(r), 0.0) for r in cols.page(_ORDERS[query.sort], members, offset, query.size)
+            ]
         hits = self._hits(page, clauses)
-        return SearchResult(total=len(rowids), hits=hits, facets=facets, page=query.page,
-                            size=query.size)
+        return SearchResult(
+            total=len(rowids), hits=hits, facets=facets, page=query.page, size=query.size
+        )
 
     def _hits(self, page: list[tuple[int, float]], clauses: list[Clause]) -> list[Hit]:
         if not page:
@@ -357,9 +372,13 @@ class SqliteBackend(SearchBackend):
         }
         marker = Highlighter(clauses)
         return [
-            Hit(id=found[r][0], score=score,
+            Hit(
+                id=found[r][0],
+                score=score,
                 highlights=marker.fields(json.loads(found[r][1]), HIGHLIGHT_FIELDS)
-                if clauses else {})
+                if clauses
+                else {},
+            )
             for r, score in page
             if r in found
         ]
@@ -385,4 +404,3 @@ class SqliteBackend(SearchBackend):
             if len(out) >= limit:
                 break
         return out
-

@@ -27,7 +27,9 @@ def opensearch_url(tmp_path_factory) -> str:
     log = open(log_path, "w")  # noqa: SIM115 - closed in the finalizer below
     proc = subprocess.Popen(
         ["bash", str(NODE_SCRIPT), str(data / "node")],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
         env={**os.environ, "OPENSEARCH_PORT_BASE": os.environ.get("OPENSEARCH_PORT_BASE", "9250")},
     )
     url = None
@@ -46,8 +48,9 @@ def opensearch_url(tmp_path_factory) -> str:
                     pass
             time.sleep(0.5)
         if url is None:
-            raise RuntimeError(f"OpenSearch did not start in {START_TIMEOUT} s:\n"
-                               f"{log_path.read_text()[-3000:]}")
+            raise RuntimeError(
+                f"OpenSearch did not start in {START_TIMEOUT} s:\n{log_path.read_text()[-3000:]}"
+            )
         yield url
     finally:
         os.killpg(proc.pid, signal.SIGTERM)

@@ -21,53 +21,162 @@ INSTITUTIONS = {
 }
 
 
-def rec(inst: str, local: str, *, public: bool = True, images: int = 1, era: str | None = None,
-        start: int | None = None, end: int | None = None, rights: str = "",
-        created: str = "2025-01-01T00:00:00Z", extra: list | None = None, **fields) -> Record:
+def rec(
+    inst: str,
+    local: str,
+    *,
+    public: bool = True,
+    images: int = 1,
+    era: str | None = None,
+    start: int | None = None,
+    end: int | None = None,
+    rights: str = "",
+    created: str = "2025-01-01T00:00:00Z",
+    extra: list | None = None,
+    **fields,
+) -> Record:
     record_id = f"{inst}_{local}"
     return Record(
-        id=record_id, institution=inst, local_id=local, fields=fields, public=public,
-        rights=rights or INSTITUTIONS[inst].rights, date_start=start, date_end=end, era=era,
-        images=[ImageRef(id=f"{record_id}~{i:010x}", source=f"{local}-{i}.jpg")
-                for i in range(images)],
-        created_at=created, updated_at=created, extra=extra or [],
+        id=record_id,
+        institution=inst,
+        local_id=local,
+        fields=fields,
+        public=public,
+        rights=rights or INSTITUTIONS[inst].rights,
+        date_start=start,
+        date_end=end,
+        era=era,
+        images=[
+            ImageRef(id=f"{record_id}~{i:010x}", source=f"{local}-{i}.jpg") for i in range(images)
+        ],
+        created_at=created,
+        updated_at=created,
+        extra=extra or [],
     )
 
 
 def corpus() -> list[Record]:
     return [
-        rec("craft", "C-1", title="黒楽茶碗", title_kana="くろらくちゃわん",
-            title_en="Black Raku tea bowl", creator="長次郎", object_type="茶碗", material="陶器",
-            description="利休好みの黒楽茶碗。", era="桃山時代", start=1580, end=1590,
-            created="2025-01-03T00:00:00Z"),
-        rec("craft", "C-2", title="金箔押蒔絵硯箱", title_kana="きんぱくおしまきえすずりばこ",
-            title_en="Writing box with gold leaf", object_type="硯箱", material="漆・金箔",
-            description="Lacquered wood box decorated with gold leaf.", era="江戸時代",
-            start=1700, end=1750, keywords=["蒔絵", "金箔"], created="2025-01-05T00:00:00Z"),
-        rec("craft", "C-3", title="漆塗盆", title_en="Lacquer trays", material="漆",
-            object_type="盆", description="Two lacquers trays, red and black.", era="明治時代",
-            start=1880, end=1895, images=0, created="2025-01-02T00:00:00Z"),
-        rec("craft", "C-4", title="國寶 太刀", title_en="Long sword (National Treasure)",
-            creator="正宗", object_type="刀剣", material="鋼", era="鎌倉時代", start=1300,
-            end=1330, keywords=["刀", "國寶"], created="2025-01-04T00:00:00Z"),
-        rec("craft", "C-5", title="櫻圖屏風", title_kana="さくらずびょうぶ",
-            title_en="Cherry blossom screens", object_type="屏風", material="紙本金地著色",
-            creator="髙橋 﨑之助", era="江戸時代", start=1650, end=1680,
-            description="<b>桜</b> & 金雲", created="2025-01-01T00:00:00Z"),
+        rec(
+            "craft",
+            "C-1",
+            title="黒楽茶碗",
+            title_kana="くろらくちゃわん",
+            title_en="Black Raku tea bowl",
+            creator="長次郎",
+            object_type="茶碗",
+            material="陶器",
+            description="利休好みの黒楽茶碗。",
+            era="桃山時代",
+            start=1580,
+            end=1590,
+            created="2025-01-03T00:00:00Z",
+        ),
+        rec(
+            "craft",
+            "C-2",
+            title="金箔押蒔絵硯箱",
+            title_kana="きんぱくおしまきえすずりばこ",
+            title_en="Writing box with gold leaf",
+            object_type="硯箱",
+            material="漆・金箔",
+            description="Lacquered wood box decorated with gold leaf.",
+            era="江戸時代",
+            start=1700,
+            end=1750,
+            keywords=["蒔絵", "金箔"],
+            created="2025-01-05T00:00:00Z",
+        ),
+        rec(
+            "craft",
+            "C-3",
+            title="漆塗盆",
+            title_en="Lacquer trays",
+            material="漆",
+            object_type="盆",
+            description="Two lacquers trays, red and black.",
+            era="明治時代",
+            start=1880,
+            end=1895,
+            images=0,
+            created="2025-01-02T00:00:00Z",
+        ),
+        rec(
+            "craft",
+            "C-4",
+            title="國寶 太刀",
+            title_en="Long sword (National Treasure)",
+            creator="正宗",
+            object_type="刀剣",
+            material="鋼",
+            era="鎌倉時代",
+            start=1300,
+            end=1330,
+            keywords=["刀", "國寶"],
+            created="2025-01-04T00:00:00Z",
+        ),
+        rec(
+            "craft",
+            "C-5",
+            title="櫻圖屏風",
+            title_kana="さくらずびょうぶ",
+            title_en="Cherry blossom screens",
+            object_type="屏風",
+            material="紙本金地著色",
+            creator="髙橋 﨑之助",
+            era="江戸時代",
+            start=1650,
+            end=1680,
+            description="<b>桜</b> & 金雲",
+            created="2025-01-01T00:00:00Z",
+        ),
         rec("craft", "C-6", title="秘密の茶碗", public=False, object_type="茶碗"),
-        rec("noh", "N-1", title="能面 小面", title_kana="のうめん こおもて",
+        rec(
+            "noh",
+            "N-1",
+            title="能面 小面",
+            title_kana="のうめん こおもて",
             title_en="Noh mask Ko-omote",
-            object_type="能面", material="木造彩色", creator="出目満照", era="江戸時代",
-            start=1600, end=1650, rights=CC0, created="2025-02-01T00:00:00Z",
-            extra=[["旧蔵", "加賀藩前田家"]]),
-        rec("noh", "N-2", title="唐織 紅地花文様", title_kana="からおり べにじはなもんよう",
-            title_en="Karaori costume", object_type="能装束", material="絹", era="江戸時代",
-            start=1750, end=1800, description="カタカナ表記のテスト: ｶﾗｵﾘ 装束", rights=CC0,
-            created="2025-02-02T00:00:00Z"),
-        rec("noh", "N-3", title="謡本 羽衣", title_kana="うたいぼん はごろも",
+            object_type="能面",
+            material="木造彩色",
+            creator="出目満照",
+            era="江戸時代",
+            start=1600,
+            end=1650,
+            rights=CC0,
+            created="2025-02-01T00:00:00Z",
+            extra=[["旧蔵", "加賀藩前田家"]],
+        ),
+        rec(
+            "noh",
+            "N-2",
+            title="唐織 紅地花文様",
+            title_kana="からおり べにじはなもんよう",
+            title_en="Karaori costume",
+            object_type="能装束",
+            material="絹",
+            era="江戸時代",
+            start=1750,
+            end=1800,
+            description="カタカナ表記のテスト: ｶﾗｵﾘ 装束",
+            rights=CC0,
+            created="2025-02-02T00:00:00Z",
+        ),
+        rec(
+            "noh",
+            "N-3",
+            title="謡本 羽衣",
+            title_kana="うたいぼん はごろも",
             title_en="Noh chant book",
-            object_type="謡本", material="紙", era="明治時代", start=1890, end=1890,
-            description="學藝の資料。ＡＢＣ全角", rights=CC0, created="2025-02-03T00:00:00Z"),
+            object_type="謡本",
+            material="紙",
+            era="明治時代",
+            start=1890,
+            end=1890,
+            description="學藝の資料。ＡＢＣ全角",
+            rights=CC0,
+            created="2025-02-03T00:00:00Z",
+        ),
     ]
 
 
@@ -148,8 +257,15 @@ class BackendContract:
 
     @pytest.mark.parametrize(
         ("query", "expected"),
-        [("国宝", "craft_C-4"), ("國寶", "craft_C-4"), ("桜図", "craft_C-5"),
-         ("学芸", "noh_N-3"), ("學藝", "noh_N-3"), ("高橋", "craft_C-5"), ("崎之助", "craft_C-5")],
+        [
+            ("国宝", "craft_C-4"),
+            ("國寶", "craft_C-4"),
+            ("桜図", "craft_C-5"),
+            ("学芸", "noh_N-3"),
+            ("學藝", "noh_N-3"),
+            ("高橋", "craft_C-5"),
+            ("崎之助", "craft_C-5"),
+        ],
     )
     def test_old_and_new_kanji_forms(self, indexed, query, expected):
         assert expected in self.find(indexed, query)
@@ -168,8 +284,9 @@ class BackendContract:
         assert set(ids(result)) == {"noh_N-1", "noh_N-2", "noh_N-3"}
 
     def test_filters_or_within_and_across(self, indexed):
-        found = self.find(indexed, "", filters={"era": ("江戸時代", "明治時代"),
-                                                 "institution": ("craft",)})
+        found = self.find(
+            indexed, "", filters={"era": ("江戸時代", "明治時代"), "institution": ("craft",)}
+        )
         assert found == {"craft_C-2", "craft_C-3", "craft_C-5"}
 
     def test_has_images_and_century_filters(self, indexed):
@@ -207,15 +324,19 @@ class BackendContract:
 
     def test_sort_recently_added(self, indexed):
         assert ids(indexed.search(SearchQuery(q="", sort="added", size=2))) == [
-            "noh_N-3", "noh_N-2"]
+            "noh_N-3",
+            "noh_N-2",
+        ]
 
     def test_relevance_prefers_title_matches(self, indexed):
         assert ids(indexed.search(SearchQuery(q="茶碗")))[0] == "craft_C-1"
         assert ids(indexed.search(SearchQuery(q="金箔")))[0] == "craft_C-2"
 
     def test_pages_partition_the_results(self, indexed):
-        pages = [ids(indexed.search(SearchQuery(q="", sort="date_asc", page=p, size=3)))
-                 for p in (1, 2, 3, 4)]
+        pages = [
+            ids(indexed.search(SearchQuery(q="", sort="date_asc", page=p, size=3)))
+            for p in (1, 2, 3, 4)
+        ]
         assert [len(p) for p in pages] == [3, 3, 2, 0]
         flat = [i for page in pages for i in page]
         assert len(set(flat)) == len(PUBLIC_IDS) == len(flat)
@@ -268,11 +389,15 @@ class BackendContract:
     # -- bad input -----------------------------------------------------------------------
     @pytest.mark.parametrize(
         ("query", "parameter"),
-        [(SearchQuery(sort="random"), "sort"), (SearchQuery(page=0), "page"),
-         (SearchQuery(size=0), "size"), (SearchQuery(size=101), "size"),
-         (SearchQuery(filters={"colour": ("red",)}), "colour"),
-         (SearchQuery(year_from=1900, year_to=1800), "year_from"),
-         (SearchQuery(q="x" * 501), "q")],
+        [
+            (SearchQuery(sort="random"), "sort"),
+            (SearchQuery(page=0), "page"),
+            (SearchQuery(size=0), "size"),
+            (SearchQuery(size=101), "size"),
+            (SearchQuery(filters={"colour": ("red",)}), "colour"),
+            (SearchQuery(year_from=1900, year_to=1800), "year_from"),
+            (SearchQuery(q="x" * 501), "q"),
+        ],
     )
     def test_bad_queries_name_the_parameter(self, indexed, query, parameter):
         with pytest.raises(BadRequest) as info:
@@ -280,8 +405,30 @@ class BackendContract:
         assert info.value.parameter == parameter
 
     @pytest.mark.parametrize(
-        "q", ['"', '""', "-", "*", "AND", "OR NOT", "title:", "(", ")", "{x}", "^", "a:b:c",
-              "NEAR(a b)", '"unclosed', "ー", "・", "\x00", "茶碗*", "-\"a b\"", "：：", "-刀"],
+        "q",
+        [
+            '"',
+            '""',
+            "-",
+            "*",
+            "AND",
+            "OR NOT",
+            "title:",
+            "(",
+            ")",
+            "{x}",
+            "^",
+            "a:b:c",
+            "NEAR(a b)",
+            '"unclosed',
+            "ー",
+            "・",
+            "\x00",
+            "茶碗*",
+            '-"a b"',
+            "：：",
+            "-刀",
+        ],
     )
     def test_odd_queries_never_fail(self, indexed, q):
         result = indexed.search(SearchQuery(q=q))

@@ -15,8 +15,9 @@ pytestmark = pytest.mark.cluster
 
 
 def cluster_config(config: Config, url: str) -> Config:
-    return config.replace(search_backend="opensearch", search_url=url,
-                          search_index=f"test-{uuid.uuid4().hex[:12]}")
+    return config.replace(
+        search_backend="opensearch", search_url=url, search_index=f"test-{uuid.uuid4().hex[:12]}"
+    )
 
 
 @pytest.fixture

@@ -32,7 +32,10 @@ def test_empty_query_lists_everything_in_id_order_with_every_facet():
     assert built["track_total_hits"] is True
     assert set(built["aggs"]) == set(FACETS)
     assert built["aggs"]["creator"]["terms"] == {
-        "field": "facets.creator", "size": 100, "order": [{"_count": "desc"}, {"_key": "asc"}]}
+        "field": "facets.creator",
+        "size": 100,
+        "order": [{"_count": "desc"}, {"_key": "asc"}],
+    }
 
 
 def test_words_are_phrases_anded_over_weighted_fields():
@@ -54,8 +57,16 @@ def test_query_text_is_folded_before_it_is_sent():
 
 
 def test_field_exclusion_filters_dates_and_pages():
-    built = body('title:"gold leaf" -刀', filters={"institution": ("noh", "craft")},
-                 year_from=1600, year_to=1700, sort="date_desc", page=3, size=10, facets=False)
+    built = body(
+        'title:"gold leaf" -刀',
+        filters={"institution": ("noh", "craft")},
+        year_from=1600,
+        year_to=1700,
+        sort="date_desc",
+        page=3,
+        size=10,
+        facets=False,
+    )
     query = built["query"]["bool"]
     assert query["must"][0]["multi_match"]["fields"] == ["title^10", "kana^6"]
     assert query["must_not"][0]["multi_match"]["query"] == "刀"
@@ -82,13 +93,21 @@ def test_index_mapping_uses_stock_analysers_and_the_fold_table():
     assert analysis["analyzer"]["archive_bigram"]["filter"][:2] == ["cjk_width", "lowercase"]
     assert "archive_ja" not in analysis["analyzer"]
     rules = set(analysis["char_filter"]["archive_fold"]["mappings"])
-    assert {"國 => 国", "櫻 => 桜", "髙 => 高", "﨑 => 崎", "カ => か", "ｶ => か",
-            "ｶﾞ => が"} <= rules
+    assert {
+        "國 => 国",
+        "櫻 => 桜",
+        "髙 => 高",
+        "﨑 => 崎",
+        "カ => か",
+        "ｶ => か",
+        "ｶﾞ => が",
+    } <= rules
     title = built["mappings"]["properties"]["title"]
     assert title["fields"]["uni"]["analyzer"] == "archive_unigram"
     with_ja = index_body(kuromoji=True)
     assert with_ja["settings"]["analysis"]["analyzer"]["archive_ja"]["tokenizer"] == (
-        "kuromoji_tokenizer")
+        "kuromoji_tokenizer"
+    )
     assert "ja" in with_ja["mappings"]["properties"]["title"]["fields"]
     assert "ja" not in with_ja["mappings"]["properties"]["kana"]["fields"]
 
@@ -99,17 +118,21 @@ def test_fold_mappings_have_no_conflicting_rules():
 
 
 def test_alias_switch_is_one_atomic_request():
-    assert alias_switch("archive", "archive-2", ["archive-1"]) == {"actions": [
-        {"remove": {"index": "archive-1", "alias": "archive"}},
-        {"add": {"index": "archive-2", "alias": "archive"}},
-    ]}
+    assert alias_switch("archive", "archive-2", ["archive-1"]) == {
+        "actions": [
+            {"remove": {"index": "archive-1", "alias": "archive"}},
+            {"add": {"index": "archive-2", "alias": "archive"}},
+        ]
+    }
 
 
 @pytest.mark.parametrize(
     ("info", "flavour"),
-    [({"version": {"distribution": "opensearch", "number": "2.19.1"}}, "opensearch"),
-     ({"version": {"number": "8.15.0", "build_flavor": "default"}}, "elasticsearch"),
-     ({"version": {"number": "9.1.0", "build_flavor": "default"}}, "elasticsearch")],
+    [
+        ({"version": {"distribution": "opensearch", "number": "2.19.1"}}, "opensearch"),
+        ({"version": {"number": "8.15.0", "build_flavor": "default"}}, "elasticsearch"),
+        ({"version": {"number": "9.1.0", "build_flavor": "default"}}, "elasticsearch"),
+    ],
 )
 def test_flavour_is_found_from_the_root_endpoint(info, flavour):
     assert detect_flavour(info) == flavour
@@ -123,9 +146,14 @@ class Recorder(BaseHTTPRequestHandler):
 
     def _record(self) -> None:
         length = int(self.headers.get("content-length") or 0)
-        Recorder.seen.append({"method": self.command, "path": self.path,
-                              "headers": {k.lower(): v for k, v in self.headers.items()},
-                              "body": self.rfile.read(length).decode("utf-8")})
+        Recorder.seen.append(
+            {
+                "method": self.command,
+                "path": self.path,
+                "headers": {k.lower(): v for k, v in self.headers.items()},
+                "body": self.rfile.read(length).decode("utf-8"),
+            }
+        )
         self.send_response(503)
         self.send_header("content-type", "text/plain")
         self.end_headers()
@@ -158,8 +186,9 @@ def elasticsearch_backend(config: Config, url: str, **settings) -> ClusterBacken
 
 
 def test_elasticsearch_client_sends_the_built_search(config, recorder):
-    backend = elasticsearch_backend(config, recorder, search_username="curator",
-                                    search_password="s3cret", search_index="museum")
+    backend = elasticsearch_backend(
+        config, recorder, search_username="curator", search_password="s3cret", search_index="museum"
+    )
     with pytest.raises(SearchUnavailable, match="503"):
         backend.search(SearchQuery(q="茶碗", filters={"era": ("江戸時代",)}))
     sent = Recorder.seen[0]
@@ -168,8 +197,9 @@ def test_elasticsearch_client_sends_the_built_search(config, recorder):
     # Compatibility mode 8: what Elasticsearch 8 requires and Elasticsearch 9 accepts.
     compat = "application/vnd.elasticsearch+json; compatible-with=8"
     assert sent["headers"]["content-type"] == sent["headers"]["accept"] == compat
-    assert sent["headers"]["authorization"] == "Basic " + base64.b64encode(
-        b"curator:s3cret").decode()
+    assert (
+        sent["headers"]["authorization"] == "Basic " + base64.b64encode(b"curator:s3cret").decode()
+    )
 
 
 def test_elasticsearch_client_sends_bulk_as_ndjson_with_api_key(config, recorder):
@@ -179,7 +209,8 @@ def test_elasticsearch_client_sends_bulk_as_ndjson_with_api_key(config, recorder
     sent = Recorder.seen[0]
     assert (sent["method"], sent["path"]) == ("POST", "/archive/_bulk?refresh=wait_for")
     assert sent["headers"]["content-type"] == (
-        "application/vnd.elasticsearch+x-ndjson; compatible-with=8")
+        "application/vnd.elasticsearch+x-ndjson; compatible-with=8"
+    )
     assert sent["headers"]["authorization"] == "ApiKey a2V5"
     lines = [json.loads(line) for line in sent["body"].splitlines()]
     assert lines[0] == {"index": {"_id": "craft_C-1"}}
@@ -203,11 +234,13 @@ def test_unreachable_cluster_raises_search_unavailable(config, flavour):
     backend = ClusterBackend(cfg)
     if flavour == "elasticsearch":
         backend = elasticsearch_backend(config, cfg.search_url, search_timeout=2)
-    for call in (lambda: backend.search(SearchQuery(q="茶碗")),
-                 lambda: backend.suggest("茶"),
-                 lambda: backend.index(corpus(), INSTITUTIONS),
-                 lambda: backend.delete(["craft_C-1"]),
-                 backend.count):
+    for call in (
+        lambda: backend.search(SearchQuery(q="茶碗")),
+        lambda: backend.suggest("茶"),
+        lambda: backend.index(corpus(), INSTITUTIONS),
+        lambda: backend.delete(["craft_C-1"]),
+        backend.count,
+    ):
         with pytest.raises(SearchUnavailable, match="unreachable"):
             call()
 
@@ -220,12 +253,12 @@ def test_cluster_backend_needs_a_url(config):
         get_backend(config.replace(search_backend="elasticsearch"))
 
 
-def test_site_answers_503_for_search_and_keeps_serving_records_when_cluster_is_down(
-        ingested_home):
+def test_site_answers_503_for_search_and_keeps_serving_records_when_cluster_is_down(ingested_home):
     from web import create_app
 
     config = Config.load(ingested_home, environ={}).replace(
-        search_backend="opensearch", search_url=closed_port(), search_timeout=2)
+        search_backend="opensearch", search_url=closed_port(), search_timeout=2
+    )
     app = create_app(config)
     client = app.test_client()
     try:

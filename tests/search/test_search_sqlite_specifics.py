@@ -13,8 +13,9 @@ from search.base import SearchQuery
 from search.sqlite_fts import SqliteBackend
 
 
-@settings(max_examples=200, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(q=st.text(alphabet=st.characters(codec="utf-8"), max_size=40))
 def test_any_query_answers_or_names_q(config: Config, q: str):
     backend = SqliteBackend(config)  # the same home for every example: index once
@@ -65,13 +66,16 @@ def test_large_result_sets_rank_title_matches_first_and_page_cleanly(config, mon
     backend.index(corpus(), INSTITUTIONS)
     expected = {h.id for h in backend.search(SearchQuery(q="江戸時代", size=100)).hits}
     monkeypatch.setattr(sqlite_fts, "RANK_LIMIT", 1)
-    pages = [[h.id for h in backend.search(SearchQuery(q="江戸時代", page=p, size=2)).hits]
-             for p in (1, 2, 3)]
+    pages = [
+        [h.id for h in backend.search(SearchQuery(q="江戸時代", page=p, size=2)).hits]
+        for p in (1, 2, 3)
+    ]
     flat = [i for page in pages for i in page]
     assert set(flat) == expected and len(flat) == len(expected)
     # Records with the word in the title come before those with it elsewhere.
     assert flat[0] in {h.id for h in backend.search(SearchQuery(q="title:江戸時代")).hits} or (
-        not backend.search(SearchQuery(q="title:江戸時代")).hits)
+        not backend.search(SearchQuery(q="title:江戸時代")).hits
+    )
     monkeypatch.setattr(sqlite_fts, "RANK_LIMIT", 0)
     titled = [h.id for h in backend.search(SearchQuery(q="茶碗", size=10)).hits]
     assert titled[0] == "craft_C-1"

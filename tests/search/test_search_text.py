@@ -14,9 +14,22 @@ from search.text import fold, fold_with_map, load_variants, query_tokens, tokens
 
 @pytest.mark.parametrize(
     ("text", "folded"),
-    [("ｶﾀｶﾅ", "かたかな"), ("ｶﾞｯｺｳ", "がっこう"), ("ＡＢＣ", "abc"), ("カタカナ", "かたかな"),
-     ("國學", "国学"), ("櫻", "桜"), ("藝術", "芸術"), ("圖", "図"), ("髙", "高"), ("﨑", "崎"),
-     ("Tōkyō", "tokyo"), ("LACQUER", "lacquer"), ("が", "が"), ("ヴ", "ゔ")],
+    [
+        ("ｶﾀｶﾅ", "かたかな"),
+        ("ｶﾞｯｺｳ", "がっこう"),
+        ("ＡＢＣ", "abc"),
+        ("カタカナ", "かたかな"),
+        ("國學", "国学"),
+        ("櫻", "桜"),
+        ("藝術", "芸術"),
+        ("圖", "図"),
+        ("髙", "高"),
+        ("﨑", "崎"),
+        ("Tōkyō", "tokyo"),
+        ("LACQUER", "lacquer"),
+        ("が", "が"),
+        ("ヴ", "ゔ"),
+    ],
 )
 def test_fold(text, folded):
     assert fold(text) == folded
@@ -47,7 +60,7 @@ def test_query_tokens():
 
 
 def test_parse_quotes_fields_and_exclusions():
-    clauses = parse('「金箔 押」 creator:正宗 -刀 ＴＩＴＬＥ：茶碗 https://x.jp')
+    clauses = parse("「金箔 押」 creator:正宗 -刀 ＴＩＴＬＥ：茶碗 https://x.jp")
     assert [(c.text, c.phrase, c.negate, c.fields) for c in clauses] == [
         ("金箔 押", True, False, ()),
         ("正宗", False, False, ("creator",)),
