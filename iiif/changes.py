@@ -50,9 +50,13 @@ def activity(change: Change, links: Links) -> dict[str, Any]:
     }
 
 
+_MAX_SEQ = 2**63 - 1
+
+
 def ordered_collection_page(catalog: Catalog, links: Links, page: int) -> dict[str, Any] | None:
     """Page ``page`` (§2.4), or None when it lies beyond the last page."""
-    if page < 0:
+    # Sequence numbers are SQLite integers: a page starting past the largest one cannot exist.
+    if page < 0 or (page + 1) * PAGE_SIZE > _MAX_SEQ:
         return None
     start = page * PAGE_SIZE
     changes = catalog.changes(after=start, limit=PAGE_SIZE)

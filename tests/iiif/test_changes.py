@@ -161,3 +161,10 @@ def test_the_ingested_samples_have_one_create_per_public_record(client_ingested,
 @pytest.fixture
 def client_ingested(app):
     return app.test_client()
+
+
+def test_pages_past_any_possible_sequence_number_are_404(client):
+    """schemathesis found this: a page number beyond SQLite's integers must be a 404, not a 500."""
+    for n in (2**63 // 100, 2**64, 10**30):
+        response = client.get(f"/iiif/3/activity/page/{n}")
+        assert response.status_code == 404, (n, response.status_code)
