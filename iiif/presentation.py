@@ -8,6 +8,8 @@ Spec: https://iiif.io/api/presentation/3.0/ (section numbers cited below).
 
 from __future__ import annotations
 
+import html
+
 import math
 import mimetypes
 from collections.abc import Iterable
@@ -103,21 +105,33 @@ class Links:
 
 
 # --- small builders ---------------------------------------------------------------------------
+def plain(text: str) -> str:
+    """Curators' text as text, in every viewer.
+
+    §4.4 makes a value that starts with '<' and ends with '>' HTML, and some viewers
+    (Mirador) render every value as HTML; so any value with an angle bracket is sent as
+    its escaped self inside a <span>, which both kinds of viewer show literally.
+    """
+    if "<" in text or ">" in text:
+        return f"<span>{html.escape(text, quote=False)}</span>"
+    return text
+
+
 def lang_map(ja: str | None = None, en: str | None = None, none: str | None = None) -> dict:
     """A §4.4 language map with only the languages we really have."""
     out = {}
     if ja:
-        out["ja"] = [ja]
+        out["ja"] = [plain(ja)]
     if en:
-        out["en"] = [en]
+        out["en"] = [plain(en)]
     if none and not out:
-        out["none"] = [none]
+        out["none"] = [plain(none)]
     return out
 
 
 def text_value(text: str) -> dict:
     """A value whose language we only know from its script: Japanese if not plain ASCII."""
-    return {"ja": [text]} if not text.isascii() else {"none": [text]}
+    return {"ja": [plain(text)]} if not text.isascii() else {"none": [plain(text)]}
 
 
 def _kv(label_ja: str, label_en: str, value: dict) -> KeyValueString:

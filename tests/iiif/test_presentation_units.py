@@ -216,3 +216,19 @@ def test_an_institution_change_moves_last_modified(archive, client):
         resp = client.get(path, headers={"If-Modified-Since": first})
         assert resp.status_code == 200, path
         assert resp.headers["Last-Modified"] != first
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("茶碗", "茶碗"),
+        ("a < b", "<span>a &lt; b</span>"),  # Mirador would read it as HTML
+        ("a & b", "a & b"),
+        ("<img src=x onerror=alert(1)>", "<span>&lt;img src=x onerror=alert(1)&gt;</span>"),
+        (" <b>x</b> ", "<span> &lt;b&gt;x&lt;/b&gt; </span>"),
+    ],
+)
+def test_text_that_looks_like_html_is_shown_literally(text, expected):
+    from iiif.presentation import lang_map
+
+    assert lang_map(text) == {"ja": [expected]}
