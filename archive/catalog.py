@@ -149,7 +149,8 @@ class Catalog:
         with self.transaction() as db:
             db.execute(
                 "INSERT INTO institutions (id, data, updated_at) VALUES (?, ?, ?) "
-                "ON CONFLICT (id) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at "
+                "ON CONFLICT (id) DO UPDATE SET data = excluded.data,"
+                " updated_at = excluded.updated_at "
                 "WHERE institutions.data != excluded.data",
                 (inst.id, inst.to_json(), now()),
             )
@@ -171,7 +172,8 @@ class Catalog:
             row = self.db.execute("SELECT max(updated_at) FROM institutions").fetchone()
         else:
             row = self.db.execute(
-                "SELECT updated_at FROM institutions WHERE id = ?", (inst_id,)).fetchone()
+                "SELECT updated_at FROM institutions WHERE id = ?", (inst_id,)
+            ).fetchone()
         return row[0] if row else None
 
     # -- records -----------------------------------------------------------------------------
@@ -201,8 +203,15 @@ class Catalog:
                 " date_end = excluded.date_end, data = excluded.data,"
                 " updated_at = excluded.updated_at",
                 (
-                    record.id, record.institution, record.local_id, int(record.public), checksum,
-                    record.date_start, record.date_end, record.to_json(), record.created_at,
+                    record.id,
+                    record.institution,
+                    record.local_id,
+                    int(record.public),
+                    checksum,
+                    record.date_start,
+                    record.date_end,
+                    record.to_json(),
+                    record.created_at,
                     record.updated_at,
                 ),
             )
@@ -316,7 +325,8 @@ class Catalog:
         rows = self.db.execute(
             "SELECT i.id AS institution,"
             " (SELECT count(*) FROM records r WHERE r.institution = i.id) AS records,"
-            " (SELECT count(*) FROM records r WHERE r.institution = i.id AND r.public = 1) AS public,"
+            " (SELECT count(*) FROM records r"
+            "   WHERE r.institution = i.id AND r.public = 1) AS public,"
             " (SELECT count(*) FROM images m JOIN records r ON r.id = m.record_id"
             "   WHERE r.institution = i.id) AS images,"
             " (SELECT max(updated_at) FROM records r WHERE r.institution = i.id) AS updated_at"
@@ -336,9 +346,15 @@ class Catalog:
         if row is None:
             raise NotFound(f"no image {img_id!r}")
         return ImageInfo(
-            id=row["id"], record_id=row["record_id"], institution=row["institution"],
-            position=row["position"], width=row["width"], height=row["height"],
-            version=row["version"], public=bool(row["public"]), max_image_size=row["cap"] or 0,
+            id=row["id"],
+            record_id=row["record_id"],
+            institution=row["institution"],
+            position=row["position"],
+            width=row["width"],
+            height=row["height"],
+            version=row["version"],
+            public=bool(row["public"]),
+            max_image_size=row["cap"] or 0,
             updated_at=row["updated_at"],
         )
 

@@ -17,12 +17,16 @@ _RIGHTS_STATEMENTS = {
     "InC-OW-EU": ("著作権あり（EU孤児著作物）", "In Copyright - EU Orphan Work"),
     "InC-EDU": ("著作権あり（教育目的の利用可）", "In Copyright - Educational Use Permitted"),
     "InC-NC": ("著作権あり（非営利目的の利用可）", "In Copyright - Non-Commercial Use Permitted"),
-    "InC-RUU": ("著作権あり（権利者不明）",
-                "In Copyright - Rights-holder(s) Unlocatable or Unidentifiable"),
+    "InC-RUU": (
+        "著作権あり（権利者不明）",
+        "In Copyright - Rights-holder(s) Unlocatable or Unidentifiable",
+    ),
     "NoC-CR": ("著作権なし（契約による制限あり）", "No Copyright - Contractual Restrictions"),
     "NoC-NC": ("著作権なし（非営利目的のみ）", "No Copyright - Non-Commercial Use Only"),
-    "NoC-OKLR": ("著作権なし（その他の法的制限あり）",
-                 "No Copyright - Other Known Legal Restrictions"),
+    "NoC-OKLR": (
+        "著作権なし（その他の法的制限あり）",
+        "No Copyright - Other Known Legal Restrictions",
+    ),
     "NoC-US": ("著作権なし（米国）", "No Copyright - United States"),
     "CNE": ("著作権未評価", "Copyright Not Evaluated"),
     "UND": ("著作権不明", "Copyright Undetermined"),
@@ -55,7 +59,7 @@ def iiif_rights(uri: str) -> str:
     uri = uri.strip()
     for host in ("creativecommons.org/", "rightsstatements.org/"):
         if uri.startswith("https://" + host):
-            return "http://" + uri[len("https://"):]
+            return "http://" + uri[len("https://") :]
     return uri
 
 
@@ -66,8 +70,13 @@ def citation(record: Record, institution: Institution, url: str, lang: str = "ja
     date = record.get("date")
     holder = institution.label(lang)
     if lang == "en":
-        parts = [f"{creator}." if creator else None, f"\u201c{title}.\u201d",
-                 f"{date}." if date else None, f"{holder}, {record.local_id}.", url]
+        parts = [
+            f"{creator}." if creator else None,
+            f"\u201c{title}.\u201d",
+            f"{date}." if date else None,
+            f"{holder}, {record.local_id}.",
+            url,
+        ]
         return " ".join(p for p in parts if p)
     parts = [creator, f"「{title}」", date, f"{holder}所蔵（{record.local_id}）", url]
     return "、".join(p for p in parts if p)

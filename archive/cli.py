@@ -267,26 +267,46 @@ def reindex(obj: Context) -> None:
 @click.argument("query", nargs=-1)
 @click.option("--institution", multiple=True, help="Only this institution (repeatable).")
 @click.option(
-    "--filter", "filters", multiple=True, metavar="FACET=VALUE",
+    "--filter",
+    "filters",
+    multiple=True,
+    metavar="FACET=VALUE",
     help="Facet filter, e.g. era=江戸時代 or has_images=true (repeatable).",
 )
 @click.option("--from", "year_from", type=int, help="Earliest year (overlapping dates match).")
 @click.option("--to", "year_to", type=int, help="Latest year.")
 @click.option(
-    "--sort", default="relevance", show_default=True,
-    type=click.Choice(["relevance", "date_asc", "date_desc", "added"]), help="Result order.",
+    "--sort",
+    default="relevance",
+    show_default=True,
+    type=click.Choice(["relevance", "date_asc", "date_desc", "added"]),
+    help="Result order.",
 )
 @click.option("--page", default=1, show_default=True, type=int, help="Page of results, from 1.")
 @click.option("--size", default=10, show_default=True, type=int, help="Results per page.")
-@click.option("--lang", default="ja", show_default=True, type=click.Choice(["ja", "en"]),
-              help="Language of titles shown.")
+@click.option(
+    "--lang",
+    default="ja",
+    show_default=True,
+    type=click.Choice(["ja", "en"]),
+    help="Language of titles shown.",
+)
 @click.option("--facets", "show_facets", is_flag=True, help="Also print facet counts.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_obj
 def search_command(
-    obj: Context, query: tuple[str, ...], institution: tuple[str, ...], filters: tuple[str, ...],
-    year_from: int | None, year_to: int | None, sort: str, page: int, size: int, lang: str,
-    show_facets: bool, as_json: bool,
+    obj: Context,
+    query: tuple[str, ...],
+    institution: tuple[str, ...],
+    filters: tuple[str, ...],
+    year_from: int | None,
+    year_to: int | None,
+    sort: str,
+    page: int,
+    size: int,
+    lang: str,
+    show_facets: bool,
+    as_json: bool,
 ) -> None:
     """Search the index as the site does: words ANDed, "quoted phrases", field:word, -word."""
     from search import SearchQuery
@@ -302,22 +322,37 @@ def search_command(
         chosen.setdefault(name.strip(), []).append(value.strip())
     result = archive.search.search(
         SearchQuery(
-            q=" ".join(query), filters={k: tuple(v) for k, v in chosen.items()},
-            year_from=year_from, year_to=year_to, sort=sort, page=page, size=size, lang=lang,
+            q=" ".join(query),
+            filters={k: tuple(v) for k, v in chosen.items()},
+            year_from=year_from,
+            year_to=year_to,
+            sort=sort,
+            page=page,
+            size=size,
+            lang=lang,
             facets=show_facets or as_json,
         )
     )
     records = {r.id: r for r in archive.catalog.get_records([h.id for h in result.hits])}
     if as_json:
-        click.echo(_dump({
-            "total": result.total,
-            "items": [
-                {"id": h.id, "score": h.score, "title": records[h.id].label(lang),
-                 "highlights": h.highlights}
-                for h in result.hits if h.id in records
-            ],
-            "facets": {k: [list(v) for v in vs] for k, vs in result.facets.items()},
-        }))
+        click.echo(
+            _dump(
+                {
+                    "total": result.total,
+                    "items": [
+                        {
+                            "id": h.id,
+                            "score": h.score,
+                            "title": records[h.id].label(lang),
+                            "highlights": h.highlights,
+                        }
+                        for h in result.hits
+                        if h.id in records
+                    ],
+                    "facets": {k: [list(v) for v in vs] for k, vs in result.facets.items()},
+                }
+            )
+        )
         return
     first = (page - 1) * size + 1
     shown = f"; {first}-{first + len(result.hits) - 1}:" if result.hits else "."
@@ -334,26 +369,69 @@ def search_command(
 
 @cli.command()
 @click.argument("out", type=click.Path(file_okay=False))
-@click.option("--institutions", default=20, show_default=True, type=click.IntRange(1, 1000),
-              help="Institution folders to write.")
-@click.option("--records", default=1000, show_default=True, type=click.IntRange(1),
-              help="Records in total, spread unevenly over the institutions.")
-@click.option("--image-size", default="64x64", show_default=True, metavar="WxH",
-              help="Size of every generated image, in pixels.")
-@click.option("--image-pool", default=0, show_default=True, type=click.IntRange(0),
-              help="Draw only this many distinct images per institution and hard-link the rest "
-                   "(0: every image distinct).")
-@click.option("--image-detail", default="flat", show_default=True,
-              type=click.Choice(["flat", "photo"]),
-              help="flat: simple drawings; photo: with camera-like noise (for tiling benchmarks).")
-@click.option("--seed", default=1, show_default=True, type=int,
-              help="Random seed; the same seed writes the same bytes.")
-@click.option("--overwrite", is_flag=True,
-              help="Replace folders a previous `archive generate` wrote in OUT.")
-@click.option("--jobs", default=0, type=click.IntRange(0),
-              help="Processes writing institutions in parallel (default: one per CPU core).")
-def generate(out: str, institutions: int, records: int, image_size: str, image_pool: int,
-             image_detail: str, seed: int, overwrite: bool, jobs: int) -> None:
+@click.option(
+    "--institutions",
+    default=20,
+    show_default=True,
+    type=click.IntRange(1, 1000),
+    help="Institution folders to write.",
+)
+@click.option(
+    "--records",
+    default=1000,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Records in total, spread unevenly over the institutions.",
+)
+@click.option(
+    "--image-size",
+    default="64x64",
+    show_default=True,
+    metavar="WxH",
+    help="Size of every generated image, in pixels.",
+)
+@click.option(
+    "--image-pool",
+    default=0,
+    show_default=True,
+    type=click.IntRange(0),
+    help="Draw only this many distinct images per institution and hard-link the rest "
+    "(0: every image distinct).",
+)
+@click.option(
+    "--image-detail",
+    default="flat",
+    show_default=True,
+    type=click.Choice(["flat", "photo"]),
+    help="flat: simple drawings; photo: with camera-like noise (for tiling benchmarks).",
+)
+@click.option(
+    "--seed",
+    default=1,
+    show_default=True,
+    type=int,
+    help="Random seed; the same seed writes the same bytes.",
+)
+@click.option(
+    "--overwrite", is_flag=True, help="Replace folders a previous `archive generate` wrote in OUT."
+)
+@click.option(
+    "--jobs",
+    default=0,
+    type=click.IntRange(0),
+    help="Processes writing institutions in parallel (default: one per CPU core).",
+)
+def generate(
+    out: str,
+    institutions: int,
+    records: int,
+    image_size: str,
+    image_pool: int,
+    image_detail: str,
+    seed: int,
+    overwrite: bool,
+    jobs: int,
+) -> None:
     """Write a synthetic archive to OUT: institution folders in the collection format.
 
     Realistic bilingual metadata in every export shape (CSV in UTF-8 and CP932,
@@ -367,19 +445,31 @@ def generate(out: str, institutions: int, records: int, image_size: str, image_p
         raise click.BadParameter(str(exc), param_hint="--image-size") from None
 
     def progress(info: dict) -> None:
-        click.echo(f"{info['id']:<32} {info['format']:<18} {info['records']:>8} records"
-                   f" {info['images']:>8} images", err=True)
+        click.echo(
+            f"{info['id']:<32} {info['format']:<18} {info['records']:>8} records"
+            f" {info['images']:>8} images",
+            err=True,
+        )
 
     try:
         summary = synth.generate(
-            out, institutions=institutions, records=records, image_size=size, seed=seed,
-            image_pool=image_pool, image_detail=image_detail, overwrite=overwrite,
-            jobs=jobs or os.cpu_count() or 1, progress=progress,
+            out,
+            institutions=institutions,
+            records=records,
+            image_size=size,
+            seed=seed,
+            image_pool=image_pool,
+            image_detail=image_detail,
+            overwrite=overwrite,
+            jobs=jobs or os.cpu_count() or 1,
+            progress=progress,
         )
     except (ValueError, FileExistsError) as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"Wrote {len(summary.institutions)} institutions, {summary.records} records, "
-               f"{summary.images} images to {out}")
+    click.echo(
+        f"Wrote {len(summary.institutions)} institutions, {summary.records} records, "
+        f"{summary.images} images to {out}"
+    )
 
 
 def _load_synth():

@@ -24,11 +24,19 @@ class Setting:
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("home", "archive-home", "Data folder: catalog, image pyramids, search index, reports."),
-    Setting("public_url", "", "Base URL the public sees (e.g. https://museum.example.jp); "
-            "empty means taken from each request."),
+    Setting(
+        "public_url",
+        "",
+        "Base URL the public sees (e.g. https://museum.example.jp); "
+        "empty means taken from each request.",
+    ),
     # Search
-    Setting("search_backend", "sqlite", "Search backend: 'sqlite' (embedded) or 'elasticsearch' "
-            "(Elasticsearch or OpenSearch, detected from the server)."),
+    Setting(
+        "search_backend",
+        "sqlite",
+        "Search backend: 'sqlite' (embedded) or 'elasticsearch' "
+        "(Elasticsearch or OpenSearch, detected from the server).",
+    ),
     Setting("search_url", "", "URL of the Elasticsearch/OpenSearch cluster."),
     Setting("search_index", "archive", "Index (alias) name on the cluster."),
     Setting("search_username", "", "Cluster user name."),
@@ -39,11 +47,18 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("search_timeout", 10.0, "Seconds before a cluster request gives up."),
     # Ingest
     Setting("workers", 0, "Processes for tiling images; 0 means one per CPU core."),
-    Setting("max_pixels", 400_000_000, "Refuse source images with more pixels than this "
-            "(decompression bombs)."),
+    Setting(
+        "max_pixels",
+        400_000_000,
+        "Refuse source images with more pixels than this (decompression bombs).",
+    ),
     Setting("tile_size", 256, "Tile size of the image pyramids, in pixels."),
-    Setting("jpeg_quality", 85, "JPEG quality of the pyramid tiles. libvips codes tiles at 90 and "
-            "above as RGB without chroma subsampling, about 4 times larger for phones to load."),
+    Setting(
+        "jpeg_quality",
+        85,
+        "JPEG quality of the pyramid tiles. libvips codes tiles at 90 and "
+        "above as RGB without chroma subsampling, about 4 times larger for phones to load.",
+    ),
     # IIIF Image API
     Setting("iiif_max_width", 10000, "Largest width the Image API renders (maxWidth)."),
     Setting("iiif_max_height", 10000, "Largest height the Image API renders (maxHeight)."),

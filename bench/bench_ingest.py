@@ -34,11 +34,18 @@ def _args(argv: list[str]):
     p = parser("ingest", __doc__.splitlines()[0])
     p.add_argument("--images", type=int, default=48, help="source JPEGs per run")
     p.add_argument("--size", default="6000x4000", help="source size WxH (24 MP by default)")
-    p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                   help="processes, for ingest and for the anchor")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="processes, for ingest and for the anchor",
+    )
     p.add_argument("--repeat", type=int, default=2, help="alternating runs of each; best kept")
-    p.add_argument("--big", default="12000x8000",
-                   help="one large image ingested alone, for peak memory (WxH; 'none' skips)")
+    p.add_argument(
+        "--big",
+        default="12000x8000",
+        help="one large image ingested alone, for peak memory (WxH; 'none' skips)",
+    )
     args = p.parse_args(argv)
     if args.quick:
         args.images, args.size, args.repeat, args.big = 8, "3000x2000", 1, "6000x4000"
@@ -49,8 +56,9 @@ def _args(argv: list[str]):
 def _peak_one(work: Path, name: str, width: int, height: int) -> int:
     folder = work / name
     write_collection(folder, make_sources(folder / "images", 1, width, height))
-    result = run([ARCHIVE, "--home", str(work / f"home-{name}"), "ingest", "--workers", "1",
-                  str(folder)])
+    result = run(
+        [ARCHIVE, "--home", str(work / f"home-{name}"), "ingest", "--workers", "1", str(folder)]
+    )
     return result.peak_rss
 
 
@@ -61,9 +69,15 @@ def big_image_memory(work: Path, size: str) -> Row:
     small = _peak_one(work, "small", 1000, 1000)
     big = _peak_one(work, "big", width, height)
     decoded = mib(width * height * 3)
-    return Row(f"peak memory, one {width * height / 1e6:.0f} MP image", mib(big), "MiB",
-               mib(small), "same for 1 MP", higher_is_better=False,
-               note=f"whole process tree; its decoded pixels alone would be {decoded:.0f} MiB")
+    return Row(
+        f"peak memory, one {width * height / 1e6:.0f} MP image",
+        mib(big),
+        "MiB",
+        mib(small),
+        "same for 1 MP",
+        higher_is_better=False,
+        note=f"whole process tree; its decoded pixels alone would be {decoded:.0f} MiB",
+    )
 
 
 def make_sources(folder: Path, count: int, width: int, height: int) -> list[Path]:
@@ -76,7 +90,7 @@ def make_sources(folder: Path, count: int, width: int, height: int) -> list[Path
     paths = []
     for n in range(distinct):
         xyz = pyvips.Image.xyz(width, height)
-        base = (xyz[0] * (200 / width) + xyz[1] * (50 / height) + n * 10)
+        base = xyz[0] * (200 / width) + xyz[1] * (50 / height) + n * 10
         grain = pyvips.Image.gaussnoise(width, height, sigma=12, mean=0)
         channel = (base + grain).cast("uchar")
         image = channel.bandjoin([(channel * 0.8).cast("uchar"), (255 - channel).cast("uchar")])
@@ -119,14 +133,17 @@ def raw_pyvips(sources: list[Path], out: Path, workers: int) -> tuple[float, flo
 
     defaults = {s.name: s.default for s in SETTINGS}
     out.mkdir(parents=True, exist_ok=True)
-    jobs = [(str(s), str(out / f"{s.stem}.tif"), defaults["tile_size"], defaults["jpeg_quality"])
-            for s in sources]
+    jobs = [
+        (str(s), str(out / f"{s.stem}.tif"), defaults["tile_size"], defaults["jpeg_quality"])
+        for s in sources
+    ]
     concurrency = max(1, (os.cpu_count() or 1) // workers)
     # forkserver, as ingest uses: forking a process that has used libvips can deadlock.
     context = multiprocessing.get_context("forkserver")
     with Stopwatch() as sw:  # starting the processes counts, as it does for ingest
-        with ProcessPoolExecutor(workers, mp_context=context, initializer=_raw_init,
-                                 initargs=(concurrency,)) as pool:
+        with ProcessPoolExecutor(
+            workers, mp_context=context, initializer=_raw_init, initargs=(concurrency,)
+        ) as pool:
             cpu = sum(pool.map(_raw_one, jobs))
     shutil.rmtree(out)
     return sw.seconds, cpu
@@ -158,16 +175,29 @@ def main(argv: list[str]) -> int:
         for attempt in range(args.repeat):
             raw, raw_cpu = raw_pyvips(sources, work / "raw", args.workers)
             home = work / f"home{attempt}"
-            result = run([ARCHIVE, "--home", str(home), "ingest", "--json", "--workers",
-                          str(args.workers), str(folder)])
+            result = run(
+                [
+                    ARCHIVE,
+                    "--home",
+                    str(home),
+                    "ingest",
+                    "--json",
+                    "--workers",
+                    str(args.workers),
+                    str(folder),
+                ]
+            )
             done = json.loads(result.stdout)
             inside = done["seconds"]  # run_ingest's own clock
             raw_cpu_best = min(raw_cpu_best, raw_cpu)
             ingest_cpu_best = min(ingest_cpu_best, done["cpu_seconds"])
             shutil.rmtree(home)
-            print(f"run {attempt + 1}: raw pyvips {raw:.1f} s, archive ingest "
-                  f"{result.seconds:.1f} s ({inside:.1f} s in run_ingest), "
-                  f"peak {mib(result.peak_rss):.0f} MiB", flush=True)
+            print(
+                f"run {attempt + 1}: raw pyvips {raw:.1f} s, archive ingest "
+                f"{result.seconds:.1f} s ({inside:.1f} s in run_ingest), "
+                f"peak {mib(result.peak_rss):.0f} MiB",
+                flush=True,
+            )
             raw_best = min(raw_best, raw)
             ingest_best = min(ingest_best, result.seconds)
             inside_best = min(inside_best, inside)
@@ -177,26 +207,63 @@ def main(argv: list[str]) -> int:
 
     n = len(sources)
     mp = args.width * args.height / 1e6
-    report.add(Row(f"images/s ({mp:.0f} MP JPEG, {args.workers} proc)", n / ingest_best,
-                   "images/s", n / raw_best, "raw pyvips, same pyramids",
-                   target_ratio=TARGET_RATIO,
-                   note="the whole `archive ingest` command, Python start-up included"))
-    report.add(Row("images/s without start-up", n / inside_best, "images/s", n / raw_best,
-                   "raw pyvips, same pyramids", target_ratio=TARGET_RATIO,
-                   note="run_ingest's own clock: process pool start, hashing, checks, "
-                        "catalog and search included, as the anchor's pool start is"))
-    report.add(Row("images per CPU-second", n / ingest_cpu_best, "images/cpu-s",
-                   n / raw_cpu_best, "raw pyvips, same pyramids", target_ratio=TARGET_RATIO,
-                   note="CPU of the tiling processes (and ingest's main process): the ratio "
-                        "a busy shared machine does not blur"))
-    report.add(Row("source MB/s", megabytes / ingest_best, "MB/s", megabytes / raw_best,
-                   "raw pyvips"))
-    report.add(Row(f"projected time for {PROJECT_TO:,}", PROJECT_TO * ingest_best / n / 3600,
-                   "hours", PROJECT_TO * raw_best / n / 3600, "raw pyvips",
-                   higher_is_better=False,
-                   note=f"linear from {n} images of {megabytes / n:.1f} MB each"))
-    report.add(Row("peak memory, whole ingest process tree", mib(peak), "MiB",
-                   note="summed RSS of the ingest and its tiling processes"))
+    report.add(
+        Row(
+            f"images/s ({mp:.0f} MP JPEG, {args.workers} proc)",
+            n / ingest_best,
+            "images/s",
+            n / raw_best,
+            "raw pyvips, same pyramids",
+            target_ratio=TARGET_RATIO,
+            note="the whole `archive ingest` command, Python start-up included",
+        )
+    )
+    report.add(
+        Row(
+            "images/s without start-up",
+            n / inside_best,
+            "images/s",
+            n / raw_best,
+            "raw pyvips, same pyramids",
+            target_ratio=TARGET_RATIO,
+            note="run_ingest's own clock: process pool start, hashing, checks, "
+            "catalog and search included, as the anchor's pool start is",
+        )
+    )
+    report.add(
+        Row(
+            "images per CPU-second",
+            n / ingest_cpu_best,
+            "images/cpu-s",
+            n / raw_cpu_best,
+            "raw pyvips, same pyramids",
+            target_ratio=TARGET_RATIO,
+            note="CPU of the tiling processes (and ingest's main process): the ratio "
+            "a busy shared machine does not blur",
+        )
+    )
+    report.add(
+        Row("source MB/s", megabytes / ingest_best, "MB/s", megabytes / raw_best, "raw pyvips")
+    )
+    report.add(
+        Row(
+            f"projected time for {PROJECT_TO:,}",
+            PROJECT_TO * ingest_best / n / 3600,
+            "hours",
+            PROJECT_TO * raw_best / n / 3600,
+            "raw pyvips",
+            higher_is_better=False,
+            note=f"linear from {n} images of {megabytes / n:.1f} MB each",
+        )
+    )
+    report.add(
+        Row(
+            "peak memory, whole ingest process tree",
+            mib(peak),
+            "MiB",
+            note="summed RSS of the ingest and its tiling processes",
+        )
+    )
     if big is not None:
         report.add(big)
     report.print("Tiling throughput: archive ingest vs raw pyvips")

@@ -38,8 +38,12 @@ def build(home, count: int):
 
     config = Config.load(home, environ={})
     archive = Archive(config)
-    inst = Institution(INSTITUTION, {"ja": "ベンチ美術館", "en": "Bench Museum"}, RIGHTS,
-                       homepage="https://example.org/")
+    inst = Institution(
+        INSTITUTION,
+        {"ja": "ベンチ美術館", "en": "Bench Museum"},
+        RIGHTS,
+        homepage="https://example.org/",
+    )
     archive.catalog.put_institution(inst)
     rng = random.Random(7)
     kinds = [("能面", "Noh mask"), ("陶磁", "Ceramics"), ("漆工", "Lacquer"), ("絵巻", "Scroll")]
@@ -50,18 +54,40 @@ def build(home, count: int):
             rec_id = record_id(INSTITUTION, local)
             kind = kinds[n % len(kinds)]
             year = rng.randint(1300, 1950)
-            images = [ImageRef(id=image_id(rec_id, f"images/{local}-{i}.tif"),
-                               source=f"images/{local}-{i}.tif", width=4000, height=3000,
-                               version="v1") for i in range(1 + n % 4)]
+            images = [
+                ImageRef(
+                    id=image_id(rec_id, f"images/{local}-{i}.tif"),
+                    source=f"images/{local}-{i}.tif",
+                    width=4000,
+                    height=3000,
+                    version="v1",
+                )
+                for i in range(1 + n % 4)
+            ]
             record = Record(
-                id=rec_id, institution=INSTITUTION, local_id=local,
-                fields={"id": local, "title": f"{kind[0]} 第{n}号", "title_en": f"{kind[1]} {n}",
-                        "creator": "作者不詳", "date": f"{year}年", "object_type": kind[0],
-                        "object_type_en": kind[1], "material": "木造彩色",
-                        "description": "解説文。" * 20, "description_en": "Notes. " * 20,
-                        "keywords": ["能", "面", "江戸"]},
+                id=rec_id,
+                institution=INSTITUTION,
+                local_id=local,
+                fields={
+                    "id": local,
+                    "title": f"{kind[0]} 第{n}号",
+                    "title_en": f"{kind[1]} {n}",
+                    "creator": "作者不詳",
+                    "date": f"{year}年",
+                    "object_type": kind[0],
+                    "object_type_en": kind[1],
+                    "material": "木造彩色",
+                    "description": "解説文。" * 20,
+                    "description_en": "Notes. " * 20,
+                    "keywords": ["能", "面", "江戸"],
+                },
                 extra=[["旧番号", f"OLD-{n}"], ["寄贈者", "市民"]],
-                rights=RIGHTS, date_start=year, date_end=year, era="江戸時代", images=images)
+                rights=RIGHTS,
+                date_start=year,
+                date_end=year,
+                era="江戸時代",
+                images=images,
+            )
             archive.catalog.put_record(record)
             records.append(record)
     backend = get_backend(config)
@@ -89,7 +115,7 @@ def main(args: list[str]) -> int:
         print(f"  built in {time.perf_counter() - start:.1f} s", flush=True)
         client = app.test_client()
         shuffled = random.Random(1).sample(ids, len(ids))
-        batches = [shuffled[i * 200:(i + 1) * 200] for i in range(5)]
+        batches = [shuffled[i * 200 : (i + 1) * 200] for i in range(5)]
 
         def fetch_all(prefix: str, batch: list[str]) -> None:
             for rec_id in batch:
@@ -99,10 +125,12 @@ def main(args: list[str]) -> int:
         # Cold: every manifest built for the first time (five fresh batches of 200).
         fresh = iter(batches)
         manifests_cold = per_second(
-            timed(lambda: fetch_all("/iiif/3/manifest/", next(fresh)), repeat=5, warmup=0), 200)
+            timed(lambda: fetch_all("/iiif/3/manifest/", next(fresh)), repeat=5, warmup=0), 200
+        )
         # Warm: the same 200 again, served from the document cache.
         manifests_warm = per_second(
-            timed(lambda: fetch_all("/iiif/3/manifest/", batches[0]), repeat=5), 200)
+            timed(lambda: fetch_all("/iiif/3/manifest/", batches[0]), repeat=5), 200
+        )
         records = per_second(timed(lambda: fetch_all("/api/records/", batches[1]), repeat=5), 200)
 
         # A collection page of 1,000 manifests (the institution has more than 1,000).
@@ -111,8 +139,9 @@ def main(args: list[str]) -> int:
             assert resp.status_code == 200, resp.status_code
 
         def page_floor() -> None:
-            json.dumps([r.to_dict() for r in archive.catalog.get_records(ids[:1000])],
-                       ensure_ascii=False)
+            json.dumps(
+                [r.to_dict() for r in archive.catalog.get_records(ids[:1000])], ensure_ascii=False
+            )
 
         page_cold_ms = timed(page, repeat=1, warmup=0)[0] * 1000  # the first build
         page_ms = Stats.of(timed(page, repeat=7)).p50 * 1000
@@ -148,26 +177,69 @@ def main(args: list[str]) -> int:
         export_rate = per_second(timed(export, repeat=3), count)
         export_floor_rate = per_second(timed(export_floor, repeat=3), count)
 
-        changes_ms = Stats.of(timed(lambda: client.get("/iiif/3/activity/page/0"),
-                                    repeat=20)).p50 * 1000
+        changes_ms = (
+            Stats.of(timed(lambda: client.get("/iiif/3/activity/page/0"), repeat=20)).p50 * 1000
+        )
         archive.close()
 
-    report.rows.extend([
-        Row("manifests/s, first request (built with iiif-prezi3)", manifests_cold, "req/s",
-            records, "/api/records/s, same app", note="1-4 canvases each"),
-        Row("manifests/s, repeated (document cache)", manifests_warm, "req/s", records,
-            "/api/records/s, same app"),
-        Row("collection page of 1,000 manifests, first request", page_cold_ms, "ms", floor_ms,
-            "read 1,000 records + json.dumps", higher_is_better=False),
-        Row("collection page of 1,000 manifests, repeated", page_ms, "ms", floor_ms,
-            "read 1,000 records + json.dumps", higher_is_better=False),
-        Row("/api/search latency (p50 of 5 queries)", api_ms, "ms", backend_ms,
-            "backend.search() alone", higher_is_better=False),
-        Row("export.jsonl", export_rate, "records/s", export_floor_rate,
-            "catalog read + json.dumps"),
-        Row("Change Discovery page (100 activities)", changes_ms, "ms", None, "",
-            higher_is_better=False),
-    ])
+    report.rows.extend(
+        [
+            Row(
+                "manifests/s, first request (built with iiif-prezi3)",
+                manifests_cold,
+                "req/s",
+                records,
+                "/api/records/s, same app",
+                note="1-4 canvases each",
+            ),
+            Row(
+                "manifests/s, repeated (document cache)",
+                manifests_warm,
+                "req/s",
+                records,
+                "/api/records/s, same app",
+            ),
+            Row(
+                "collection page of 1,000 manifests, first request",
+                page_cold_ms,
+                "ms",
+                floor_ms,
+                "read 1,000 records + json.dumps",
+                higher_is_better=False,
+            ),
+            Row(
+                "collection page of 1,000 manifests, repeated",
+                page_ms,
+                "ms",
+                floor_ms,
+                "read 1,000 records + json.dumps",
+                higher_is_better=False,
+            ),
+            Row(
+                "/api/search latency (p50 of 5 queries)",
+                api_ms,
+                "ms",
+                backend_ms,
+                "backend.search() alone",
+                higher_is_better=False,
+            ),
+            Row(
+                "export.jsonl",
+                export_rate,
+                "records/s",
+                export_floor_rate,
+                "catalog read + json.dumps",
+            ),
+            Row(
+                "Change Discovery page (100 activities)",
+                changes_ms,
+                "ms",
+                None,
+                "",
+                higher_is_better=False,
+            ),
+        ]
+    )
     report.print(f"IIIF Presentation and research API, {count} records, in-process")
     report.save()
     return 0 if report.ok else 1

@@ -42,8 +42,10 @@ ARCHIVE = str(Path(sys.executable).parent / "archive")
 TARGET_P95_MS = 100.0
 LIGHTHOUSE = REPO / "node_modules" / ".bin" / "lighthouse"
 CHROMIUM = "/usr/bin/chromium"
-CHROME_FLAGS = ("--headless=new --no-sandbox --disable-gpu --no-first-run "
-                "--disable-background-networking --disable-component-update --disable-sync")
+CHROME_FLAGS = (
+    "--headless=new --no-sandbox --disable-gpu --no-first-run "
+    "--disable-background-networking --disable-component-update --disable-sync"
+)
 
 
 def _args(argv: list[str]):
@@ -62,12 +64,25 @@ def _args(argv: list[str]):
 
 def ingest_synthetic(tmp: Path, records: int, institutions: int, seed: int) -> Path:
     data, home = tmp / "collections", tmp / "home"
-    run([ARCHIVE, "generate", str(data), "--institutions", str(institutions), "--records",
-         str(records), "--image-size", "64x48", "--seed", str(seed)], cwd=REPO)
+    run(
+        [
+            ARCHIVE,
+            "generate",
+            str(data),
+            "--institutions",
+            str(institutions),
+            "--records",
+            str(records),
+            "--image-size",
+            "64x48",
+            "--seed",
+            str(seed),
+        ],
+        cwd=REPO,
+    )
     folders = sorted(str(p.parent) for p in data.glob("*/institution.toml"))
     print(f"ingesting {records:,} records from {len(folders)} folders...", flush=True)
-    result = run([ARCHIVE, "--home", str(home), "ingest", *folders], check=False,
-                 timeout=4 * 3600)
+    result = run([ARCHIVE, "--home", str(home), "ingest", *folders], check=False, timeout=4 * 3600)
     if result.returncode != 0:
         raise RuntimeError(f"ingest failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
     print(f"ingested in {result.seconds:.0f} s", flush=True)
@@ -113,16 +128,22 @@ def measure(home: Path, requests: int, seed: int, report: Report) -> None:
         if shape == 0:
             searches.append((f"/search?q={quote(word)}", SearchQuery(q=word)))
         elif shape == 1:
-            searches.append((f"/search?institution={inst}",
-                             SearchQuery(filters={"institution": (inst,)})))
+            searches.append(
+                (f"/search?institution={inst}", SearchQuery(filters={"institution": (inst,)}))
+            )
         elif shape == 2:
             era = rng.choice(eras) if eras else word
-            searches.append((f"/search?q={quote(word)}&era={quote(era)}&sort=date_asc",
-                             SearchQuery(q=word, filters={"era": (era,)}, sort="date_asc")))
+            searches.append(
+                (
+                    f"/search?q={quote(word)}&era={quote(era)}&sort=date_asc",
+                    SearchQuery(q=word, filters={"era": (era,)}, sort="date_asc"),
+                )
+            )
         elif shape == 3:
             page = rng.randint(1, max(1, min(len(ids) // 100, 50)))
-            searches.append((f"/search?size=100&view=list&page={page}",
-                             SearchQuery(size=100, page=page)))
+            searches.append(
+                (f"/search?size=100&view=list&page={page}", SearchQuery(size=100, page=page))
+            )
         else:
             page = rng.randint(1, max(1, min(len(ids) // 20, 4000)))
             searches.append((f"/search?page={page}", SearchQuery(page=page)))
@@ -132,8 +153,9 @@ def measure(home: Path, requests: int, seed: int, report: Report) -> None:
 
     def home_data() -> None:
         backend.search(SearchQuery(size=1))
-        recent = backend.search(SearchQuery(filters={"has_images": ("true",)}, sort="added",
-                                            size=60, facets=False))
+        recent = backend.search(
+            SearchQuery(filters={"has_images": ("true",)}, sort="added", size=60, facets=False)
+        )
         catalog.get_records([h.id for h in recent.hits])
         catalog.institutions()
 
@@ -152,8 +174,9 @@ def measure(home: Path, requests: int, seed: int, report: Report) -> None:
     rows.append(("home", home_ms, home_anchor))
     rows.append(("home (cache dropped)", home_cold, home_anchor))
 
-    search_ms = [time_ms(lambda u=u, n=n: get(u, langs[n % 4]))
-                 for n, (u, _) in enumerate(searches)]
+    search_ms = [
+        time_ms(lambda u=u, n=n: get(u, langs[n % 4])) for n, (u, _) in enumerate(searches)
+    ]
 
     def search_data(query: SearchQuery) -> None:
         result = backend.search(query)
@@ -166,31 +189,53 @@ def measure(home: Path, requests: int, seed: int, report: Report) -> None:
         catalog.get_record(rec.id)
         catalog.get_institution(rec.institution)
         if rec.get("creator"):
-            backend.search(SearchQuery(filters={"creator": (rec.get("creator"),)}, size=13,
-                                       facets=False))
+            backend.search(
+                SearchQuery(filters={"creator": (rec.get("creator"),)}, size=13, facets=False)
+            )
         if rec.get("object_type"):
-            backend.search(SearchQuery(filters={"object_type": (rec.get("object_type"),),
-                                                "institution": (rec.institution,)},
-                                       size=13, facets=False))
-        backend.search(SearchQuery(filters={"institution": (rec.institution,)}, size=13,
-                                   sort="added", facets=False))
+            backend.search(
+                SearchQuery(
+                    filters={
+                        "object_type": (rec.get("object_type"),),
+                        "institution": (rec.institution,),
+                    },
+                    size=13,
+                    facets=False,
+                )
+            )
+        backend.search(
+            SearchQuery(
+                filters={"institution": (rec.institution,)}, size=13, sort="added", facets=False
+            )
+        )
 
-    object_ms = [time_ms(lambda r=r, n=n: get(f"/object/{r.id}", langs[n % 4]))
-                 for n, r in enumerate(sample)]
+    object_ms = [
+        time_ms(lambda r=r, n=n: get(f"/object/{r.id}", langs[n % 4])) for n, r in enumerate(sample)
+    ]
     object_anchor = [time_ms(lambda r=r: object_data(r)) for r in sample]
     rows.append(("object", object_ms, object_anchor))
-    nav = [time_ms(lambda r=r: get(f"/object/{r.id}?s=q%3D{quote(words[0])}&i=5", "ja"))
-           for r in sample[: max(10, requests // 3)]]
+    nav = [
+        time_ms(lambda r=r: get(f"/object/{r.id}?s=q%3D{quote(words[0])}&i=5", "ja"))
+        for r in sample[: max(10, requests // 3)]
+    ]
     rows.append(("object from results (prev/next)", nav, object_anchor))
 
     for name, ms, anchor in rows:
         stats, base = Stats.of(ms), Stats.of(anchor)
         p95, base95 = percentile(ms, 95), percentile(anchor, 95)
-        report.add(Row(f"{name} p95", p95, "ms", anchor=base95,
-                       anchor_name="its data, fetched directly", higher_is_better=False,
-                       target=TARGET_P95_MS,
-                       note=f"n={stats.n}, p50 {stats.p50:.1f} ms, max {stats.max:.0f} ms; "
-                            f"anchor p50 {base.p50:.1f} ms"))
+        report.add(
+            Row(
+                f"{name} p95",
+                p95,
+                "ms",
+                anchor=base95,
+                anchor_name="its data, fetched directly",
+                higher_is_better=False,
+                target=TARGET_P95_MS,
+                note=f"n={stats.n}, p50 {stats.p50:.1f} ms, max {stats.max:.0f} ms; "
+                f"anchor p50 {base.p50:.1f} ms",
+            )
+        )
     app.extensions["archive"].close()
 
 
@@ -198,9 +243,11 @@ def _serve(home: Path) -> tuple[subprocess.Popen, str]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    proc = subprocess.Popen([ARCHIVE, "--home", str(home), "serve", "--port", str(port),
-                             "--workers", "2"], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [ARCHIVE, "--home", str(home), "serve", "--port", str(port), "--workers", "2"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -216,10 +263,20 @@ def _serve(home: Path) -> tuple[subprocess.Popen, str]:
 def _lighthouse(url: str, out: Path) -> dict[str, float]:
     """Performance and accessibility scores (0-100) of one page, mobile preset."""
     subprocess.run(
-        [str(LIGHTHOUSE), url, "--quiet", "--output=json", f"--output-path={out}",
-         "--only-categories=performance,accessibility", f"--chrome-flags={CHROME_FLAGS}"],
-        env={**os.environ, "CHROME_PATH": CHROMIUM}, check=True, timeout=600,
-        capture_output=True)
+        [
+            str(LIGHTHOUSE),
+            url,
+            "--quiet",
+            "--output=json",
+            f"--output-path={out}",
+            "--only-categories=performance,accessibility",
+            f"--chrome-flags={CHROME_FLAGS}",
+        ],
+        env={**os.environ, "CHROME_PATH": CHROMIUM},
+        check=True,
+        timeout=600,
+        capture_output=True,
+    )
     data = json.loads(out.read_text(encoding="utf-8"))
     return {k: round(v["score"] * 100) for k, v in data["categories"].items()}
 
@@ -235,15 +292,32 @@ def lighthouse(home: Path, tmp: Path, report: Report) -> None:
     proc, base = _serve(home)
     try:
         anchor = _lighthouse(f"{base}/help", tmp / "lh-help.json")
-        for name, path in (("object", f"/object/{with_images.id}"),
-                           ("search", f"/search?q={quote(word)}")):
+        for name, path in (
+            ("object", f"/object/{with_images.id}"),
+            ("search", f"/search?q={quote(word)}"),
+        ):
             scores = _lighthouse(base + path, tmp / f"lh-{name}.json")
-            report.add(Row(f"lighthouse {name} performance", scores["performance"], "score",
-                           anchor=anchor["performance"], anchor_name="help page",
-                           target=90, note=path))
-            report.add(Row(f"lighthouse {name} accessibility", scores["accessibility"],
-                           "score", anchor=anchor["accessibility"], anchor_name="help page",
-                           target=95))
+            report.add(
+                Row(
+                    f"lighthouse {name} performance",
+                    scores["performance"],
+                    "score",
+                    anchor=anchor["performance"],
+                    anchor_name="help page",
+                    target=90,
+                    note=path,
+                )
+            )
+            report.add(
+                Row(
+                    f"lighthouse {name} accessibility",
+                    scores["accessibility"],
+                    "score",
+                    anchor=anchor["accessibility"],
+                    anchor_name="help page",
+                    target=95,
+                )
+            )
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -258,12 +332,20 @@ def main(argv: list[str]) -> int:
         if args.no_lighthouse:
             pass
         elif not (LIGHTHOUSE.exists() and Path(CHROMIUM).exists()):
-            report.add(Row("lighthouse", 0, "score", target=90,
-                           note=f"not run: needs {LIGHTHOUSE} (npm ci) and {CHROMIUM} "
-                                "(make browser)"))
+            report.add(
+                Row(
+                    "lighthouse",
+                    0,
+                    "score",
+                    target=90,
+                    note=f"not run: needs {LIGHTHOUSE} (npm ci) and {CHROMIUM} (make browser)",
+                )
+            )
         else:
             lighthouse(home, tmp, report)
-    report.print(f"site: server time per page ({report.params.get('public_records')} "
-                 "public records, in-process)")
+    report.print(
+        f"site: server time per page ({report.params.get('public_records')} "
+        "public records, in-process)"
+    )
     report.save()
     return 0 if report.ok else 1

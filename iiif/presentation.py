@@ -9,7 +9,6 @@ Spec: https://iiif.io/api/presentation/3.0/ (section numbers cited below).
 from __future__ import annotations
 
 import html
-
 import math
 import mimetypes
 from collections.abc import Iterable
@@ -43,19 +42,42 @@ COLLECTION_PAGE_SIZE = 1000
 
 # Values a curator may write in the `behavior` field (§3.3.1), in English or Japanese.
 _BEHAVIORS = {
-    "paged": "paged", "book": "paged", "album": "paged", "冊子": "paged", "画帖": "paged",
-    "帖": "paged", "本": "paged", "折本": "paged",
-    "continuous": "continuous", "scroll": "continuous", "巻子": "continuous",
-    "巻物": "continuous", "絵巻": "continuous", "巻": "continuous",
-    "individuals": "individuals", "individual": "individuals", "一枚物": "individuals",
+    "paged": "paged",
+    "book": "paged",
+    "album": "paged",
+    "冊子": "paged",
+    "画帖": "paged",
+    "帖": "paged",
+    "本": "paged",
+    "折本": "paged",
+    "continuous": "continuous",
+    "scroll": "continuous",
+    "巻子": "continuous",
+    "巻物": "continuous",
+    "絵巻": "continuous",
+    "巻": "continuous",
+    "individuals": "individuals",
+    "individual": "individuals",
+    "一枚物": "individuals",
 }
 
 # Fields shown in `metadata`, in display order. The title is the label, the
 # description the summary, rights are `rights`; technical fields are left out.
-_METADATA_FIELDS = ("id", "title_kana", "creator", "date", "object_type", "material",
-                    "dimensions", "keywords")
-_BILINGUAL_LABEL_FIX = {"creator": "Creator", "object_type": "Object type",
-                        "material": "Material and technique"}
+_METADATA_FIELDS = (
+    "id",
+    "title_kana",
+    "creator",
+    "date",
+    "object_type",
+    "material",
+    "dimensions",
+    "keywords",
+)
+_BILINGUAL_LABEL_FIX = {
+    "creator": "Creator",
+    "object_type": "Object type",
+    "material": "Material and technique",
+}
 
 
 @dataclass(frozen=True)
@@ -171,13 +193,20 @@ def canvas_size(image: ImageRef, cap: int) -> tuple[int, int]:
 
 def image_service(links: Links, image_id: str) -> list[dict]:
     """The Image API 3.0 service block (§3.2 `service`, Image API §5.1)."""
-    return [{"id": links.image_service(image_id), "type": "ImageService3",
-             "profile": IMAGE_PROFILE}]
+    return [
+        {"id": links.image_service(image_id), "type": "ImageService3", "profile": IMAGE_PROFILE}
+    ]
 
 
 def thumbnail(links: Links, image_id: str) -> list[dict]:
-    return [{"id": links.thumbnail(image_id), "type": "Image", "format": "image/jpeg",
-             "service": image_service(links, image_id)}]
+    return [
+        {
+            "id": links.thumbnail(image_id),
+            "type": "Image",
+            "format": "image/jpeg",
+            "service": image_service(links, image_id),
+        }
+    ]
 
 
 def _format_of(path: str | None) -> str:
@@ -188,30 +217,47 @@ def _format_of(path: str | None) -> str:
 def provider(links: Links, inst: Institution) -> list[dict]:
     """§3.2.2 provider: the institution as an Agent with its homepage(s) and logo."""
     name = lang_map(inst.name.get("ja"), inst.name.get("en"), inst.id)
-    homepages = [{"id": links.institution_page(inst.id), "type": "Text", "label": name,
-                  "format": "text/html", "language": ["ja", "en"]}]
+    homepages = [
+        {
+            "id": links.institution_page(inst.id),
+            "type": "Text",
+            "label": name,
+            "format": "text/html",
+            "language": ["ja", "en"],
+        }
+    ]
     if inst.homepage:
-        homepages.append({"id": inst.homepage, "type": "Text", "label": name,
-                          "format": "text/html"})
-    agent: dict[str, Any] = {"id": links.institution_page(inst.id), "type": "Agent",
-                             "label": name, "homepage": homepages}
+        homepages.append(
+            {"id": inst.homepage, "type": "Text", "label": name, "format": "text/html"}
+        )
+    agent: dict[str, Any] = {
+        "id": links.institution_page(inst.id),
+        "type": "Agent",
+        "label": name,
+        "homepage": homepages,
+    }
     if inst.logo:
-        agent["logo"] = [{"id": links.logo(inst.id), "type": "Image",
-                          "format": _format_of(inst.logo)}]
+        agent["logo"] = [
+            {"id": links.logo(inst.id), "type": "Image", "format": _format_of(inst.logo)}
+        ]
     return [agent]
 
 
 def required_statement(inst: Institution) -> KeyValueString:
     """§3.3.2 requiredStatement: the institution's credit line (its name by default)."""
     credit = inst.credit or inst.name
-    return _kv("クレジット", "Attribution",
-               lang_map(credit.get("ja"), credit.get("en"), inst.id))
+    return _kv("クレジット", "Attribution", lang_map(credit.get("ja"), credit.get("en"), inst.id))
 
 
 def metadata(record: Record, inst: Institution) -> list[KeyValueString]:
     """§3.3.1 metadata: every mapped field and every extra column, with bilingual labels."""
-    entries = [_kv("所蔵", "Holding institution",
-                   lang_map(inst.name.get("ja"), inst.name.get("en"), inst.id))]
+    entries = [
+        _kv(
+            "所蔵",
+            "Holding institution",
+            lang_map(inst.name.get("ja"), inst.name.get("en"), inst.id),
+        )
+    ]
     for name in _METADATA_FIELDS:
         field = FIELDS_BY_NAME[name]
         label_en = _BILINGUAL_LABEL_FIX.get(name, field.label_en)
@@ -230,12 +276,18 @@ def metadata(record: Record, inst: Institution) -> list[KeyValueString]:
     if years := year_range(record):
         entries.append(_kv("年代（西暦）", "Years (normalised)", {"none": [years]}))
     if record.rights:
-        entries.append(_kv("権利", "Rights", lang_map(rights_label(record.rights, "ja"),
-                                                     rights_label(record.rights, "en"))))
+        entries.append(
+            _kv(
+                "権利",
+                "Rights",
+                lang_map(rights_label(record.rights, "ja"), rights_label(record.rights, "en")),
+            )
+        )
     for label, value in record.extra:
         if str(label).strip() and str(value).strip():
-            entries.append(KeyValueString(label=text_value(str(label)),
-                                          value=text_value(str(value))))
+            entries.append(
+                KeyValueString(label=text_value(str(label)), value=text_value(str(value)))
+            )
     return entries
 
 
@@ -243,18 +295,33 @@ def _canvas(links: Links, record: Record, image: ImageRef, index: int) -> Canvas
     """One Canvas per image (§5.4), painted by one Image annotation (§3.4, §5.5)."""
     width, height = canvas_size(image, record.max_image_size)
     canvas_id = f"{links.manifest(record.id)}/canvas/{index}"
-    body = {"id": links.image(image.id), "type": "Image", "format": "image/jpeg",
-            "width": width, "height": height, "service": image_service(links, image.id)}
-    anno = Annotation(id=f"{canvas_id}/annotation/1", motivation="painting",
-                      target=canvas_id, body=body)
+    body = {
+        "id": links.image(image.id),
+        "type": "Image",
+        "format": "image/jpeg",
+        "width": width,
+        "height": height,
+        "service": image_service(links, image.id),
+    }
+    anno = Annotation(
+        id=f"{canvas_id}/annotation/1", motivation="painting", target=canvas_id, body=body
+    )
     page = AnnotationPage(id=f"{canvas_id}/page/1", items=[anno])
-    label = lang_map(f"{index}コマ目" if len(record.images) > 1 else None,
-                     f"Image {index}" if len(record.images) > 1 else None,
-                     str(index))
+    label = lang_map(
+        f"{index}コマ目" if len(record.images) > 1 else None,
+        f"Image {index}" if len(record.images) > 1 else None,
+        str(index),
+    )
     if len(record.images) == 1:
         label = {"none": ["1"]}
-    return Canvas(id=canvas_id, label=label, width=width, height=height, items=[page],
-                  thumbnail=thumbnail(links, image.id))
+    return Canvas(
+        id=canvas_id,
+        label=label,
+        width=width,
+        height=height,
+        items=[page],
+        thumbnail=thumbnail(links, image.id),
+    )
 
 
 def build_manifest(record: Record, inst: Institution, links: Links) -> Manifest:
@@ -265,15 +332,30 @@ def build_manifest(record: Record, inst: Institution, links: Links) -> Manifest:
         "metadata": metadata(record, inst),
         "requiredStatement": required_statement(inst),
         "provider": provider(links, inst),
-        "homepage": [{"id": links.object_page(record.id), "type": "Text",
-                      "label": lang_map(record.get("title"), record.get("title_en"),
-                                        record.local_id),
-                      "format": "text/html", "language": ["ja", "en"]}],
-        "seeAlso": [{"id": links.record_json(record.id), "type": "Dataset",
-                     "format": "application/json",
-                     "label": lang_map("資料データ（JSON）", "Record data (JSON)")}],
-        "partOf": [{"id": links.collection(inst.id), "type": "Collection",
-                    "label": lang_map(inst.name.get("ja"), inst.name.get("en"), inst.id)}],
+        "homepage": [
+            {
+                "id": links.object_page(record.id),
+                "type": "Text",
+                "label": lang_map(record.get("title"), record.get("title_en"), record.local_id),
+                "format": "text/html",
+                "language": ["ja", "en"],
+            }
+        ],
+        "seeAlso": [
+            {
+                "id": links.record_json(record.id),
+                "type": "Dataset",
+                "format": "application/json",
+                "label": lang_map("資料データ（JSON）", "Record data (JSON)"),
+            }
+        ],
+        "partOf": [
+            {
+                "id": links.collection(inst.id),
+                "type": "Collection",
+                "label": lang_map(inst.name.get("ja"), inst.name.get("en"), inst.id),
+            }
+        ],
         "items": [_canvas(links, record, img, i) for i, img in enumerate(record.images, 1)],
     }
     summary = lang_map(record.get("description"), record.get("description_en"))
@@ -295,9 +377,12 @@ def manifest_ref(record: Record, links: Links) -> ManifestRef:
     extra: dict[str, Any] = {}
     if record.images:
         extra["thumbnail"] = thumbnail(links, record.images[0].id)
-    return ManifestRef(id=links.manifest(record.id), type="Manifest",
-                       label=lang_map(record.get("title"), record.get("title_en"),
-                                      record.local_id), **extra)
+    return ManifestRef(
+        id=links.manifest(record.id),
+        type="Manifest",
+        label=lang_map(record.get("title"), record.get("title_en"), record.local_id),
+        **extra,
+    )
 
 
 def _inst_label(inst: Institution) -> dict:
@@ -318,19 +403,32 @@ def build_top_collection(
     """
     items = [
         CollectionRef(id=links.collection(inst.id), type="Collection", label=_inst_label(inst))
-        for inst, count in institutions if count > 0
+        for inst, count in institutions
+        if count > 0
     ]
     return Collection(
         id=links.collection(),
         label=lang_map(site_name.get("ja"), site_name.get("en"), "collections"),
-        summary=lang_map("参加館ごとのコレクション",
-                         "Collections of the participating institutions"),
-        homepage=[{"id": f"{links.base}/", "type": "Text",
-                   "label": lang_map(site_name.get("ja"), site_name.get("en"), "home"),
-                   "format": "text/html", "language": ["ja", "en"]}],
-        service=[{"id": links.activity(), "type": "OrderedCollection",
-                  "profile": "http://iiif.io/api/discovery/1/context.json",
-                  "label": lang_map("更新情報", "Change Discovery")}],
+        summary=lang_map(
+            "参加館ごとのコレクション", "Collections of the participating institutions"
+        ),
+        homepage=[
+            {
+                "id": f"{links.base}/",
+                "type": "Text",
+                "label": lang_map(site_name.get("ja"), site_name.get("en"), "home"),
+                "format": "text/html",
+                "language": ["ja", "en"],
+            }
+        ],
+        service=[
+            {
+                "id": links.activity(),
+                "type": "OrderedCollection",
+                "profile": "http://iiif.io/api/discovery/1/context.json",
+                "label": lang_map("更新情報", "Change Discovery"),
+            }
+        ],
         items=items,
     )
 
@@ -345,8 +443,11 @@ def build_institution_collection(
     kwargs["partOf"] = [{"id": links.collection(), "type": "Collection"}]
     if total > COLLECTION_PAGE_SIZE:
         kwargs["items"] = [
-            CollectionRef(id=links.collection(inst.id, n), type="Collection",
-                          label=_page_label(inst, n, total))
+            CollectionRef(
+                id=links.collection(inst.id, n),
+                type="Collection",
+                label=_page_label(inst, n, total),
+            )
             for n in range(1, page_count(total) + 1)
         ]
     else:
@@ -359,11 +460,13 @@ def build_page_collection(
 ) -> Collection:
     """Page ``page`` (1-based) of a large institution: up to ``COLLECTION_PAGE_SIZE`` manifests."""
     kwargs = _collection_common(inst, links)
-    kwargs["partOf"] = [{"id": links.collection(inst.id), "type": "Collection",
-                         "label": _inst_label(inst)}]
+    kwargs["partOf"] = [
+        {"id": links.collection(inst.id), "type": "Collection", "label": _inst_label(inst)}
+    ]
     kwargs["items"] = [manifest_ref(r, links) for r in records]
-    return Collection(id=links.collection(inst.id, page), label=_page_label(inst, page, total),
-                      **kwargs)
+    return Collection(
+        id=links.collection(inst.id, page), label=_page_label(inst, page, total), **kwargs
+    )
 
 
 def _page_label(inst: Institution, page: int, total: int) -> dict:
@@ -378,9 +481,15 @@ def _collection_common(inst: Institution, links: Links) -> dict[str, Any]:
     kwargs: dict[str, Any] = {
         "requiredStatement": required_statement(inst),
         "provider": provider(links, inst),
-        "homepage": [{"id": links.institution_page(inst.id), "type": "Text",
-                      "label": _inst_label(inst), "format": "text/html",
-                      "language": ["ja", "en"]}],
+        "homepage": [
+            {
+                "id": links.institution_page(inst.id),
+                "type": "Text",
+                "label": _inst_label(inst),
+                "format": "text/html",
+                "language": ["ja", "en"],
+            }
+        ],
     }
     summary = lang_map(inst.description.get("ja"), inst.description.get("en"))
     if summary:

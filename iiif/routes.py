@@ -90,8 +90,9 @@ def request_links(archive: Archive) -> Links:
     return Links(archive.config.public_url or request.url_root)
 
 
-def json_document(body: str | bytes, content_type: str, *, last_modified: str | None = None,
-                  max_age: int = 300) -> Response:
+def json_document(
+    body: str | bytes, content_type: str, *, last_modified: str | None = None, max_age: int = 300
+) -> Response:
     """A cacheable JSON response: strong ETag of the body, Last-Modified, 304 when unchanged."""
     data = body.encode("utf-8") if isinstance(body, str) else body
     resp = Response(data, content_type=content_type)
@@ -99,7 +100,8 @@ def json_document(body: str | bytes, content_type: str, *, last_modified: str | 
     if last_modified:
         try:
             resp.last_modified = datetime.strptime(last_modified, "%Y-%m-%dT%H:%M:%SZ").replace(
-                tzinfo=UTC)
+                tzinfo=UTC
+            )
         except ValueError:  # not our timestamp format: the ETag alone validates
             pass
     resp.cache_control.public = True
@@ -110,16 +112,21 @@ def json_document(body: str | bytes, content_type: str, *, last_modified: str | 
 def finish_response(resp: Response) -> Response:
     """CORS for every response, and gzip when the client accepts it (after conditionals)."""
     resp.headers["Access-Control-Allow-Origin"] = "*"
-    resp.headers.setdefault("Access-Control-Expose-Headers",
-                            "ETag, Last-Modified, Content-Length, Link")
+    resp.headers.setdefault(
+        "Access-Control-Expose-Headers", "ETag, Last-Modified, Content-Length, Link"
+    )
     if request.method == "OPTIONS":
         resp.headers["Access-Control-Allow-Methods"] = "GET, HEAD, OPTIONS"
         resp.headers["Access-Control-Allow-Headers"] = "Accept, If-None-Match, If-Modified-Since"
     if resp.mimetype not in _COMPRESSIBLE or resp.is_streamed or resp.direct_passthrough:
         return resp
     resp.vary.add("Accept-Encoding")
-    if ("gzip" not in request.accept_encodings or resp.status_code != 200
-            or "Content-Encoding" in resp.headers or request.method == "HEAD"):
+    if (
+        "gzip" not in request.accept_encodings
+        or resp.status_code != 200
+        or "Content-Encoding" in resp.headers
+        or request.method == "HEAD"
+    ):
         return resp
     data = resp.get_data()
     if len(data) < GZIP_MIN_BYTES:
@@ -140,9 +147,11 @@ def latest(*stamps: str | None) -> str | None:
 
 def error_document(exc: ArchiveError) -> Response:
     """Errors as JSON with their HTTP status; never a traceback."""
-    resp = Response(json.dumps({"error": str(exc), "status": exc.http_status},
-                               ensure_ascii=False),
-                    status=exc.http_status, content_type="application/json")
+    resp = Response(
+        json.dumps({"error": str(exc), "status": exc.http_status}, ensure_ascii=False),
+        status=exc.http_status,
+        content_type="application/json",
+    )
     return resp
 
 
@@ -167,17 +176,23 @@ def presentation_blueprint(archive: Archive) -> Blueprint:
         links = request_links(archive)
         body = manifests.get(
             (record.id, record.content_checksum(), inst.to_json(), links.base),
-            lambda: presentation.to_json(presentation.build_manifest(record, inst, links)))
-        return json_document(body, presentation.CONTENT_TYPE, last_modified=latest(
-            record.updated_at, catalog.institution_updated_at(inst.id)))
+            lambda: presentation.to_json(presentation.build_manifest(record, inst, links)),
+        )
+        return json_document(
+            body,
+            presentation.CONTENT_TYPE,
+            last_modified=latest(record.updated_at, catalog.institution_updated_at(inst.id)),
+        )
 
     @bp.get("/collection/top")
     def top_collection() -> Response:
         insts = [(inst, catalog.count(inst.id)) for inst in catalog.institutions()]
         doc = presentation.build_top_collection(insts, request_links(archive), site_name)
-        return json_document(presentation.to_json(doc), presentation.CONTENT_TYPE,
-                             last_modified=latest(catalog.last_modified(),
-                                                  catalog.institution_updated_at()))
+        return json_document(
+            presentation.to_json(doc),
+            presentation.CONTENT_TYPE,
+            last_modified=latest(catalog.last_modified(), catalog.institution_updated_at()),
+        )
 
     @bp.get("/collection/<inst_id>")
     def institution_collection(inst_id: str) -> Response:
@@ -187,10 +202,12 @@ def presentation_blueprint(archive: Archive) -> Blueprint:
         changed = latest(catalog.last_modified(), catalog.institution_updated_at(inst.id))
 
         def build() -> str:
-            records = (catalog.records(inst.id) if total <= presentation.COLLECTION_PAGE_SIZE
-                       else None)
+            records = (
+                catalog.records(inst.id) if total <= presentation.COLLECTION_PAGE_SIZE else None
+            )
             return presentation.to_json(
-                presentation.build_institution_collection(inst, total, links, records))
+                presentation.build_institution_collection(inst, total, links, records)
+            )
 
         key = (inst.id, 0, catalog.change_count(), inst.to_json(), links.base)
         body = collections.get(key, build)
@@ -200,17 +217,21 @@ def presentation_blueprint(archive: Archive) -> Blueprint:
     def institution_page(inst_id: str, page: int) -> Response:
         inst = institution_or_404(inst_id)
         total = catalog.count(inst.id)
-        if total <= presentation.COLLECTION_PAGE_SIZE or not 1 <= page <= \
-                presentation.page_count(total):
+        if total <= presentation.COLLECTION_PAGE_SIZE or not 1 <= page <= presentation.page_count(
+            total
+        ):
             raise NotFound(f"no page {page} of the collection {inst_id!r}")
         links = request_links(archive)
         changed = latest(catalog.last_modified(), catalog.institution_updated_at(inst.id))
 
         def build() -> str:
             size = presentation.COLLECTION_PAGE_SIZE
-            ids = catalog.record_ids(inst.id)[(page - 1) * size: page * size]
-            return presentation.to_json(presentation.build_page_collection(
-                inst, page, total, links, catalog.get_records(ids)))
+            ids = catalog.record_ids(inst.id)[(page - 1) * size : page * size]
+            return presentation.to_json(
+                presentation.build_page_collection(
+                    inst, page, total, links, catalog.get_records(ids)
+                )
+            )
 
         key = (inst.id, page, catalog.change_count(), inst.to_json(), links.base)
         body = collections.get(key, build)
@@ -219,8 +240,12 @@ def presentation_blueprint(archive: Archive) -> Blueprint:
     @bp.get("/activity/all-changes")
     def all_changes() -> Response:
         doc = changes.ordered_collection(catalog, request_links(archive))
-        return json_document(json.dumps(doc, ensure_ascii=False), changes.CONTENT_TYPE,
-                             last_modified=catalog.last_modified(), max_age=60)
+        return json_document(
+            json.dumps(doc, ensure_ascii=False),
+            changes.CONTENT_TYPE,
+            last_modified=catalog.last_modified(),
+            max_age=60,
+        )
 
     @bp.get("/activity/page/<int:n>")
     def activity_page(n: int) -> Response:
@@ -228,8 +253,9 @@ def presentation_blueprint(archive: Archive) -> Blueprint:
         if doc is None:
             raise NotFound(f"no page {n} of the change stream")
         full = changes.page_is_full(catalog, n)
-        return json_document(json.dumps(doc, ensure_ascii=False), changes.CONTENT_TYPE,
-                             max_age=86400 if full else 60)
+        return json_document(
+            json.dumps(doc, ensure_ascii=False), changes.CONTENT_TYPE, max_age=86400 if full else 60
+        )
 
     @bp.get("/logo/<inst_id>")
     def logo(inst_id: str) -> Response:

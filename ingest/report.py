@@ -140,8 +140,11 @@ class Report:
         lines.append("")
         if self.error:
             lines.append(f"Run failed: {self.error}")
-        done = (f"{self.images_reused} checked" if self.dry_run
-                else f"{self.images_tiled} tiled, {self.images_reused} unchanged")
+        done = (
+            f"{self.images_reused} checked"
+            if self.dry_run
+            else f"{self.images_tiled} tiled, {self.images_reused} unchanged"
+        )
         lines.append(
             f"Images: {done}; "
             f"{self.bytes_read / 1e6:.1f} MB read in {self.seconds:.1f} s with "

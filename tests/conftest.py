@@ -88,8 +88,16 @@ def start_server(home: Path, *, workers: int = 2, env: dict | None = None):
     """Start `archive serve` for real and wait until it answers; returns (process, base URL)."""
     port = free_port()
     proc = subprocess.Popen(
-        [str(BIN / "archive"), "--home", str(home), "serve", "--port", str(port),
-         "--workers", str(workers)],
+        [
+            str(BIN / "archive"),
+            "--home",
+            str(home),
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         env={**os.environ, **(env or {})},

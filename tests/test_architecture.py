@@ -23,8 +23,12 @@ ALLOWED = {
 # The CLI is the one place that wires the packages together.
 WIRING = {REPO / "archive" / "cli.py"}
 # Heavy libraries stay in the modules that use them.
-HEAVY = {"pyvips": {"ingest", "iiif"}, "elasticsearch": {"search"}, "opensearchpy": {"search"},
-         "flask": {"web", "iiif"}}
+HEAVY = {
+    "pyvips": {"ingest", "iiif"},
+    "elasticsearch": {"search"},
+    "opensearchpy": {"search"},
+    "flask": {"web", "iiif"},
+}
 
 
 def imported_roots(path: Path) -> set[str]:
@@ -51,7 +55,9 @@ def test_dependencies_point_one_way(package: str, path: Path) -> None:
     if path in WIRING:
         return
     ours = imported_roots(path) & set(PACKAGES)
-    assert ours <= ALLOWED[package], f"{path.relative_to(REPO)} imports {sorted(ours - ALLOWED[package])}"
+    assert ours <= ALLOWED[package], (
+        f"{path.relative_to(REPO)} imports {sorted(ours - ALLOWED[package])}"
+    )
     for library, allowed in HEAVY.items():
         if library in imported_roots(path):
             assert package in allowed, f"{path.relative_to(REPO)} imports {library}"

@@ -29,7 +29,7 @@ def test_settings_load_in_order(home):
 
 @pytest.mark.parametrize(
     ("toml", "message"),
-    [('workers = "many"', "workers"), ('no_such = 1', "no_such"), ("workers = ", "archive.toml")],
+    [('workers = "many"', "workers"), ("no_such = 1", "no_such"), ("workers = ", "archive.toml")],
 )
 def test_bad_settings_name_the_culprit(home, toml, message):
     (home / "archive.toml").write_text(toml)
@@ -78,10 +78,15 @@ def test_rights_uris(uri, ok):
 def make_record(local="A-1", public=True, title="茶碗") -> Record:
     rid = record_id("craft", local)
     return Record(
-        id=rid, institution="craft", local_id=local, fields={"id": local, "title": title},
-        public=public, rights="http://rightsstatements.org/vocab/InC/1.0/",
-        images=[ImageRef(id=image_id(rid, "a.jpg"), source="a.jpg", width=10, height=20,
-                         version="v1")],
+        id=rid,
+        institution="craft",
+        local_id=local,
+        fields={"id": local, "title": title},
+        public=public,
+        rights="http://rightsstatements.org/vocab/InC/1.0/",
+        images=[
+            ImageRef(id=image_id(rid, "a.jpg"), source="a.jpg", width=10, height=20, version="v1")
+        ],
     )
 
 

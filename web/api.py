@@ -50,8 +50,9 @@ def _int(name: str, default: int | None, low: int, high: int) -> int | None:
     try:
         value = int(raw.strip())
     except ValueError:
-        raise BadRequest(f"{name} must be a whole number, got {raw[:40]!r}",
-                         parameter=name) from None
+        raise BadRequest(
+            f"{name} must be a whole number, got {raw[:40]!r}", parameter=name
+        ) from None
     if not low <= value <= high:
         raise BadRequest(f"{name} must be between {low} and {high}, got {value}", parameter=name)
     return value
@@ -62,8 +63,9 @@ def _choice(name: str, choices: tuple[str, ...], default: str | None) -> str | N
     if raw is None:
         return default
     if raw not in choices:
-        raise BadRequest(f"{name} must be one of {', '.join(choices)}, got {raw[:40]!r}",
-                         parameter=name)
+        raise BadRequest(
+            f"{name} must be one of {', '.join(choices)}, got {raw[:40]!r}", parameter=name
+        )
     return raw
 
 
@@ -73,8 +75,9 @@ def _values(name: str) -> tuple[str, ...]:
         raise BadRequest(f"{name} may be given at most {MAX_VALUES} times", parameter=name)
     for value in values:
         if not 1 <= len(value) <= MAX_VALUE:
-            raise BadRequest(f"{name} values must be 1 to {MAX_VALUE} characters long",
-                             parameter=name)
+            raise BadRequest(
+                f"{name} values must be 1 to {MAX_VALUE} characters long", parameter=name
+            )
     return tuple(dict.fromkeys(values))
 
 
@@ -100,8 +103,9 @@ def parse_search() -> SearchQuery:
     year_from = _int("year_from", None, YEAR_MIN, YEAR_MAX)
     year_to = _int("year_to", None, YEAR_MIN, YEAR_MAX)
     if year_from is not None and year_to is not None and year_from > year_to:
-        raise BadRequest(f"year_from ({year_from}) is after year_to ({year_to})",
-                         parameter="year_from")
+        raise BadRequest(
+            f"year_from ({year_from}) is after year_to ({year_to})", parameter="year_from"
+        )
     return SearchQuery(
         q=q.strip(),
         filters=filters,
@@ -121,15 +125,16 @@ def century_label(value: str, lang: str) -> str:
         return value
     if lang == "en":
         number = abs(n)
-        suffix = "th" if 10 <= number % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(
-            number % 10, "th")
+        suffix = (
+            "th" if 10 <= number % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(number % 10, "th")
+        )
         return f"{number}{suffix} century" + (" BCE" if n < 0 else "")
     return f"紀元前{-n}世紀" if n < 0 else f"{n}世紀"
 
 
-def facet_labeller(institutions: dict[str, Institution], lang: str
-                   ) -> Callable[[str, str], str]:
+def facet_labeller(institutions: dict[str, Institution], lang: str) -> Callable[[str, str], str]:
     """Human labels for facet values: institution names, rights names, centuries."""
+
     def label(facet: str, value: str) -> str:
         if facet == "institution" and value in institutions:
             return institutions[value].label(lang)
@@ -143,6 +148,7 @@ def facet_labeller(institutions: dict[str, Institution], lang: str
                 return "With images" if yes else "Without images"
             return "画像あり" if yes else "画像なし"
         return value
+
     return label
 
 
@@ -151,8 +157,9 @@ def api_blueprint(archive: Archive) -> Blueprint:
     catalog = archive.catalog
 
     def json_response(data: Any, status: int = 200) -> Response:
-        return Response(json.dumps(data, ensure_ascii=False), status=status,
-                        content_type="application/json")
+        return Response(
+            json.dumps(data, ensure_ascii=False), status=status, content_type="application/json"
+        )
 
     @bp.get("/search")
     def search() -> Response:
@@ -171,25 +178,36 @@ def api_blueprint(archive: Archive) -> Blueprint:
             if record is None:  # the index is a little behind the catalog
                 continue
             inst = institutions.get(record.institution)
-            items.append({
-                "id": record.id,
-                "local_id": record.local_id,
-                "institution": record.institution,
-                "institution_name": inst.label(query.lang) if inst else record.institution,
-                "title": record.label(query.lang),
-                "thumbnail": links.thumbnail(record.images[0].id) if record.images else None,
-                "manifest": links.manifest(record.id),
-                "url": links.object_page(record.id),
-                "date": record.get("date"),
-                "highlights": dict(hit.highlights),
-            })
+            items.append(
+                {
+                    "id": record.id,
+                    "local_id": record.local_id,
+                    "institution": record.institution,
+                    "institution_name": inst.label(query.lang) if inst else record.institution,
+                    "title": record.label(query.lang),
+                    "thumbnail": links.thumbnail(record.images[0].id) if record.images else None,
+                    "manifest": links.manifest(record.id),
+                    "url": links.object_page(record.id),
+                    "date": record.get("date"),
+                    "highlights": dict(hit.highlights),
+                }
+            )
         facets = {
-            name: [{"value": value, "label": label(name, value), "count": count}
-                   for value, count in result.facets.get(name, [])]
+            name: [
+                {"value": value, "label": label(name, value), "count": count}
+                for value, count in result.facets.get(name, [])
+            ]
             for name in FACETS
         }
-        return json_response({"total": result.total, "page": query.page, "size": query.size,
-                              "facets": facets, "items": items})
+        return json_response(
+            {
+                "total": result.total,
+                "page": query.page,
+                "size": query.size,
+                "facets": facets,
+                "items": items,
+            }
+        )
 
     @bp.get("/suggest")
     def suggest() -> Response:
@@ -212,8 +230,7 @@ def api_blueprint(archive: Archive) -> Blueprint:
             raise NotFound(f"no record {record_id!r}")
         rec = catalog.get_record(record_id, public_only=True)
         inst = catalog.get_institution(rec.institution)
-        body = json.dumps(export.record_json(rec, inst, request_links(archive)),
-                          ensure_ascii=False)
+        body = json.dumps(export.record_json(rec, inst, request_links(archive)), ensure_ascii=False)
         return json_document(body, "application/json", last_modified=rec.updated_at)
 
     @bp.get("/export.jsonl")
@@ -221,23 +238,30 @@ def api_blueprint(archive: Archive) -> Blueprint:
         """Every public record as JSON Lines, streamed."""
         links = request_links(archive)
         body = stream_with_context(export.jsonl_lines(export.public_records(catalog), links))
-        return Response(body, content_type="application/x-ndjson; charset=utf-8", headers={
-            "Content-Disposition": 'attachment; filename="archive-export.jsonl"'})
+        return Response(
+            body,
+            content_type="application/x-ndjson; charset=utf-8",
+            headers={"Content-Disposition": 'attachment; filename="archive-export.jsonl"'},
+        )
 
     @bp.get("/export.csv")
     def export_csv() -> Response:
         """Every public record as CSV (UTF-8 with BOM), streamed."""
         links = request_links(archive)
         body = stream_with_context(export.csv_chunks(export.public_records(catalog), links))
-        return Response(body, content_type="text/csv; charset=utf-8", headers={
-            "Content-Disposition": 'attachment; filename="archive-export.csv"'})
+        return Response(
+            body,
+            content_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": 'attachment; filename="archive-export.csv"'},
+        )
 
     @bp.get("/openapi.json")
     def openapi_json() -> Response:
         """The OpenAPI 3 description of this API."""
         base = (archive.config.public_url or request.url_root).rstrip("/")
-        return json_document(json.dumps(openapi.document(base), ensure_ascii=False),
-                             "application/json", max_age=3600)
+        return json_document(
+            json.dumps(openapi.document(base), ensure_ascii=False), "application/json", max_age=3600
+        )
 
     bp.after_request(finish_response)
 

@@ -22,11 +22,39 @@ from iiif.presentation import Links
 
 BOM = "\ufeff"
 CSV_COLUMNS = (
-    "id", "local_id", "institution", "institution_name_ja", "institution_name_en",
-    "title", "title_en", "title_kana", "creator", "creator_en", "date", "date_start",
-    "date_end", "era", "century", "object_type", "object_type_en", "material", "material_en",
-    "dimensions", "description", "description_en", "keywords", "rights", "rights_label",
-    "images", "image_ids", "thumbnail", "manifest", "url", "extra", "created_at", "updated_at",
+    "id",
+    "local_id",
+    "institution",
+    "institution_name_ja",
+    "institution_name_en",
+    "title",
+    "title_en",
+    "title_kana",
+    "creator",
+    "creator_en",
+    "date",
+    "date_start",
+    "date_end",
+    "era",
+    "century",
+    "object_type",
+    "object_type_en",
+    "material",
+    "material_en",
+    "dimensions",
+    "description",
+    "description_en",
+    "keywords",
+    "rights",
+    "rights_label",
+    "images",
+    "image_ids",
+    "thumbnail",
+    "manifest",
+    "url",
+    "extra",
+    "created_at",
+    "updated_at",
 )
 # Spreadsheets run a cell starting with these as a formula (CSV injection); such
 # cells get a leading apostrophe, which spreadsheets hide.
@@ -50,16 +78,18 @@ def record_json(record: Record, inst: Institution, links: Links) -> dict[str, An
     images = []
     for position, image in enumerate(record.images, 1):
         width, height = presented_size(image.width, image.height, record.max_image_size)
-        images.append({
-            "id": image.id,
-            "position": position,
-            "width": width,
-            "height": height,
-            "service": links.image_service(image.id),
-            "info": f"{links.image_service(image.id)}/info.json",
-            "full": links.image(image.id),
-            "thumbnail": links.thumbnail(image.id),
-        })
+        images.append(
+            {
+                "id": image.id,
+                "position": position,
+                "width": width,
+                "height": height,
+                "service": links.image_service(image.id),
+                "info": f"{links.image_service(image.id)}/info.json",
+                "full": links.image(image.id),
+                "thumbnail": links.thumbnail(image.id),
+            }
+        )
     keywords = record.get("keywords") or []
     return {
         "id": record.id,
@@ -89,8 +119,12 @@ def record_json(record: Record, inst: Institution, links: Links) -> dict[str, An
         },
         "rights": {
             "uri": record.rights or None,
-            "label": {"ja": rights_label(record.rights, "ja"),
-                      "en": rights_label(record.rights, "en")} if record.rights else None,
+            "label": {
+                "ja": rights_label(record.rights, "ja"),
+                "en": rights_label(record.rights, "en"),
+            }
+            if record.rights
+            else None,
         },
         "images": images,
         "thumbnail": images[0]["thumbnail"] if images else None,
@@ -136,22 +170,33 @@ def csv_row(record: Record, inst: Institution, links: Links) -> list[str]:
     fields = record.fields
     keywords = doc["normalised"]["keywords"]
     values = {
-        "id": record.id, "local_id": record.local_id, "institution": inst.id,
-        "institution_name_ja": inst.name.get("ja"), "institution_name_en": inst.name.get("en"),
-        "date_start": record.date_start, "date_end": record.date_end, "era": record.era,
-        "century": doc["normalised"]["century"], "keywords": "; ".join(keywords),
-        "rights": record.rights, "rights_label": rights_label(record.rights, "en")
-        if record.rights else "",
-        "images": len(record.images), "image_ids": " ".join(i["id"] for i in doc["images"]),
-        "thumbnail": doc["thumbnail"], "manifest": doc["manifest"], "url": doc["url"],
+        "id": record.id,
+        "local_id": record.local_id,
+        "institution": inst.id,
+        "institution_name_ja": inst.name.get("ja"),
+        "institution_name_en": inst.name.get("en"),
+        "date_start": record.date_start,
+        "date_end": record.date_end,
+        "era": record.era,
+        "century": doc["normalised"]["century"],
+        "keywords": "; ".join(keywords),
+        "rights": record.rights,
+        "rights_label": rights_label(record.rights, "en") if record.rights else "",
+        "images": len(record.images),
+        "image_ids": " ".join(i["id"] for i in doc["images"]),
+        "thumbnail": doc["thumbnail"],
+        "manifest": doc["manifest"],
+        "url": doc["url"],
         "extra": json.dumps(doc["extra"], ensure_ascii=False) if record.extra else "",
-        "created_at": record.created_at, "updated_at": record.updated_at,
+        "created_at": record.created_at,
+        "updated_at": record.updated_at,
     }
     return [_cell(values[c] if c in values else fields.get(c)) for c in CSV_COLUMNS]
 
 
-def csv_chunks(rows: Iterable[tuple[Record, Institution]], links: Links,
-               batch: int = 200) -> Iterator[str]:
+def csv_chunks(
+    rows: Iterable[tuple[Record, Institution]], links: Links, batch: int = 200
+) -> Iterator[str]:
     """CSV text in chunks: a BOM and the header first, then ``batch`` rows at a time."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")

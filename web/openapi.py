@@ -31,26 +31,45 @@ def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
 def _string_param(name: str, description: str, *, repeat: bool = False) -> dict[str, Any]:
     item = {"type": "string", "minLength": 1, "maxLength": MAX_VALUE}
     schema = {"type": "array", "items": item, "maxItems": MAX_VALUES} if repeat else item
-    return {"name": name, "in": "query", "required": False, "description": description,
-            "schema": schema, "style": "form", "explode": True}
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": schema,
+        "style": "form",
+        "explode": True,
+    }
 
 
-def _int_param(name: str, description: str, low: int, high: int,
-               default: int | None = None) -> dict[str, Any]:
+def _int_param(
+    name: str, description: str, low: int, high: int, default: int | None = None
+) -> dict[str, Any]:
     schema: dict[str, Any] = {"type": "integer", "minimum": low, "maximum": high}
     if default is not None:
         schema["default"] = default
-    return {"name": name, "in": "query", "required": False, "description": description,
-            "schema": schema}
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": schema,
+    }
 
 
-def _enum_param(name: str, description: str, values: tuple[str, ...],
-                default: str | None = None) -> dict[str, Any]:
+def _enum_param(
+    name: str, description: str, values: tuple[str, ...], default: str | None = None
+) -> dict[str, Any]:
     schema: dict[str, Any] = {"type": "string", "enum": list(values)}
     if default is not None:
         schema["default"] = default
-    return {"name": name, "in": "query", "required": False, "description": description,
-            "schema": schema}
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": schema,
+    }
 
 
 _LANG = _enum_param("lang", "Language of titles, labels and highlights.", LANGS, "ja")
@@ -66,20 +85,29 @@ _FACET_DESCRIPTIONS = {
 }
 
 SEARCH_PARAMETERS: list[dict[str, Any]] = [
-    {"name": "q", "in": "query", "required": False,
-     "description": 'Free text in Japanese or English; "quoted phrases", `field:word`, '
-                    "`-exclude`; at most 32 words (a 400 names `q` beyond that). "
-                    "Empty lists everything.",
-     "schema": {"type": "string", "maxLength": MAX_Q}},
-    *(_string_param(f, _FACET_DESCRIPTIONS[f], repeat=True) for f in FACETS
-      if f != "has_images"),
-    _enum_param("has_images", "Only records with (`true`) or without (`false`) images.",
-                ("true", "false")),
-    _int_param("year_from", "Objects made in or after this year (negative: BCE).",
-               YEAR_MIN, YEAR_MAX),
-    _int_param("year_to", "Objects made in or before this year. `year_from` after "
-               "`year_to` is a 400 naming `year_from`.",
-               YEAR_MIN, YEAR_MAX),
+    {
+        "name": "q",
+        "in": "query",
+        "required": False,
+        "description": 'Free text in Japanese or English; "quoted phrases", `field:word`, '
+        "`-exclude`; at most 32 words (a 400 names `q` beyond that). "
+        "Empty lists everything.",
+        "schema": {"type": "string", "maxLength": MAX_Q},
+    },
+    *(_string_param(f, _FACET_DESCRIPTIONS[f], repeat=True) for f in FACETS if f != "has_images"),
+    _enum_param(
+        "has_images", "Only records with (`true`) or without (`false`) images.", ("true", "false")
+    ),
+    _int_param(
+        "year_from", "Objects made in or after this year (negative: BCE).", YEAR_MIN, YEAR_MAX
+    ),
+    _int_param(
+        "year_to",
+        "Objects made in or before this year. `year_from` after "
+        "`year_to` is a 400 naming `year_from`.",
+        YEAR_MIN,
+        YEAR_MAX,
+    ),
     _enum_param("sort", "Order of results.", SORTS, "relevance"),
     _int_param("page", "Page of results, from 1.", 1, MAX_PAGE, 1),
     _int_param("size", "Results per page.", 1, MAX_PAGE_SIZE, 20),
@@ -88,26 +116,43 @@ SEARCH_PARAMETERS: list[dict[str, Any]] = [
 
 _STR = {"type": "string"}
 _URL = {"type": "string", "format": "uri"}
-_LANG_PAIR = {"type": "object", "required": ["ja", "en"],
-              "properties": {"ja": _nullable(_STR), "en": _nullable(_STR)},
-              "additionalProperties": False}
+_LANG_PAIR = {
+    "type": "object",
+    "required": ["ja", "en"],
+    "properties": {"ja": _nullable(_STR), "en": _nullable(_STR)},
+    "additionalProperties": False,
+}
 
 SCHEMAS: dict[str, Any] = {
     "Error": {
-        "type": "object", "required": ["error", "status"],
-        "properties": {"error": _STR, "status": {"type": "integer"},
-                       "parameter": {"type": "string",
-                                     "description": "The query parameter that was wrong."}},
+        "type": "object",
+        "required": ["error", "status"],
+        "properties": {
+            "error": _STR,
+            "status": {"type": "integer"},
+            "parameter": {"type": "string", "description": "The query parameter that was wrong."},
+        },
     },
     "FacetValue": {
-        "type": "object", "required": ["value", "label", "count"],
+        "type": "object",
+        "required": ["value", "label", "count"],
         "properties": {"value": _STR, "label": _STR, "count": {"type": "integer", "minimum": 0}},
         "additionalProperties": False,
     },
     "SearchItem": {
         "type": "object",
-        "required": ["id", "local_id", "institution", "institution_name", "title", "thumbnail",
-                     "manifest", "url", "date", "highlights"],
+        "required": [
+            "id",
+            "local_id",
+            "institution",
+            "institution_name",
+            "title",
+            "thumbnail",
+            "manifest",
+            "url",
+            "date",
+            "highlights",
+        ],
         "properties": {
             "id": {**_STR, "description": "Stable archive-wide record id."},
             "local_id": {**_STR, "description": "The id in the institution's own data."},
@@ -118,22 +163,28 @@ SCHEMAS: dict[str, Any] = {
             "manifest": {**_URL, "description": "IIIF Presentation 3.0 Manifest."},
             "url": {**_URL, "description": "The public page of the record."},
             "date": _nullable(_STR),
-            "highlights": {"type": "object", "additionalProperties": _STR,
-                           "description": "Field -> HTML with <mark> around matches."},
+            "highlights": {
+                "type": "object",
+                "additionalProperties": _STR,
+                "description": "Field -> HTML with <mark> around matches.",
+            },
         },
         "additionalProperties": False,
     },
     "SearchResponse": {
-        "type": "object", "required": ["total", "page", "size", "facets", "items"],
+        "type": "object",
+        "required": ["total", "page", "size", "facets", "items"],
         "properties": {
             "total": {"type": "integer", "minimum": 0},
             "page": {"type": "integer", "minimum": 1},
             "size": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE},
             "facets": {
-                "type": "object", "required": list(FACETS),
-                "properties": {f: {"type": "array",
-                                   "items": {"$ref": "#/components/schemas/FacetValue"}}
-                               for f in FACETS},
+                "type": "object",
+                "required": list(FACETS),
+                "properties": {
+                    f: {"type": "array", "items": {"$ref": "#/components/schemas/FacetValue"}}
+                    for f in FACETS
+                },
                 "additionalProperties": False,
             },
             "items": {"type": "array", "items": {"$ref": "#/components/schemas/SearchItem"}},
@@ -141,58 +192,96 @@ SCHEMAS: dict[str, Any] = {
         "additionalProperties": False,
     },
     "SuggestResponse": {
-        "type": "object", "required": ["q", "suggestions"],
+        "type": "object",
+        "required": ["q", "suggestions"],
         "properties": {"q": _STR, "suggestions": {"type": "array", "items": _STR}},
         "additionalProperties": False,
     },
     "Image": {
         "type": "object",
-        "required": ["id", "position", "width", "height", "service", "info", "full",
-                     "thumbnail"],
+        "required": ["id", "position", "width", "height", "service", "info", "full", "thumbnail"],
         "properties": {
-            "id": _STR, "position": {"type": "integer", "minimum": 1},
-            "width": {"type": "integer", "minimum": 1,
-                      "description": "Width as served (after any size cap)."},
+            "id": _STR,
+            "position": {"type": "integer", "minimum": 1},
+            "width": {
+                "type": "integer",
+                "minimum": 1,
+                "description": "Width as served (after any size cap).",
+            },
             "height": {"type": "integer", "minimum": 1},
             "service": {**_URL, "description": "IIIF Image API 3.0 service (base URI)."},
-            "info": _URL, "full": _URL, "thumbnail": _URL,
+            "info": _URL,
+            "full": _URL,
+            "thumbnail": _URL,
         },
         "additionalProperties": False,
     },
     "Record": {
         "type": "object",
-        "required": ["id", "local_id", "institution", "title", "fields", "extra", "normalised",
-                     "rights", "images", "thumbnail", "manifest", "url", "citation"],
+        "required": [
+            "id",
+            "local_id",
+            "institution",
+            "title",
+            "fields",
+            "extra",
+            "normalised",
+            "rights",
+            "images",
+            "thumbnail",
+            "manifest",
+            "url",
+            "citation",
+        ],
         "properties": {
             "id": _STR,
             "local_id": _STR,
             "institution": {
-                "type": "object", "required": ["id", "name", "url", "collection"],
-                "properties": {"id": _STR, "name": _LANG_PAIR, "homepage": _nullable(_STR),
-                               "url": _URL, "collection": _URL},
+                "type": "object",
+                "required": ["id", "name", "url", "collection"],
+                "properties": {
+                    "id": _STR,
+                    "name": _LANG_PAIR,
+                    "homepage": _nullable(_STR),
+                    "url": _URL,
+                    "collection": _URL,
+                },
             },
-            "title": {"type": "object", "required": ["ja", "en"],
-                      "properties": {"ja": _STR, "en": _STR}},
+            "title": {
+                "type": "object",
+                "required": ["ja", "en"],
+                "properties": {"ja": _STR, "en": _STR},
+            },
             "fields": {
                 "type": "object",
                 "description": "The mapped fields exactly as the institution wrote them.",
-                "additionalProperties": {"anyOf": [
-                    _STR, {"type": "array", "items": _STR}, {"type": "boolean"},
-                    {"type": "integer"}]},
+                "additionalProperties": {
+                    "anyOf": [
+                        _STR,
+                        {"type": "array", "items": _STR},
+                        {"type": "boolean"},
+                        {"type": "integer"},
+                    ]
+                },
             },
             "extra": {
                 "type": "array",
                 "description": "Columns no field was mapped to, as label and value.",
-                "items": {"type": "object", "required": ["label", "value"],
-                          "properties": {"label": _STR, "value": _STR}},
+                "items": {
+                    "type": "object",
+                    "required": ["label", "value"],
+                    "properties": {"label": _STR, "value": _STR},
+                },
             },
             "normalised": {
                 "type": "object",
-                "required": ["date_start", "date_end", "era", "century", "keywords",
-                             "has_images"],
+                "required": ["date_start", "date_end", "era", "century", "keywords", "has_images"],
                 "properties": {
-                    "title": _LANG_PAIR, "creator": _LANG_PAIR, "object_type": _LANG_PAIR,
-                    "material": _LANG_PAIR, "description": _LANG_PAIR,
+                    "title": _LANG_PAIR,
+                    "creator": _LANG_PAIR,
+                    "object_type": _LANG_PAIR,
+                    "material": _LANG_PAIR,
+                    "description": _LANG_PAIR,
                     "keywords": {"type": "array", "items": _STR},
                     "date_start": _nullable({"type": "integer"}),
                     "date_end": _nullable({"type": "integer"}),
@@ -202,12 +291,12 @@ SCHEMAS: dict[str, Any] = {
                 },
             },
             "rights": {
-                "type": "object", "required": ["uri", "label"],
+                "type": "object",
+                "required": ["uri", "label"],
                 "description": "The record's licence or rights statement.",
                 "properties": {
                     "uri": _nullable(_STR),
-                    "label": _nullable({"type": "object",
-                                        "properties": {"ja": _STR, "en": _STR}}),
+                    "label": _nullable({"type": "object", "properties": {"ja": _STR, "en": _STR}}),
                 },
             },
             "images": {"type": "array", "items": {"$ref": "#/components/schemas/Image"}},
@@ -215,7 +304,8 @@ SCHEMAS: dict[str, Any] = {
             "manifest": _URL,
             "url": _URL,
             "citation": {
-                "type": "object", "required": ["ja", "en", "bibtex"],
+                "type": "object",
+                "required": ["ja", "en", "bibtex"],
                 "properties": {"ja": _STR, "en": _STR, "bibtex": _STR},
             },
             "created_at": _nullable(_STR),
@@ -225,44 +315,89 @@ SCHEMAS: dict[str, Any] = {
 }
 
 
-def _iiif(summary: str, media_type: str, params: list[dict[str, Any]] | None = None,
-          ) -> dict[str, Any]:
+def _iiif(
+    summary: str,
+    media_type: str,
+    params: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     """A IIIF document: JSON-LD with its own JSON Schema (checked in the IIIF tests)."""
-    doc = {"type": "object", "required": ["@context", "id", "type"],
-           "properties": {"@context": {}, "id": _URL, "type": _STR}}
-    return {"get": {
-        "summary": summary,
-        "tags": ["IIIF"],
-        "parameters": params or [],
-        "responses": {"200": {"description": "OK", "content": {media_type: {"schema": doc}}},
-                      "404": _ERROR},
-    }}
+    doc = {
+        "type": "object",
+        "required": ["@context", "id", "type"],
+        "properties": {"@context": {}, "id": _URL, "type": _STR},
+    }
+    return {
+        "get": {
+            "summary": summary,
+            "tags": ["IIIF"],
+            "parameters": params or [],
+            "responses": {
+                "200": {"description": "OK", "content": {media_type: {"schema": doc}}},
+                "404": _ERROR,
+            },
+        }
+    }
 
 
 _PRESENTATION = "application/ld+json"
-_INSTITUTION = {"name": "institution", "in": "path", "required": True,
-                "schema": {"type": "string"}, "description": "Institution id, e.g. `noh-museum`."}
+_INSTITUTION = {
+    "name": "institution",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string"},
+    "description": "Institution id, e.g. `noh-museum`.",
+}
 IIIF_PATHS: dict[str, Any] = {
-    "/iiif/3/collection/top": _iiif("Root IIIF Collection: one Collection per institution.",
-                                    _PRESENTATION),
+    "/iiif/3/collection/top": _iiif(
+        "Root IIIF Collection: one Collection per institution.", _PRESENTATION
+    ),
     "/iiif/3/collection/{institution}": _iiif(
         "An institution's Manifests, or its pages when it has more than 1,000.",
-        _PRESENTATION, [_INSTITUTION]),
+        _PRESENTATION,
+        [_INSTITUTION],
+    ),
     "/iiif/3/collection/{institution}/{page}": _iiif(
-        "Page of at most 1,000 Manifests of a large institution.", _PRESENTATION,
-        [_INSTITUTION, {"name": "page", "in": "path", "required": True,
-                        "schema": {"type": "integer", "minimum": 1}}]),
+        "Page of at most 1,000 Manifests of a large institution.",
+        _PRESENTATION,
+        [
+            _INSTITUTION,
+            {
+                "name": "page",
+                "in": "path",
+                "required": True,
+                "schema": {"type": "integer", "minimum": 1},
+            },
+        ],
+    ),
     "/iiif/3/manifest/{id}": _iiif(
-        "IIIF Presentation 3.0 Manifest of a public record.", _PRESENTATION,
-        [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"},
-          "description": "Record id, e.g. `noh-museum_N-12`."}]),
+        "IIIF Presentation 3.0 Manifest of a public record.",
+        _PRESENTATION,
+        [
+            {
+                "name": "id",
+                "in": "path",
+                "required": True,
+                "schema": {"type": "string"},
+                "description": "Record id, e.g. `noh-museum_N-12`.",
+            }
+        ],
+    ),
     "/iiif/3/activity/all-changes": _iiif(
         "IIIF Change Discovery 1.0 OrderedCollection of Create/Update/Delete activities.",
-        _PRESENTATION),
+        _PRESENTATION,
+    ),
     "/iiif/3/activity/page/{n}": _iiif(
-        "Page n (from 0) of the change stream: 100 activities, oldest first.", _PRESENTATION,
-        [{"name": "n", "in": "path", "required": True,
-          "schema": {"type": "integer", "minimum": 0}}]),
+        "Page n (from 0) of the change stream: 100 activities, oldest first.",
+        _PRESENTATION,
+        [
+            {
+                "name": "n",
+                "in": "path",
+                "required": True,
+                "schema": {"type": "integer", "minimum": 0},
+            }
+        ],
+    ),
 }
 
 
@@ -271,8 +406,10 @@ def document(base_url: str) -> dict[str, Any]:
     json_ok = {"description": "OK", "content": {"application/json": {"schema": None}}}
 
     def ok(ref: str) -> dict[str, Any]:
-        return {**json_ok, "content": {"application/json": {
-            "schema": {"$ref": f"#/components/schemas/{ref}"}}}}
+        return {
+            **json_ok,
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}},
+        }
 
     return {
         "openapi": "3.0.3",
@@ -280,56 +417,90 @@ def document(base_url: str) -> dict[str, Any]:
             "title": "City Digital Museum research API",
             "version": "1.0.0",
             "description": "Search and read the public records of the city's cultural "
-                           "institutions, and export them in bulk. Images and objects are also "
-                           "available through IIIF: the Image API 3.0 at /iiif/3/{image id} and "
-                           "Presentation 3.0 manifests at /iiif/3/manifest/{record id}.",
+            "institutions, and export them in bulk. Images and objects are also "
+            "available through IIIF: the Image API 3.0 at /iiif/3/{image id} and "
+            "Presentation 3.0 manifests at /iiif/3/manifest/{record id}.",
         },
         "servers": [{"url": base_url}],
         "paths": {
-            "/api/search": {"get": {
-                "operationId": "search",
-                "summary": "Search public records, with facet counts.",
-                "parameters": SEARCH_PARAMETERS,
-                "responses": {"200": ok("SearchResponse"), "400": _ERROR, "503": _ERROR},
-            }},
-            "/api/suggest": {"get": {
-                "operationId": "suggest",
-                "summary": "Completions for a prefix of a title, creator, type or keyword.",
-                "parameters": [
-                    {"name": "q", "in": "query", "required": False,
-                     "schema": {"type": "string", "maxLength": SUGGEST_MAX_Q}},
-                    _int_param("limit", "How many suggestions at most.", 1,
-                               SUGGEST_MAX_LIMIT, 10),
-                    _LANG,
-                ],
-                "responses": {"200": ok("SuggestResponse"), "400": _ERROR, "503": _ERROR},
-            }},
-            "/api/records/{id}": {"get": {
-                "operationId": "getRecord",
-                "summary": "One public record: every field, original and normalised.",
-                "parameters": [{"name": "id", "in": "path", "required": True,
-                                "description": "Record id, e.g. `noh-museum_N-12`.",
-                                "schema": {"type": "string"}}],
-                "responses": {"200": ok("Record"), "404": _ERROR},
-            }},
-            "/api/export.jsonl": {"get": {
-                "operationId": "exportJsonl",
-                "summary": "Every public record as JSON Lines (one Record per line), streamed.",
-                "responses": {"200": {"description": "JSON Lines", "content": {
-                    "application/x-ndjson": {"schema": {"type": "string"}}}}},
-            }},
-            "/api/export.csv": {"get": {
-                "operationId": "exportCsv",
-                "summary": "Every public record as CSV, UTF-8 with BOM, with its licence.",
-                "responses": {"200": {"description": "CSV", "content": {
-                    "text/csv": {"schema": {"type": "string"}}}}},
-            }},
+            "/api/search": {
+                "get": {
+                    "operationId": "search",
+                    "summary": "Search public records, with facet counts.",
+                    "parameters": SEARCH_PARAMETERS,
+                    "responses": {"200": ok("SearchResponse"), "400": _ERROR, "503": _ERROR},
+                }
+            },
+            "/api/suggest": {
+                "get": {
+                    "operationId": "suggest",
+                    "summary": "Completions for a prefix of a title, creator, type or keyword.",
+                    "parameters": [
+                        {
+                            "name": "q",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "string", "maxLength": SUGGEST_MAX_Q},
+                        },
+                        _int_param(
+                            "limit", "How many suggestions at most.", 1, SUGGEST_MAX_LIMIT, 10
+                        ),
+                        _LANG,
+                    ],
+                    "responses": {"200": ok("SuggestResponse"), "400": _ERROR, "503": _ERROR},
+                }
+            },
+            "/api/records/{id}": {
+                "get": {
+                    "operationId": "getRecord",
+                    "summary": "One public record: every field, original and normalised.",
+                    "parameters": [
+                        {
+                            "name": "id",
+                            "in": "path",
+                            "required": True,
+                            "description": "Record id, e.g. `noh-museum_N-12`.",
+                            "schema": {"type": "string"},
+                        }
+                    ],
+                    "responses": {"200": ok("Record"), "404": _ERROR},
+                }
+            },
+            "/api/export.jsonl": {
+                "get": {
+                    "operationId": "exportJsonl",
+                    "summary": "Every public record as JSON Lines (one Record per line), streamed.",
+                    "responses": {
+                        "200": {
+                            "description": "JSON Lines",
+                            "content": {"application/x-ndjson": {"schema": {"type": "string"}}},
+                        }
+                    },
+                }
+            },
+            "/api/export.csv": {
+                "get": {
+                    "operationId": "exportCsv",
+                    "summary": "Every public record as CSV, UTF-8 with BOM, with its licence.",
+                    "responses": {
+                        "200": {
+                            "description": "CSV",
+                            "content": {"text/csv": {"schema": {"type": "string"}}},
+                        }
+                    },
+                }
+            },
             **IIIF_PATHS,
         },
         "components": {
             "schemas": SCHEMAS,
-            "responses": {"Error": {"description": "Error, naming the bad parameter",
-                                    "content": {"application/json": {
-                                        "schema": {"$ref": "#/components/schemas/Error"}}}}},
+            "responses": {
+                "Error": {
+                    "description": "Error, naming the bad parameter",
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
+                    },
+                }
+            },
         },
     }

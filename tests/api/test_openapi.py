@@ -32,8 +32,10 @@ def documented_rejection(recorder, case_id: str) -> bool:
         body = json.loads(response.content)
     except ValueError:
         return False
-    return any(body.get("parameter") == name and text in body.get("error", "")
-               for name, text in DOCUMENTED_400S)
+    return any(
+        body.get("parameter") == name and text in body.get("error", "")
+        for name, text in DOCUMENTED_400S
+    )
 
 
 def run_schemathesis(app, max_examples: int = 30) -> tuple[int, list[str]]:
@@ -51,13 +53,16 @@ def run_schemathesis(app, max_examples: int = 30) -> tuple[int, list[str]]:
         for case_id, checks in event.recorder.checks.items():
             for check in checks:
                 checked += 1
-                if (check.name == "positive_data_acceptance"
-                        and documented_rejection(event.recorder, case_id)):
+                if check.name == "positive_data_acceptance" and documented_rejection(
+                    event.recorder, case_id
+                ):
                     continue
                 if check.status != Status.SUCCESS:
                     info = check.failure_info
-                    failures.append(f"{check.name}: {info.failure.title if info else '?'}"
-                                    f"\n  {info.code_sample[:400] if info else ''}")
+                    failures.append(
+                        f"{check.name}: {info.failure.title if info else '?'}"
+                        f"\n  {info.code_sample[:400] if info else ''}"
+                    )
     return checked, sorted(set(failures))
 
 
@@ -74,8 +79,13 @@ def test_openapi_document_describes_every_search_parameter(client):
     assert doc["openapi"].startswith("3.")
     names = {p["name"] for p in doc["paths"]["/api/search"]["get"]["parameters"]}
     assert names == {"q", *FACETS, "year_from", "year_to", "sort", "page", "size", "lang"}
-    for path in ("/api/search", "/api/suggest", "/api/records/{id}", "/api/export.jsonl",
-                 "/api/export.csv"):
+    for path in (
+        "/api/search",
+        "/api/suggest",
+        "/api/records/{id}",
+        "/api/export.jsonl",
+        "/api/export.csv",
+    ):
         assert path in doc["paths"]
     assert doc["servers"] == [{"url": "http://localhost"}]
 

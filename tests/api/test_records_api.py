@@ -34,7 +34,10 @@ def test_original_and_normalised_fields(client, catalog):
     assert doc["extra"] == [{"label": k, "value": v} for k, v in record.extra]
     norm = doc["normalised"]
     assert (norm["date_start"], norm["date_end"], norm["era"]) == (
-        record.date_start, record.date_end, record.era)
+        record.date_start,
+        record.date_end,
+        record.era,
+    )
     assert norm["century"] == (record.date_start - 1) // 100 + 1
     assert norm["title"] == {"ja": record.get("title"), "en": record.get("title_en")}
     assert norm["keywords"] == record.get("keywords")
@@ -56,7 +59,8 @@ def test_images_with_their_iiif_urls_at_the_presented_size(client, catalog):
     assert [i["id"] for i in doc["images"]] == [i.id for i in record.images]
     for image, ref in zip(doc["images"], record.images, strict=True):
         assert (image["width"], image["height"]) == presented_size(
-            ref.width, ref.height, record.max_image_size)
+            ref.width, ref.height, record.max_image_size
+        )
         info = client.get(image["info"].removeprefix(BASE))
         assert info.status_code == 200
         assert info.get_json()["id"] == image["service"]
@@ -88,5 +92,9 @@ def test_non_public_and_unknown_records_are_404(client, catalog):
 
 def test_conditional_requests(client):
     first = client.get("/api/records/noh-museum_N-4")
-    assert client.get("/api/records/noh-museum_N-4",
-                      headers={"If-None-Match": first.headers["ETag"]}).status_code == 304
+    assert (
+        client.get(
+            "/api/records/noh-museum_N-4", headers={"If-None-Match": first.headers["ETag"]}
+        ).status_code
+        == 304
+    )

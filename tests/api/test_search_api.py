@@ -43,8 +43,7 @@ def test_items_carry_every_field_with_absolute_urls(client, catalog):
     assert item["date"] == record.get("date")
     assert item["manifest"] == f"{BASE}/iiif/3/manifest/noh-museum_N-4"
     assert item["url"] == f"{BASE}/object/noh-museum_N-4"
-    assert item["thumbnail"] == (f"{BASE}/iiif/3/{record.images[0].id}"
-                                 "/full/!400,400/0/default.jpg")
+    assert item["thumbnail"] == (f"{BASE}/iiif/3/{record.images[0].id}/full/!400,400/0/default.jpg")
     assert client.get(item["thumbnail"].removeprefix(BASE)).status_code == 200
     assert client.get(item["manifest"].removeprefix(BASE)).status_code == 200
     assert any("<mark>" in text for text in item["highlights"].values())
@@ -63,8 +62,7 @@ def test_every_facet_is_answered_with_labels(client, catalog):
     assert institutions["noh-museum"]["label"] == "Kanazawa Noh Museum"
     assert institutions["noh-museum"]["count"] == catalog.count("noh-museum")
     assert {f["value"] for f in doc["facets"]["has_images"]} <= {"true", "false"}
-    assert all(f["label"].endswith(("century", "century BCE"))
-               for f in doc["facets"]["century"])
+    assert all(f["label"].endswith(("century", "century BCE")) for f in doc["facets"]["century"])
     ja = search(client, "")
     assert {f["label"] for f in ja["facets"]["institution"]} >= {"金沢能楽美術館"}
     assert all(f["label"].endswith("世紀") for f in ja["facets"]["century"])
@@ -78,8 +76,9 @@ def test_filters_narrow_and_repeat_as_or(client, catalog):
     assert both["total"] == catalog.count("noh-museum") + catalog.count("craft-museum")
     masks = search(client, "?object_type=能面")
     assert masks["total"] >= 1
-    assert masks["total"] == next(f["count"] for f in search(client, "")["facets"]["object_type"]
-                                  if f["value"] == "能面")
+    assert masks["total"] == next(
+        f["count"] for f in search(client, "")["facets"]["object_type"] if f["value"] == "能面"
+    )
 
 
 def test_year_range_and_images(client, catalog):
@@ -107,15 +106,29 @@ def test_non_public_records_never_appear(client, catalog):
         assert rec_id not in {i["id"] for i in doc["items"]}
 
 
-@pytest.mark.parametrize(("query", "parameter"), [
-    ("?size=0", "size"), ("?size=101", "size"), ("?size=abc", "size"), ("?size=", "size"),
-    ("?page=0", "page"), ("?page=-1", "page"), ("?page=1.5", "page"), ("?page=99999", "page"),
-    ("?sort=random", "sort"), ("?lang=fr", "lang"), ("?has_images=maybe", "has_images"),
-    ("?year_from=abc", "year_from"), ("?year_to=99999", "year_to"),
-    ("?year_from=1900&year_to=1800", "year_from"), ("?q=" + "あ" * 501, "q"),
-    ("?institution=", "institution"), ("?creator=" + "x" * 201, "creator"),
-    ("?size=10&size=20", "size"),
-])
+@pytest.mark.parametrize(
+    ("query", "parameter"),
+    [
+        ("?size=0", "size"),
+        ("?size=101", "size"),
+        ("?size=abc", "size"),
+        ("?size=", "size"),
+        ("?page=0", "page"),
+        ("?page=-1", "page"),
+        ("?page=1.5", "page"),
+        ("?page=99999", "page"),
+        ("?sort=random", "sort"),
+        ("?lang=fr", "lang"),
+        ("?has_images=maybe", "has_images"),
+        ("?year_from=abc", "year_from"),
+        ("?year_to=99999", "year_to"),
+        ("?year_from=1900&year_to=1800", "year_from"),
+        ("?q=" + "あ" * 501, "q"),
+        ("?institution=", "institution"),
+        ("?creator=" + "x" * 201, "creator"),
+        ("?size=10&size=20", "size"),
+    ],
+)
 def test_bad_parameters_are_400_naming_the_parameter(client, query, parameter):
     doc = search(client, query, status=400)
     assert doc["parameter"] == parameter

@@ -22,8 +22,10 @@ def down_client(ingested_home):
     from web import create_app
 
     config = Config.load(ingested_home, environ={}).replace(
-        search_backend="opensearch", search_url=f"http://127.0.0.1:{closed_port()}",
-        search_timeout=2)
+        search_backend="opensearch",
+        search_url=f"http://127.0.0.1:{closed_port()}",
+        search_timeout=2,
+    )
     app = create_app(config)
     yield app.test_client()
     app.extensions["archive"].close()

@@ -17,9 +17,14 @@ RIGHTS = "http://rightsstatements.org/vocab/NoC-US/1.0/"
 
 
 def record(local_id: str, title: str = "題", public: bool = True) -> Record:
-    return Record(id=record_id("a-museum", local_id), institution="a-museum",
-                  local_id=local_id, fields={"id": local_id, "title": title}, public=public,
-                  rights=RIGHTS)
+    return Record(
+        id=record_id("a-museum", local_id),
+        institution="a-museum",
+        local_id=local_id,
+        fields={"id": local_id, "title": title},
+        public=public,
+        rights=RIGHTS,
+    )
 
 
 @pytest.fixture
@@ -64,15 +69,18 @@ def test_create_update_delete_in_order(archive, client):
     catalog = archive.catalog
     catalog.put_record(record("1"))
     catalog.put_record(record("2"))
-    catalog.put_record(record("1", title="新しい題"))   # Update
-    catalog.put_record(record("1", title="新しい題"))   # unchanged: no activity
-    catalog.put_record(record("2", public=False))        # hidden: Delete for the public
-    catalog.put_record(record("3", public=False))        # never public: nothing
-    catalog.delete_record(record_id("a-museum", "1"))    # Delete
+    catalog.put_record(record("1", title="新しい題"))  # Update
+    catalog.put_record(record("1", title="新しい題"))  # unchanged: no activity
+    catalog.put_record(record("2", public=False))  # hidden: Delete for the public
+    catalog.put_record(record("3", public=False))  # never public: nothing
+    catalog.delete_record(record_id("a-museum", "1"))  # Delete
     items = read_all(client)
     assert [(i["type"], i["object"]["id"].rsplit("/", 1)[1]) for i in items] == [
-        ("Create", "a-museum_1"), ("Create", "a-museum_2"), ("Update", "a-museum_1"),
-        ("Delete", "a-museum_2"), ("Delete", "a-museum_1"),
+        ("Create", "a-museum_1"),
+        ("Create", "a-museum_2"),
+        ("Update", "a-museum_1"),
+        ("Delete", "a-museum_2"),
+        ("Delete", "a-museum_1"),
     ]
     for item in items:
         assert item["object"]["type"] == "Manifest"
@@ -121,7 +129,9 @@ def test_a_harvester_fetches_only_what_changed_since_it_last_read(archive, clien
         page = client.get(page["next"]["id"].removeprefix(BASE)).get_json(force=True)
         new += page["orderedItems"]
     assert [(i["type"], i["object"]["id"].rsplit("_", 1)[1]) for i in new] == [
-        ("Update", "0001"), ("Delete", "0002")]
+        ("Update", "0001"),
+        ("Delete", "0002"),
+    ]
 
 
 def test_full_pages_are_cached_longer_than_the_growing_last_page(archive, client):
@@ -132,15 +142,21 @@ def test_full_pages_are_cached_longer_than_the_growing_last_page(archive, client
     growing = client.get("/iiif/3/activity/page/1")
     assert full.cache_control.max_age > growing.cache_control.max_age
     assert full.headers["Access-Control-Allow-Origin"] == "*"
-    assert client.get("/iiif/3/activity/page/0",
-                      headers={"If-None-Match": full.headers["ETag"]}).status_code == 304
+    assert (
+        client.get(
+            "/iiif/3/activity/page/0", headers={"If-None-Match": full.headers["ETag"]}
+        ).status_code
+        == 304
+    )
 
 
 def test_the_root_collection_links_the_stream(archive, client):
     archive.catalog.put_record(record("1"))
     top = client.get("/iiif/3/collection/top").get_json(force=True)
-    assert {"id": f"{BASE}/iiif/3/activity/all-changes", "type": "OrderedCollection"}.items() \
-        <= top["service"][0].items()
+    assert {
+        "id": f"{BASE}/iiif/3/activity/all-changes",
+        "type": "OrderedCollection",
+    }.items() <= top["service"][0].items()
 
 
 def test_the_ingested_samples_have_one_create_per_public_record(client_ingested, ingested_home):

@@ -31,12 +31,13 @@ def validator() -> jsonschema.Draft7Validator:
 def assert_valid(doc: dict) -> None:
     errors = sorted(validator().iter_errors(doc), key=lambda e: list(e.path))
     assert not errors, f"{doc.get('id')}: " + "; ".join(
-        f"{list(e.path)}: {e.message[:200]}" for e in errors[:5])
+        f"{list(e.path)}: {e.message[:200]}" for e in errors[:5]
+    )
 
 
 def path_of(url: str) -> str:
     assert url.startswith(BASE + "/"), url
-    return url[len(BASE):]
+    return url[len(BASE) :]
 
 
 def get_json(client, url: str) -> dict:
@@ -102,8 +103,9 @@ def test_one_canvas_per_image_in_order_at_the_presented_size(client, catalog):
             body = anno["body"]
             assert body["type"] == "Image" and (body["width"], body["height"]) == size
             service = f"{BASE}/iiif/3/{image.id}"
-            assert body["service"] == [{"id": service, "type": "ImageService3",
-                                        "profile": "level2"}]
+            assert body["service"] == [
+                {"id": service, "type": "ImageService3", "profile": "level2"}
+            ]
 
 
 def test_canvas_sizes_agree_with_the_image_api_for_capped_images(client, catalog):
@@ -125,22 +127,36 @@ def test_manifest_properties_for_a_bilingual_record(client, catalog):
     m = get_json(client, "/iiif/3/manifest/noh-museum_N-4")
     assert m["@context"] == "http://iiif.io/api/presentation/3/context.json"
     assert m["label"] == {"ja": [record.get("title")], "en": [record.get("title_en")]}
-    assert m["summary"] == {"ja": [record.get("description")],
-                            "en": [record.get("description_en")]}
+    assert m["summary"] == {"ja": [record.get("description")], "en": [record.get("description_en")]}
     labels = {kv["label"].get("en", kv["label"].get("none", [""]))[0]: kv for kv in m["metadata"]}
-    for name in ("Object number", "Creator", "Date", "Object type", "Material and technique",
-                 "Dimensions", "Keywords", "Period", "Years (normalised)", "Rights",
-                 "Holding institution"):
+    for name in (
+        "Object number",
+        "Creator",
+        "Date",
+        "Object type",
+        "Material and technique",
+        "Dimensions",
+        "Keywords",
+        "Period",
+        "Years (normalised)",
+        "Rights",
+        "Holding institution",
+    ):
         assert name in labels, name
         assert labels[name]["label"]["ja"], name  # bilingual labels
-    assert labels["Creator"]["value"] == {"ja": [record.get("creator")],
-                                          "en": [record.get("creator_en")]}
+    assert labels["Creator"]["value"] == {
+        "ja": [record.get("creator")],
+        "en": [record.get("creator_en")],
+    }
     assert labels["Years (normalised)"]["value"] == {
-        "none": [f"{record.date_start}–{record.date_end}"]}
+        "none": [f"{record.date_start}–{record.date_end}"]
+    }
     for label, value in record.extra:  # unmapped columns are kept
-        assert any(kv["value"].get("ja", kv["value"].get("none")) == [value]
-                   and label in json.dumps(kv["label"], ensure_ascii=False)
-                   for kv in m["metadata"]), label
+        assert any(
+            kv["value"].get("ja", kv["value"].get("none")) == [value]
+            and label in json.dumps(kv["label"], ensure_ascii=False)
+            for kv in m["metadata"]
+        ), label
     assert m["requiredStatement"]["value"]["ja"] == [(inst.credit or inst.name)["ja"]]
     assert m["rights"] == record.rights.replace("https://", "http://")
     [agent] = m["provider"]
@@ -162,12 +178,15 @@ def test_manifest_properties_for_a_bilingual_record(client, catalog):
     assert client.get(path_of(thumb["id"])).status_code == 200
 
 
-@pytest.mark.parametrize(("rec_id", "behavior"), [
-    ("literature-hall_L-003", ["paged"]),       # notebook, behavior = paged in the data
-    ("city-archives_A-scroll-001", ["continuous"]),  # handscroll
-    ("noh-museum_N-1", ["individuals"]),        # two views of a mask, nothing said
-    ("noh-museum_N-4", None),                   # one image
-])
+@pytest.mark.parametrize(
+    ("rec_id", "behavior"),
+    [
+        ("literature-hall_L-003", ["paged"]),  # notebook, behavior = paged in the data
+        ("city-archives_A-scroll-001", ["continuous"]),  # handscroll
+        ("noh-museum_N-1", ["individuals"]),  # two views of a mask, nothing said
+        ("noh-museum_N-4", None),  # one image
+    ],
+)
 def test_behavior_comes_from_the_collection_data(client, rec_id, behavior):
     assert get_json(client, f"/iiif/3/manifest/{rec_id}").get("behavior") == behavior
 
@@ -180,18 +199,26 @@ def test_non_public_records_have_no_manifest_and_are_in_no_collection(client, ca
         resp = client.get(f"/iiif/3/manifest/{rec_id}")
         assert resp.status_code == 404
         assert resp.get_json()["status"] == 404
-    everything = json.dumps([get_json(client, r["id"]) for r in
-                             get_json(client, "/iiif/3/collection/top")["items"]])
+    everything = json.dumps(
+        [get_json(client, r["id"]) for r in get_json(client, "/iiif/3/collection/top")["items"]]
+    )
     for rec_id in hidden:
         assert rec_id not in everything
 
 
-@pytest.mark.parametrize("url", [
-    "/iiif/3/manifest/no-such_record", "/iiif/3/manifest/..%2F..%2Fetc",
-    "/iiif/3/manifest/" + "x" * 300, "/iiif/3/collection/no-such-museum",
-    "/iiif/3/collection/Bad_Id", "/iiif/3/collection/noh-museum/1",
-    "/iiif/3/collection/noh-museum/0", "/iiif/3/logo/no-such-museum",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/iiif/3/manifest/no-such_record",
+        "/iiif/3/manifest/..%2F..%2Fetc",
+        "/iiif/3/manifest/" + "x" * 300,
+        "/iiif/3/collection/no-such-museum",
+        "/iiif/3/collection/Bad_Id",
+        "/iiif/3/collection/noh-museum/1",
+        "/iiif/3/collection/noh-museum/0",
+        "/iiif/3/logo/no-such-museum",
+    ],
+)
 def test_unknown_things_are_json_404s(client, url):
     resp = client.get(url)
     assert resp.status_code == 404
@@ -201,8 +228,11 @@ def test_unknown_things_are_json_404s(client, url):
 
 # --- HTTP: media type, CORS, caching, compression ---------------------------------------------
 def test_served_as_iiif_json_ld_with_cors(client):
-    for url in ("/iiif/3/manifest/noh-museum_N-4", "/iiif/3/collection/top",
-                "/iiif/3/collection/noh-museum"):
+    for url in (
+        "/iiif/3/manifest/noh-museum_N-4",
+        "/iiif/3/collection/top",
+        "/iiif/3/collection/noh-museum",
+    ):
         resp = client.get(url)
         assert resp.headers["Content-Type"] == JSONLD
         assert resp.headers["Access-Control-Allow-Origin"] == "*"
@@ -226,16 +256,16 @@ def test_gzip_only_when_asked(client):
     assert packed.headers["Content-Encoding"] == "gzip"
     assert gzip.decompress(packed.data) == plain.data
     # The compressed variant's (weak) validator still revalidates.
-    again = client.get(url, headers={"Accept-Encoding": "gzip",
-                                     "If-None-Match": packed.headers["ETag"]})
+    again = client.get(
+        url, headers={"Accept-Encoding": "gzip", "If-None-Match": packed.headers["ETag"]}
+    )
     assert again.status_code == 304
 
 
 def test_public_url_setting_makes_every_id_absolute_on_it(ingested_home):
     from web import create_app
 
-    config = Config.load(ingested_home, environ={}).replace(
-        public_url="https://museum.example.jp/")
+    config = Config.load(ingested_home, environ={}).replace(public_url="https://museum.example.jp/")
     app = create_app(config)
     try:
         body = app.test_client().get("/iiif/3/manifest/noh-museum_N-4").get_data(as_text=True)
@@ -253,8 +283,9 @@ def test_ids_are_stable_across_requests(client):
 
 # --- stable, citable ids -----------------------------------------------------------------------
 @pytest.mark.slow
-def test_a_fresh_ingest_publishes_identical_manifests_and_collections(client, sample_images,
-                                                                        tmp_path, runner):
+def test_a_fresh_ingest_publishes_identical_manifests_and_collections(
+    client, sample_images, tmp_path, runner
+):
     """Ids come from the institutions' own ids and file names, never from ingest order or
     time: ingesting the same folders into another archive publishes the same documents."""
     from archive.cli import cli
@@ -281,8 +312,9 @@ def test_served_by_the_real_server_with_gzip_and_cors(live_server):
     import urllib.request
 
     url = f"{live_server}/iiif/3/manifest/literature-hall_L-003"
-    request = urllib.request.Request(url, headers={"Accept-Encoding": "gzip",
-                                                   "Origin": "https://viewer.example.org"})
+    request = urllib.request.Request(
+        url, headers={"Accept-Encoding": "gzip", "Origin": "https://viewer.example.org"}
+    )
     with urllib.request.urlopen(request, timeout=30) as resp:
         assert resp.headers["Content-Type"] == JSONLD
         assert resp.headers["Content-Encoding"] == "gzip"

@@ -16,8 +16,11 @@ from iiif import presentation
 from iiif.presentation import COLLECTION_PAGE_SIZE, Links, build_manifest
 from iiif.routes import presentation_blueprint
 
-SCHEMA = json.loads((Path(__file__).resolve().parents[3] / "shared" / "iiif-schema"
-                     / "iiif_3_0.json").read_text(encoding="utf-8"))
+SCHEMA = json.loads(
+    (Path(__file__).resolve().parents[3] / "shared" / "iiif-schema" / "iiif_3_0.json").read_text(
+        encoding="utf-8"
+    )
+)
 RIGHTS = "https://creativecommons.org/licenses/by/4.0/"
 LINKS = Links("https://museum.example.jp/")
 
@@ -26,15 +29,29 @@ def institution(inst_id: str = "big-museum", **kw) -> Institution:
     return Institution(id=inst_id, name={"ja": "大きな館", "en": "Big Museum"}, rights=RIGHTS, **kw)
 
 
-def record(local_id: str, *, images: int = 1, inst: str = "big-museum", public: bool = True,
-           **fields) -> Record:
+def record(
+    local_id: str, *, images: int = 1, inst: str = "big-museum", public: bool = True, **fields
+) -> Record:
     rec_id = record_id(inst, local_id)
-    refs = [ImageRef(id=image_id(rec_id, f"images/{local_id}-{n}.jpg"),
-                     source=f"images/{local_id}-{n}.jpg", width=3000, height=2000, version="v1")
-            for n in range(images)]
-    return Record(id=rec_id, institution=inst, local_id=local_id,
-                  fields={"id": local_id, "title": f"資料{local_id}", **fields}, public=public,
-                  rights=RIGHTS, images=refs)
+    refs = [
+        ImageRef(
+            id=image_id(rec_id, f"images/{local_id}-{n}.jpg"),
+            source=f"images/{local_id}-{n}.jpg",
+            width=3000,
+            height=2000,
+            version="v1",
+        )
+        for n in range(images)
+    ]
+    return Record(
+        id=rec_id,
+        institution=inst,
+        local_id=local_id,
+        fields={"id": local_id, "title": f"資料{local_id}", **fields},
+        public=public,
+        rights=RIGHTS,
+        images=refs,
+    )
 
 
 def valid(doc: dict) -> dict:
@@ -65,12 +82,14 @@ def test_links_strip_the_trailing_slash():
 
 
 def test_label_and_summary_keep_only_the_languages_we_have():
-    doc = json.loads(build_manifest(record("1", description="解説"), institution(),
-                                    LINKS).jsonld())
+    doc = json.loads(build_manifest(record("1", description="解説"), institution(), LINKS).jsonld())
     assert doc["label"] == {"ja": ["資料1"]}
     assert doc["summary"] == {"ja": ["解説"]}
-    both = json.loads(build_manifest(record("2", title_en="Object 2", description_en="Notes"),
-                                     institution(), LINKS).jsonld())
+    both = json.loads(
+        build_manifest(
+            record("2", title_en="Object 2", description_en="Notes"), institution(), LINKS
+        ).jsonld()
+    )
     assert both["label"] == {"ja": ["資料2"], "en": ["Object 2"]}
     assert both["summary"] == {"en": ["Notes"]}
 
@@ -82,10 +101,17 @@ def test_a_record_without_a_title_is_labelled_by_its_local_id():
     assert doc["label"] == {"none": ["X-9"]}
 
 
-@pytest.mark.parametrize(("start", "expected"), [
-    (1895, "1895-01-01T00:00:00Z"), (794, "0794-01-01T00:00:00Z"), (1, "0001-01-01T00:00:00Z"),
-    (0, None), (-300, None), (None, None),
-])
+@pytest.mark.parametrize(
+    ("start", "expected"),
+    [
+        (1895, "1895-01-01T00:00:00Z"),
+        (794, "0794-01-01T00:00:00Z"),
+        (1, "0001-01-01T00:00:00Z"),
+        (0, None),
+        (-300, None),
+        (None, None),
+    ],
+)
 def test_nav_date_from_the_normalised_start_year(start, expected):
     rec = record("1")
     rec.date_start = start
@@ -94,11 +120,19 @@ def test_nav_date_from_the_normalised_start_year(start, expected):
     assert doc.get("navDate") == expected
 
 
-@pytest.mark.parametrize(("value", "images", "expected"), [
-    ("paged", 3, ["paged"]), ("冊子", 3, ["paged"]), ("Continuous", 1, ["continuous"]),
-    ("巻子", 2, ["continuous"]), ("", 2, ["individuals"]), ("", 1, None),
-    ("nonsense", 2, ["individuals"]), ("nonsense", 1, None),
-])
+@pytest.mark.parametrize(
+    ("value", "images", "expected"),
+    [
+        ("paged", 3, ["paged"]),
+        ("冊子", 3, ["paged"]),
+        ("Continuous", 1, ["continuous"]),
+        ("巻子", 2, ["continuous"]),
+        ("", 2, ["individuals"]),
+        ("", 1, None),
+        ("nonsense", 2, ["individuals"]),
+        ("nonsense", 1, None),
+    ],
+)
 def test_behavior_values(value, images, expected):
     assert presentation.behavior_of(record("1", images=images, behavior=value)) == expected
 

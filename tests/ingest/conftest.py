@@ -16,8 +16,15 @@ from archive.context import Archive
 def make_collection(tmp_path: Path) -> Callable[..., Path]:
     """make_collection(rows, fmt="csv", encoding="utf-8", images={"images/a.jpg": seed})."""
 
-    def make(rows: list[dict], *, fmt: str = "csv", encoding: str = "utf-8",
-             images: dict[str, int] | None = None, name: str = "museum", **toml) -> Path:
+    def make(
+        rows: list[dict],
+        *,
+        fmt: str = "csv",
+        encoding: str = "utf-8",
+        images: dict[str, int] | None = None,
+        name: str = "museum",
+        **toml,
+    ) -> Path:
         folder = tmp_path / name
         folder.mkdir(exist_ok=True)
         for relative, seed in (images or {}).items():

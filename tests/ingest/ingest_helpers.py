@@ -30,8 +30,11 @@ def rgb(width: int, height: int, seed: int = 0) -> pyvips.Image:
     """A small 8-bit sRGB test image whose pixels depend on ``seed``."""
     x = pyvips.Image.xyz(width, height)
     image = (x[0] * 3 + x[1] * 2 + seed * 17) % 256
-    return image.bandjoin([(x[1] + seed * 31) % 256, (x[0] + x[1] + seed) % 256]).cast(
-        "uchar").copy(interpretation="srgb")
+    return (
+        image.bandjoin([(x[1] + seed * 31) % 256, (x[0] + x[1] + seed) % 256])
+        .cast("uchar")
+        .copy(interpretation="srgb")
+    )
 
 
 def write_image(path: Path, width: int = 96, height: int = 64, seed: int = 0) -> Path:
@@ -61,8 +64,15 @@ def write_records(folder: Path, rows: list[dict], fmt: str, encoding: str = "utf
     return name
 
 
-def write_toml(folder: Path, records: str, *, inst_id: str = "test-museum",
-               fields: dict | None = None, encoding: str = "auto", extra: str = "") -> None:
+def write_toml(
+    folder: Path,
+    records: str,
+    *,
+    inst_id: str = "test-museum",
+    fields: dict | None = None,
+    encoding: str = "auto",
+    extra: str = "",
+) -> None:
     mapping = "\n".join(f'{k} = "{v}"' for k, v in (fields or DEFAULT_FIELDS).items())
     (folder / "institution.toml").write_text(
         f'id = "{inst_id}"\n'
@@ -78,5 +88,3 @@ def row(local_id: str, title: str = "", images: str = "", **more: str) -> dict:
     data.update({"資料番号": local_id, "名称": title or f"資料 {local_id}", "画像ファイル": images})
     data.update(more)
     return data
-
-

@@ -44,8 +44,9 @@ def test_failed_record_gives_exit_status_1(runner, home, make_collection) -> Non
     folder = make_collection(rows)
     result = runner.invoke(cli, ["--home", str(home), "ingest", str(folder)])
     assert result.exit_code == 1, result.output
-    assert ("records.csv:3, record A-2, field 'images': image file 'images/missing.jpg' "
-            "does not exist") in result.output
+    assert (
+        "records.csv:3, record A-2, field 'images': image file 'images/missing.jpg' does not exist"
+    ) in result.output
     assert "Traceback" not in result.output
 
 
@@ -94,7 +95,8 @@ def test_kill_9_then_resume(tmp_path: Path) -> None:
     count = 24
     noise = pyvips.Image.gaussnoise(1600, 1200, mean=128, sigma=40).cast("uchar")
     noise.bandjoin([noise, noise]).copy(interpretation="srgb").jpegsave(
-        str(folder / "images" / "0.jpg"), Q=85)
+        str(folder / "images" / "0.jpg"), Q=85
+    )
     for n in range(1, count):
         shutil.copy(folder / "images" / "0.jpg", folder / "images" / f"{n}.jpg")
     rows = [row(f"K-{n}", f"資料{n}", f"images/{n}.jpg") for n in range(count)]
@@ -102,8 +104,9 @@ def test_kill_9_then_resume(tmp_path: Path) -> None:
     home = tmp_path / "home"
     command = [ARCHIVE, "--home", str(home), "ingest", "--workers", "1", str(folder)]
 
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     try:
         deadline = time.monotonic() + 120
         while len(list(home.glob("images/??/*.tif"))) < 4:
@@ -115,8 +118,9 @@ def test_kill_9_then_resume(tmp_path: Path) -> None:
         done_before = len(list(home.glob("images/??/*.tif")))
         assert done_before < count
 
-        result = subprocess.run([*command[:-1], "--json", str(folder)], capture_output=True,
-                                text=True, timeout=300)
+        result = subprocess.run(
+            [*command[:-1], "--json", str(folder)], capture_output=True, text=True, timeout=300
+        )
         assert result.returncode == 0, result.stdout + result.stderr
     finally:
         try:

@@ -86,8 +86,16 @@ def test_not_understood_gives_none(text: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "value"), [("元", 1), ("三", 3), ("十", 10), ("二十五", 25), ("千八百九十五", 1895),
-                        ("一八九五", 1895), ("12", 12)],
+    ("text", "value"),
+    [
+        ("元", 1),
+        ("三", 3),
+        ("十", 10),
+        ("二十五", 25),
+        ("千八百九十五", 1895),
+        ("一八九五", 1895),
+        ("12", 12),
+    ],
 )
 def test_kanji_numbers(text: str, value: int) -> None:
     assert kanji_number(text) == value

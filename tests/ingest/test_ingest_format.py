@@ -63,7 +63,8 @@ def test_tsv(tmp_path: Path) -> None:
 
 def test_json_and_jsonl(tmp_path: Path) -> None:
     (tmp_path / "r.json").write_text(
-        '{"records": [{"id": "A", "kw": ["能", "面"], "n": 3, "x": null}, [1]]}', encoding="utf-8")
+        '{"records": [{"id": "A", "kw": ["能", "面"], "n": 3, "x": null}, [1]]}', encoding="utf-8"
+    )
     _, _, rows = read_records(tmp_path / "r.json")
     rows = list(rows)
     assert rows[0].values == {"id": "A", "kw": ["能", "面"], "n": "3", "x": ""}
@@ -86,14 +87,16 @@ def _toml(folder: Path, text: str) -> None:
     (folder / "institution.toml").write_text(text, encoding="utf-8")
 
 
-BASE = (f'id = "m"\nname = {{ ja = "館" }}\nrights = "{INC}"\n'
-        '[records]\npath = "records.csv"\n[fields]\nid = "資料番号"\ntitle = "名称"\n')
+BASE = (
+    f'id = "m"\nname = {{ ja = "館" }}\nrights = "{INC}"\n'
+    '[records]\npath = "records.csv"\n[fields]\nid = "資料番号"\ntitle = "名称"\n'
+)
 
 
 @pytest.mark.parametrize(
     ("change", "field", "message"),
     [
-        (("id = \"m\"", "id = \"Bad ID\""), "id", "lower-case"),
+        (('id = "m"', 'id = "Bad ID"'), "id", "lower-case"),
         ((f'rights = "{INC}"', 'rights = "All rights reserved"'), "rights", "Creative Commons"),
         (("[records]", 'logo = "../logo.png"\n[records]'), "logo", "inside the folder"),
         (("[records]", 'logo = "missing.png"\n[records]'), "logo", "does not exist"),
@@ -116,10 +119,17 @@ def test_institution_toml_errors(tmp_path: Path, change, field: str, message: st
 
 def test_institution_toml_full(tmp_path: Path) -> None:
     folder = tmp_path / "m"
-    _toml(folder, BASE.replace("[records]", (
-        'homepage = "https://example.org/"\nlogo = "logo.png"\nmax_image_size = 1200\n'
-        'credit = { ja = "所蔵：館", en = "Courtesy of the museum" }\n'
-        'description = { ja = "説明", en = "About" }\n[records]')))
+    _toml(
+        folder,
+        BASE.replace(
+            "[records]",
+            (
+                'homepage = "https://example.org/"\nlogo = "logo.png"\nmax_image_size = 1200\n'
+                'credit = { ja = "所蔵：館", en = "Courtesy of the museum" }\n'
+                'description = { ja = "説明", en = "About" }\n[records]'
+            ),
+        ),
+    )
     write_image(folder / "logo.png")
     collection = load_collection(folder)
     inst = collection.institution
@@ -155,10 +165,19 @@ def collection(tmp_path: Path):
 
 def test_full_mapping(collection) -> None:
     source = {
-        "資料番号": "N-12", "名称": "小面", "英語名称": "Ko-omote mask", "作者": "河内",
-        "制作年代": "江戸時代前期", "キーワード": "能面；女面、小面|能", "権利": CC_BY,
-        "公開": "公開", "公開画像サイズ": "１，２００", "表示形式": "individuals",
-        "画像ファイル": "images/a.jpg; images/sub/b.png", "備考": "箱書あり", "空": "",
+        "資料番号": "N-12",
+        "名称": "小面",
+        "英語名称": "Ko-omote mask",
+        "作者": "河内",
+        "制作年代": "江戸時代前期",
+        "キーワード": "能面；女面、小面|能",
+        "権利": CC_BY,
+        "公開": "公開",
+        "公開画像サイズ": "１，２００",
+        "表示形式": "individuals",
+        "画像ファイル": "images/a.jpg; images/sub/b.png",
+        "備考": "箱書あり",
+        "空": "",
         "寄贈者": "某家",
     }
     draft = map_row(collection, Row(7, source))
@@ -254,8 +273,12 @@ def test_any_bytes_give_rows_or_a_located_error(tmp_path: Path, suffix: str) -> 
     path = tmp_path / f"records{suffix}"
 
     @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-    @given(st.one_of(st.binary(max_size=200),
-                     st.text(alphabet='a,\t"\n\r{}[]:髙①', max_size=80).map(str.encode)))
+    @given(
+        st.one_of(
+            st.binary(max_size=200),
+            st.text(alphabet='a,\t"\n\r{}[]:髙①', max_size=80).map(str.encode),
+        )
+    )
     def check(data: bytes) -> None:
         path.write_bytes(data)
         try:

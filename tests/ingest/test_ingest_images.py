@@ -175,8 +175,9 @@ def test_dry_run_decodes_but_writes_nothing(tmp_path: Path, store: Path) -> None
     assert "truncated" in run(cut, store, dry_run=True).error
 
 
-def test_large_jpeg_2000_under_our_limit_is_not_refused_by_pillow(tmp_path: Path,
-                                                                 store: Path) -> None:
+def test_large_jpeg_2000_under_our_limit_is_not_refused_by_pillow(
+    tmp_path: Path, store: Path
+) -> None:
     # Pillow's own bomb guard (89 Mpx) must not override max_pixels; shrink it to prove it.
     import PIL.Image
 

@@ -20,8 +20,14 @@ IMAGES = {"images/a.jpg": 1, "images/b.png": 2, "images/c/d.tif": 3}
 
 def rows_abc() -> list[dict]:
     return [
-        row("A-1", "小面", "images/a.jpg", 制作年代="江戸時代", キーワード="能面;女面",
-            備考="箱あり"),
+        row(
+            "A-1",
+            "小面",
+            "images/a.jpg",
+            制作年代="江戸時代",
+            キーワード="能面;女面",
+            備考="箱あり",
+        ),
         row("A-2", "唐織", "images/b.png|images/c/d.tif", 公開="非公開"),
         row("A-3", "謡本", "", 権利=CC_BY, 英語名称="Noh chant book"),
     ]
@@ -55,7 +61,9 @@ def test_first_ingest(make_collection, searchable) -> None:
 
     hidden = catalog.get_record("test-museum_A-2", public_only=False)
     assert not hidden.public and [i.source for i in hidden.images] == [
-        "images/b.png", "images/c/d.tif"]
+        "images/b.png",
+        "images/c/d.tif",
+    ]
     assert catalog.get_record("test-museum_A-3").rights == CC_BY
     assert catalog.get_institution("test-museum").source == str(folder.resolve())
 
@@ -82,8 +90,9 @@ def test_rerun_unchanged_changes_nothing(make_collection, searchable) -> None:
     assert searchable.catalog.change_count() == changes
 
 
-def test_changed_pixels_get_a_new_version_and_the_old_pyramid_goes(make_collection,
-                                                                   searchable) -> None:
+def test_changed_pixels_get_a_new_version_and_the_old_pyramid_goes(
+    make_collection, searchable
+) -> None:
     folder = make_collection(rows_abc(), images=IMAGES)
     ingest(searchable, folder)
     old = searchable.catalog.get_record("test-museum_A-1").images[0]
@@ -111,18 +120,27 @@ def test_changed_and_removed_records(make_collection, searchable) -> None:
     inst = dry.institutions[0]
     assert (inst.added, inst.updated, inst.unchanged, inst.removed) == (1, 1, 1, 1)
     assert {(c.kind, c.record, tuple(c.fields)) for c in inst.changes} == {
-        ("add", "A-4", ()), ("update", "A-1", ("public", "title")), ("remove", "A-2", ())}
+        ("add", "A-4", ()),
+        ("update", "A-1", ("public", "title")),
+        ("remove", "A-2", ()),
+    }
     assert searchable.catalog.count(public_only=False) == 3  # the dry run wrote nothing
     assert "would be 1 added" in dry.render()
 
     report = ingest(searchable, folder)
     assert report.ok and report.institutions[0].removed == 1
     assert {(c.kind, c.record) for c in report.institutions[0].changes} == {
-        ("add", "A-4"), ("update", "A-1"), ("remove", "A-2")}
+        ("add", "A-4"),
+        ("update", "A-1"),
+        ("remove", "A-2"),
+    }
     assert "remove  A-2" in report.render() and "add     A-4" not in report.render()
     catalog = searchable.catalog
     assert catalog.record_ids(public_only=False) == [
-        "test-museum_A-1", "test-museum_A-3", "test-museum_A-4"]
+        "test-museum_A-1",
+        "test-museum_A-3",
+        "test-museum_A-4",
+    ]
     assert catalog.get_record("test-museum_A-1", public_only=False).fields["title"] == "小面（改）"
     for img in removed_images:
         assert not searchable.images.exists(img.id, img.version)
@@ -146,8 +164,13 @@ def test_bad_rows_are_reported_and_the_rest_ingested(make_collection, archive) -
     assert not report.ok and inst.encoding == "cp932"
     assert inst.added == 3 and inst.failed == 5
     where = {(f.record, f.row, f.field) for f in inst.failures}
-    assert where == {("A-5", 5, "title"), ("A-6", 6, "images"), ("A-7", 7, "images"),
-                     ("A-1", 8, "id"), ("A-8", 9, "rights")}
+    assert where == {
+        ("A-5", 5, "title"),
+        ("A-6", 6, "images"),
+        ("A-7", 7, "images"),
+        ("A-1", 8, "id"),
+        ("A-8", 9, "rights"),
+    }
     dup = next(f for f in inst.failures if f.field == "id")
     assert "already used on row 2" in dup.reason
     broken = next(f for f in inst.failures if f.record == "A-6")
@@ -188,8 +211,15 @@ def test_other_formats(make_collection, archive, fmt: str) -> None:
 
 
 def test_json_lists_for_multi_fields(make_collection, archive) -> None:
-    rows = [{"資料番号": "J-1", "名称": "巻物", "画像ファイル": ["images/a.jpg", "images/b.png"],
-             "キーワード": ["絵巻", "物語"], "表示形式": "continuous"}]
+    rows = [
+        {
+            "資料番号": "J-1",
+            "名称": "巻物",
+            "画像ファイル": ["images/a.jpg", "images/b.png"],
+            "キーワード": ["絵巻", "物語"],
+            "表示形式": "continuous",
+        }
+    ]
     folder = make_collection(rows, images=IMAGES, fmt="jsonl")
     assert ingest(archive, folder).ok
     rec = archive.catalog.get_record("test-museum_J-1")
@@ -207,7 +237,10 @@ def test_multi_page_tiff_is_one_record_with_canvases(make_collection, archive) -
     assert ingest(archive, folder).ok
     images = archive.catalog.get_record("test-museum_T-1").images
     assert [(i.page, i.source, i.width) for i in images] == [
-        (0, "images/book.tif", 50), (1, "images/book.tif", 50), (2, "images/book.tif", 50)]
+        (0, "images/book.tif", 50),
+        (1, "images/book.tif", 50),
+        (2, "images/book.tif", 50),
+    ]
     assert len({i.id for i in images}) == 3
 
 
@@ -267,8 +300,9 @@ def test_search_down_loses_nothing(make_collection, config, runner) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]  # closed again before the ingest connects
-    down = config.replace(search_backend="opensearch", search_url=f"http://127.0.0.1:{port}",
-                          search_timeout=2.0)
+    down = config.replace(
+        search_backend="opensearch", search_url=f"http://127.0.0.1:{port}", search_timeout=2.0
+    )
     archive = Archive(down)
     archive.search = get_backend(down)
     folder = make_collection(rows_abc(), images=IMAGES)
@@ -279,8 +313,11 @@ def test_search_down_loses_nothing(make_collection, config, runner) -> None:
     assert "unreachable" in archive.catalog.get_meta(SEARCH_BEHIND)
     archive.close()
 
-    env = {"ARCHIVE_SEARCH_BACKEND": "opensearch",
-           "ARCHIVE_SEARCH_URL": f"http://127.0.0.1:{port}", "ARCHIVE_SEARCH_TIMEOUT": "2"}
+    env = {
+        "ARCHIVE_SEARCH_BACKEND": "opensearch",
+        "ARCHIVE_SEARCH_URL": f"http://127.0.0.1:{port}",
+        "ARCHIVE_SEARCH_TIMEOUT": "2",
+    }
     write_image(folder / "images" / "a.jpg", seed=5)
     result = runner.invoke(cli, ["--home", str(config.home), "ingest", str(folder)], env=env)
     assert result.exit_code == 1 and "Search index: behind:" in result.output
