@@ -30,13 +30,13 @@ demo: install ## ingest the sample collections and serve http://127.0.0.1:8000
 	$(BIN)/archive --home $(DEMO_HOME) ingest collections_data/*/
 	$(BIN)/archive --home $(DEMO_HOME) serve --host 127.0.0.1 --port 8000
 
-test: install browser ## everything: unit, integration, IIIF validator, browser, cluster
+test: install browser lint ## lint, then everything: unit, IIIF validator, browser, OpenSearch
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: install ## speed and memory benchmarks; prints tables with their anchors
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
-lint:
+lint: install ## ruff: lint and formatting
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
