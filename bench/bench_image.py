@@ -27,15 +27,23 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.common import PeakRSS, Report, Row, mib, parser, scratch
+from bench.common import (
+    PeakRSS,
+    Report,
+    Row,
+    free_port,
+    mib,
+    parser,
+    scratch,
+    serve_archive,
+    wait_until_up,
+)
 
 IIPSRV = "/usr/lib/iipimage-server/iipsrv.fcgi"
 PACKAGES = {"wrk": "wrk", "lighttpd": "lighttpd", IIPSRV: "iipimage-server"}
@@ -71,26 +79,6 @@ def ensure_packages() -> None:
         env=env,
         stdout=subprocess.DEVNULL,
     )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until_up(url: str, proc: subprocess.Popen, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited ({proc.returncode}) before answering {url}")
-        try:
-            with urllib.request.urlopen(url, timeout=5) as resp:
-                resp.read()
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"no answer from {url}")
 
 
 def test_image(width: int, height: int):
@@ -185,32 +173,14 @@ class Server:
 
 
 def start_ours(home: Path, probe: str, *, cache_mb: int) -> Server:
-    port = free_port()
-    env = {**os.environ, "ARCHIVE_CACHE_SIZE_MB": str(cache_mb)}
-    proc = subprocess.Popen(
-        [
-            str(BIN / "archive"),
-            "--home",
-            str(home),
-            "serve",
-            "--port",
-            str(port),
-            "--workers",
-            "2",
-            "--no-access-log",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=env,
+    proc, base = serve_archive(
+        home,
+        probe=probe,
+        env={"ARCHIVE_CACHE_SIZE_MB": str(cache_mb)},
+        args=["--no-access-log"],
+        seconds=60,
     )
-    base = f"http://127.0.0.1:{port}"
-    server = Server(f"archive serve (cache {'on' if cache_mb else 'off'})", proc, base)
-    try:
-        wait_until_up(base + probe, proc)
-    except Exception:
-        server.stop()
-        raise
-    return server
+    return Server(f"archive serve (cache {'on' if cache_mb else 'off'})", proc, base)
 
 
 def start_iipimage(root: Path, iip: Path) -> Server:

@@ -24,7 +24,6 @@ import os
 import random
 import re
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -34,7 +33,19 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from bench.common import REPO, Report, Row, Stopwatch, machine, parser, percentile, run, scratch
+from bench.common import (
+    REPO,
+    Report,
+    Row,
+    Stopwatch,
+    machine,
+    parser,
+    percentile,
+    run,
+    scratch,
+    serve_archive,
+    stop,
+)
 
 BIN = Path(sys.executable).parent
 ARCHIVE = str(BIN / "archive")
@@ -249,28 +260,6 @@ def typical_queries(seed: int = 7) -> list[str]:
     return out
 
 
-def start_server(home: Path, env: dict[str, str]) -> tuple[subprocess.Popen, str]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    proc = subprocess.Popen(
-        [ARCHIVE, "--home", str(home), "serve", "--port", str(port), "--workers", "2"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, **env},
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(base + "/api/search?size=1", timeout=30):
-                return proc, base
-        except OSError:
-            time.sleep(0.3)
-    proc.kill()
-    raise RuntimeError("archive serve did not start")
-
-
 def load(base: str, paths: list[str], seconds: float, clients: int) -> tuple[list[float], int]:
     """Latencies (s) of GET requests cycling through ``paths`` from concurrent clients."""
     host, port = urllib.parse.urlsplit(base).netloc.split(":")
@@ -313,15 +302,14 @@ def measure_api(
     home: Path, env: dict[str, str], seconds: float, clients: int
 ) -> tuple[list[float], list[float], int]:
     """(search latencies, anchor latencies, non-200 answers) on a fresh ``archive serve``."""
-    proc, base = start_server(home, env)
+    proc, base = serve_archive(home, env=env)
     try:
         paths = search_paths(typical_queries())
         load(base, paths, min(3.0, seconds), clients)  # warm: workers load their columns
         searched, errors = load(base, paths, seconds, clients)
         anchor, _ = load(base, ["/api/suggest?q="], seconds / 2, clients)
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        stop(proc)
     return searched, anchor, errors
 
 

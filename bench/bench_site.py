@@ -28,15 +28,24 @@ from __future__ import annotations
 import json
 import os
 import random
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 from urllib.parse import quote
 
-from bench.common import REPO, Report, Row, Stats, parser, percentile, run, scratch
+from bench.common import (
+    REPO,
+    Report,
+    Row,
+    Stats,
+    parser,
+    percentile,
+    run,
+    scratch,
+    serve_archive,
+    stop,
+)
 
 ARCHIVE = str(Path(sys.executable).parent / "archive")
 TARGET_P95_MS = 100.0
@@ -239,27 +248,6 @@ def measure(home: Path, requests: int, seed: int, report: Report) -> None:
     app.extensions["archive"].close()
 
 
-def _serve(home: Path) -> tuple[subprocess.Popen, str]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    proc = subprocess.Popen(
-        [ARCHIVE, "--home", str(home), "serve", "--port", str(port), "--workers", "2"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(base + "/help", timeout=2):
-                return proc, base
-        except OSError:
-            time.sleep(0.3)
-    proc.kill()
-    raise RuntimeError("archive serve did not answer within 60 s")
-
-
 def _lighthouse(url: str, out: Path) -> dict[str, float]:
     """Performance and accessibility scores (0-100) of one page, mobile preset."""
     subprocess.run(
@@ -289,7 +277,7 @@ def lighthouse(home: Path, tmp: Path, report: Report) -> None:
     with_images = next(r for r in archive.catalog.records() if len(r.images) > 1)
     word = with_images.get("object_type") or ""
     archive.close()
-    proc, base = _serve(home)
+    proc, base = serve_archive(home, probe="/help")
     try:
         anchor = _lighthouse(f"{base}/help", tmp / "lh-help.json")
         for name, path in (
@@ -319,8 +307,7 @@ def lighthouse(home: Path, tmp: Path, report: Report) -> None:
                 )
             )
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        stop(proc)
 
 
 def main(argv: list[str]) -> int:

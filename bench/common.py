@@ -16,11 +16,13 @@ import math
 import os
 import platform
 import resource
+import socket
 import statistics
 import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -239,6 +241,78 @@ def run(
     if check and proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}:\n{err[-3000:]}")
     return result
+
+
+# -- servers -------------------------------------------------------------------------------------
+ARCHIVE = str(Path(sys.executable).parent / "archive")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until_up(url: str, proc: subprocess.Popen, seconds: float = 60) -> None:
+    """Poll ``url`` until it answers; fail at once if ``proc`` dies first."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited ({proc.returncode}) before answering {url}")
+        try:
+            with urllib.request.urlopen(url, timeout=30) as resp:
+                resp.read()
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"no answer from {url} within {seconds:.0f} s")
+
+
+def stop(proc: subprocess.Popen, seconds: float = 30) -> None:
+    """SIGTERM, then SIGKILL if it does not end in time."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=seconds)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def serve_archive(
+    home: Path,
+    *,
+    probe: str = "/api/search?size=1",
+    env: dict[str, str] | None = None,
+    args: Sequence[str] = (),
+    workers: int = 2,
+    seconds: float = 120,
+) -> tuple[subprocess.Popen, str]:
+    """A real ``archive serve`` on a free port, answering ``probe``: (process, base URL)."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            ARCHIVE,
+            "--home",
+            str(home),
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            *args,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, **(env or {})},
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(base + probe, proc, seconds)
+    except Exception:
+        stop(proc)
+        raise
+    return proc, base
 
 
 def mib(nbytes: float) -> float:
