@@ -26,7 +26,7 @@ from . import info as info_mod
 from .cache import DiskCache
 from .image_request import FORMATS, Limits, Plan, parse, resolve
 from .image_tiff import Pyramid, PyramidError, pyramid
-from .render import Rendered, available_formats, exact_tile, render
+from .render import Rendered, available_formats, copyable_tile, render
 
 log = logging.getLogger(__name__)
 _SOURCES_PER_THREAD = 10_000
@@ -169,7 +169,7 @@ class ImageService:
     def render(self, result: ImageResult) -> ImageResult:
         """The bytes: an exact stored tile as it is, else from the disk cache or rendered."""
         src, plan = result.source, result.plan
-        if exact_tile(src.pyramid, plan, src.width, src.height) is not None:
+        if copyable_tile(src.pyramid, plan, src.width, src.height):
             body = render(src.path, src.pyramid, plan, src.width, src.height)
             return ImageResult(plan, result.etag, src, body)
         key = self.cache.key(

@@ -65,9 +65,25 @@ def test_exact_tiles_are_the_stored_tiles_and_match_rendering(make_image, iclien
         a, b = decode(jpg.data), decode(png.data)
         assert (a.width, a.height) == (b.width, b.height) == (256, 256)
         assert (a.cast("float") - b.cast("float")).abs().max() <= 2, region
-    # Edge tiles are cut to the image, not the stored padded tile.
+    # Edge tiles are cut to the image, not the stored padded tile, at every level.
     edge = decode(iclient.get(f"/iiif/3/{img}/1024,1024,76,76/76,/0/default.jpg").data)
     assert (edge.width, edge.height) == (76, 76)
+    for region, size, expected in [
+        ("1024,0,76,256", "76,256", (76, 256)),  # right edge, full size
+        ("0,1024,256,76", "256,76", (256, 76)),  # bottom edge
+        ("1024,0,76,512", "38,256", (38, 256)),  # right edge, half size
+        ("1024,1024,76,76", "19,19", (19, 19)),  # corner, quarter size
+        ("0,0,1100,1100", "138,138", (138, 138)),  # the one tile of the smallest level
+    ]:
+        jpg = iclient.get(f"/iiif/3/{img}/{region}/{size}/0/default.jpg")
+        png = iclient.get(f"/iiif/3/{img}/{region}/{size}/0/default.png")
+        assert jpg.status_code == png.status_code == 200, region
+        a, b = decode(jpg.data), decode(png.data)
+        assert (a.width, a.height) == (b.width, b.height) == expected, region
+        # One JPEG generation from the stored pixels, no worse than libvips' own encoder.
+        libvips = decode(b.jpegsave_buffer(Q=85))
+        generation = (libvips.cast("float") - b.cast("float")).abs().avg()
+        assert (a.cast("float") - b.cast("float")).abs().avg() <= generation * 1.1 + 0.5, region
 
 
 def test_reingest_never_serves_old_pixels(make_image, iclient, pattern, image_archive):
