@@ -8,9 +8,7 @@ filter on beside them. Every change to what the public can see is logged in
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,6 +17,7 @@ from pathlib import Path
 
 from .errors import NotFound
 from .records import ImageRef, Institution, Record
+from .sqlite import Connections
 
 SCHEMA_VERSION = 1
 
@@ -98,8 +97,7 @@ class Catalog:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._local = threading.local()
-        self._pid = os.getpid()
+        self._connections = Connections(self.path, ("foreign_keys=ON",), rows=True)
         self.db.executescript(_SCHEMA)  # executescript commits by itself: no transaction here
         with self.transaction() as db:
             db.execute(
@@ -110,24 +108,10 @@ class Catalog:
     # -- connections -------------------------------------------------------------------------
     @property
     def db(self) -> sqlite3.Connection:
-        if self._pid != os.getpid():  # forked (gunicorn workers): never share a connection
-            self._local = threading.local()
-            self._pid = os.getpid()
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA foreign_keys=ON")
-            self._local.conn = conn
-        return conn
+        return self._connections.get()
 
     def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
+        self._connections.close()
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:

@@ -10,7 +10,6 @@ is one transaction, so search sees the old index until the new one is complete.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
@@ -23,6 +22,7 @@ import numpy as np
 from archive.config import Config
 from archive.errors import BadRequest, SearchUnavailable
 from archive.records import Institution, Record
+from archive.sqlite import Connections
 from archive.storage import Home
 
 from .base import FACETS, Hit, SearchBackend, SearchQuery, SearchResult, check_query
@@ -95,8 +95,7 @@ class SqliteBackend(SearchBackend):
         super().__init__(config)
         self.path = Home(config.home).search_db
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._local = threading.local()
-        self._pid = os.getpid()
+        self._connections = Connections(self.path, ("cache_size=-65536",))
         self._lock = threading.Lock()
         self._cols: Columns | None = None
         self.db.executescript(_SCHEMA)  # idempotent; executescript manages its own commit
@@ -110,23 +109,10 @@ class SqliteBackend(SearchBackend):
     # -- connections -------------------------------------------------------------------------
     @property
     def db(self) -> sqlite3.Connection:
-        if self._pid != os.getpid():  # forked: never share a connection with the parent
-            self._local = threading.local()
-            self._pid = os.getpid()
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA cache_size=-65536")  # 64 MiB
-            self._local.conn = conn
-        return conn
+        return self._connections.get()
 
     def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
+        self._connections.close()
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:

@@ -135,3 +135,30 @@ def test_image_store_commit_and_sweep(tmp_path):
     assert store.sweep({("craft_A-1~0123456789", "v1")}) == 0
     assert store.sweep(set()) == 1
     assert not final.exists()
+
+
+def test_sqlite_connections_are_per_thread_and_renewed_after_fork(tmp_path):
+    import os
+    import threading
+
+    from archive.sqlite import Connections
+
+    conns = Connections(tmp_path / "x.sqlite", ("foreign_keys=ON",), rows=True)
+    main = conns.get()
+    assert conns.get() is main
+    assert main.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert main.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    other = []
+    thread = threading.Thread(target=lambda: other.append(conns.get()))
+    thread.start()
+    thread.join()
+    assert other[0] is not main
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child must not reuse the parent's connection
+        os.write(write, b"1" if conns.get() is not main else b"0")
+        os._exit(0)
+    os.waitpid(pid, 0)
+    assert os.read(read, 1) == b"1"
+    conns.close()
+    assert conns.get() is not main
