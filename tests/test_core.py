@@ -162,3 +162,19 @@ def test_sqlite_connections_are_per_thread_and_renewed_after_fork(tmp_path):
     assert os.read(read, 1) == b"1"
     conns.close()
     assert conns.get() is not main
+
+
+def test_sqlite_transactions_commit_roll_back_and_nest(tmp_path):
+    from archive.sqlite import Connections
+
+    conns = Connections(tmp_path / "x.sqlite")
+    conns.get().execute("CREATE TABLE t (v INTEGER)")
+    with conns.transaction() as db:
+        db.execute("INSERT INTO t VALUES (1)")
+        with conns.transaction() as inner:  # joins the outer transaction
+            inner.execute("INSERT INTO t VALUES (2)")
+    with pytest.raises(RuntimeError), conns.transaction() as db:
+        db.execute("INSERT INTO t VALUES (3)")
+        raise RuntimeError("abandon")
+    assert [r[0] for r in conns.get().execute("SELECT v FROM t ORDER BY v")] == [1, 2]
+    assert not conns.get().in_transaction
