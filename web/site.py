@@ -67,37 +67,47 @@ class _TTLCache:
         self._lock = threading.Lock()
         self._items: dict[Any, tuple[float, Any]] = {}
         self._refreshing: set[Any] = set()
+        self._generation = 0  # bumped by clear(): what was computed before is not stored
 
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
+            self._generation += 1
 
     def get(self, key: Any, make: Callable[[], T]) -> T:
         now = time.monotonic()
         with self._lock:
+            generation = self._generation
             hit = self._items.get(key)
             if hit and now - hit[0] < self.seconds:
                 return hit[1]
             if hit and key not in self._refreshing:
                 self._refreshing.add(key)
-                threading.Thread(target=self._refresh, args=(key, make), daemon=True).start()
+                threading.Thread(
+                    target=self._refresh, args=(key, make, generation), daemon=True
+                ).start()
             if hit:
                 return hit[1]
         value = make()
-        with self._lock:
-            self._items[key] = (time.monotonic(), value)
+        self._store(key, generation, value)
         return value
 
-    def _refresh(self, key: Any, make: Callable[[], Any]) -> None:
+    def _store(self, key: Any, generation: int, value: Any, *, age: float = 0.0) -> None:
+        with self._lock:
+            if generation == self._generation:
+                self._items[key] = (time.monotonic() - age, value)
+
+    def _refresh(self, key: Any, make: Callable[[], Any], generation: int) -> None:
         try:
             value = make()
         except Exception:  # keep serving the stale value; the next expiry tries again
             log.exception("refreshing the site cache failed")
             with self._lock:
-                self._items[key] = (time.monotonic() - self.seconds / 2, self._items[key][1])
+                hit = self._items.get(key)
+            if hit is not None:
+                self._store(key, generation, hit[1], age=self.seconds / 2)
         else:
-            with self._lock:
-                self._items[key] = (time.monotonic(), value)
+            self._store(key, generation, value)
         finally:
             with self._lock:
                 self._refreshing.discard(key)

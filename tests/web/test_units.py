@@ -338,6 +338,33 @@ def test_site_cache_serves_stale_while_one_thread_refreshes():
     assert cache.get("k", lambda: "fresh") == "fresh"
 
 
+def test_site_cache_clear_wins_over_a_refresh_already_running():
+    """After clear() (new data), a refresh that started before must not put old data back."""
+    import threading
+    import time
+
+    from web.site import _TTLCache
+
+    cache = _TTLCache(0.01)
+    started, release = threading.Event(), threading.Event()
+
+    def old_data() -> str:
+        if started.is_set():
+            release.wait(5)
+        started.set()
+        return "old"
+
+    assert cache.get("k", old_data) == "old"
+    time.sleep(0.02)
+    assert cache.get("k", old_data) == "old"  # expired: a refresh starts and blocks
+    cache.clear()
+    release.set()
+    deadline = time.monotonic() + 5
+    while cache._refreshing and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert cache.get("k", lambda: "new") == "new"
+
+
 def test_featured_objects_take_turns_across_institutions():
     from web.site import _spread
 
