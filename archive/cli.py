@@ -118,6 +118,36 @@ def status(obj: Context) -> None:
     click.echo(f"{'total':<28} {total['records']:>8} {total['public']:>8} {total['images']:>8}")
 
 
+def wsgi_app(home: str):
+    """Build the whole site for one server worker: the target ``serve`` hands granian."""
+    from web import create_app
+
+    return create_app(Config.load(home))
+
+
+# Server messages go to stderr beside our own; the access log, when on, to stdout. Our
+# packages' warnings and errors (a broken pyramid, say) reach the same stream.
+SERVER_LOGGING = {
+    "handlers": {
+        "console": {
+            "formatter": "generic",
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stderr",
+        },
+        "access": {
+            "formatter": "access",
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stdout",
+        },
+    },
+    "root": {"handlers": ["console"], "level": "WARNING"},
+}
+ACCESS_LOG_FORMAT = (
+    '%(addr)s - - [%(time)s] "%(method)s %(path)s?%(query_string)s %(protocol)s" '
+    "%(status)d %(dt_ms).1fms"
+)
+
+
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
@@ -127,7 +157,15 @@ def status(obj: Context) -> None:
     type=int,
     help="Worker processes (default: one per CPU core, at least 2).",
 )
-@click.option("--threads", default=4, show_default=True, type=int, help="Threads per worker.")
+@click.option(
+    "--threads",
+    default=2,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Python threads per worker. Tiles take well under a millisecond of Python each, "
+    "so few threads keep the GIL uncontended; a second one keeps a long render or export "
+    "from holding up the tiles queued behind it.",
+)
 @click.option(
     "--access-log/--no-access-log",
     default=True,
@@ -138,29 +176,39 @@ def status(obj: Context) -> None:
 def serve(
     obj: Context, host: str, port: int, workers: int, threads: int, access_log: bool = True
 ) -> None:
-    """Serve the public site, the IIIF APIs and the JSON API with gunicorn."""
-    from gunicorn.app.base import BaseApplication
+    """Serve the public site, the IIIF APIs and the JSON API with granian.
 
+    \b
+    granian (HTTP in Rust) parses requests and holds the connections; each worker
+    process runs the site as a WSGI app on a few Python threads. A worker that dies is
+    started again; SIGTERM or Ctrl-C stops the server after the requests in flight.
+    """
+    from granian import Granian
+    from granian.constants import Interfaces
+
+    if workers < 0:
+        raise click.BadParameter("must be 0 (one per CPU core) or more", param_hint="--workers")
     config = obj.config()
     # Fail now, in the terminal, on a bad configuration, rather than in every worker.
     from web import create_app
 
     create_app(config).extensions["archive"].close()
-
-    class Server(BaseApplication):
-        def load_config(self) -> None:
-            self.cfg.set("bind", f"{host}:{port}")
-            self.cfg.set("workers", workers or max(2, os.cpu_count() or 1))
-            self.cfg.set("threads", threads)
-            self.cfg.set("worker_class", "gthread")
-            self.cfg.set("accesslog", "-" if access_log else None)
-            self.cfg.set("timeout", 120)
-
-        def load(self):
-            return create_app(config)
-
+    server = Granian(
+        str(config.home),
+        address=host,
+        port=port,
+        interface=Interfaces.WSGI,
+        workers=workers or max(2, os.cpu_count() or 1),
+        blocking_threads=threads,
+        websockets=False,
+        log_dictconfig=SERVER_LOGGING,
+        log_access=access_log,
+        log_access_format=ACCESS_LOG_FORMAT,
+        respawn_failed_workers=True,
+        workers_kill_timeout=30,
+    )
     click.echo(f"Serving {config.home} on http://{host}:{port}/", err=True)
-    Server().run()
+    server.serve(target_loader=wsgi_app)
 
 
 @cli.command()

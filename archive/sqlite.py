@@ -1,7 +1,7 @@
 """SQLite connections as a threaded, forking web server needs them.
 
 One connection per thread (sqlite3 connections are not shared across threads),
-opened afresh after a fork (gunicorn workers must never use the parent's), in
+opened afresh after a fork (server workers must never use the parent's), in
 autocommit mode with WAL, so readers never wait for the one writer.
 """
 

@@ -10,6 +10,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from click.testing import CliRunner
@@ -84,35 +85,52 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(home: Path, *, workers: int = 2, env: dict | None = None):
-    """Start `archive serve` for real and wait until it answers; returns (process, base URL)."""
+def start_server(
+    home: Path,
+    *,
+    workers: int = 2,
+    env: dict | None = None,
+    args: tuple[str, ...] = (),
+    log: Path | None = None,
+):
+    """Start `archive serve` for real and wait until it answers; returns (process, base URL).
+
+    Its stderr (server and application messages) goes to ``log``, by default a file
+    beside the home, so a long run can never block on a full pipe; the tail is shown
+    if the server exits before answering. ``args`` are more ``serve`` options.
+    """
     port = free_port()
-    proc = subprocess.Popen(
-        [
-            str(BIN / "archive"),
-            "--home",
-            str(home),
-            "serve",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        env={**os.environ, **(env or {})},
-    )
+    log = log or home.parent / f"serve-{port}.log"
+    with open(log, "wb") as stderr:
+        proc = subprocess.Popen(
+            [
+                str(BIN / "archive"),
+                "--home",
+                str(home),
+                "serve",
+                "--port",
+                str(port),
+                "--workers",
+                str(workers),
+                *args,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            env={**os.environ, **(env or {})},
+        )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"archive serve exited: {proc.stderr.read().decode()[-2000:]}")
+            tail = log.read_text(encoding="utf-8", errors="replace")[-2000:]
+            raise RuntimeError(f"archive serve exited: {tail}")
         try:
             with urllib.request.urlopen(base + "/api/search?size=1", timeout=2):
                 return proc, base
         except OSError:
             time.sleep(0.2)
     proc.kill()
+    proc.wait()
     raise RuntimeError("archive serve did not answer within 60 s")
 
 
@@ -126,8 +144,16 @@ def stop_server(proc: subprocess.Popen) -> None:
 
 
 @pytest.fixture(scope="session")
+def servers() -> SimpleNamespace:
+    """The helpers above, for tests in any folder and import mode (conftest modules are
+    not importable by name): ``servers.start_server(home)``, ``servers.stop_server(proc)``
+    and ``servers.free_port()``."""
+    return SimpleNamespace(start_server=start_server, stop_server=stop_server, free_port=free_port)
+
+
+@pytest.fixture(scope="session")
 def live_server(ingested_home: Path):
-    """Base URL of a real `archive serve` (gunicorn) on the ingested sample archive."""
+    """Base URL of a real `archive serve` (granian) on the ingested sample archive."""
     proc, base = start_server(ingested_home)
     yield base
     stop_server(proc)

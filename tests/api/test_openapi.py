@@ -3,8 +3,8 @@
 against the real app on the ingested samples; every response must pass its default
 checks: no 500s, statuses, content types and bodies as the document says.
 
-In-process (WSGI) rather than through gunicorn, whose 4 KiB request-line limit answers
-schemathesis' longest generated URLs before our code sees them.
+In-process (WSGI), so every generated request reaches our code exactly as generated,
+and a failure points at our code rather than at the HTTP server in front of it.
 """
 
 from __future__ import annotations

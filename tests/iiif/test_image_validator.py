@@ -15,6 +15,7 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+from email.message import Message
 from pathlib import Path
 
 import pytest
@@ -31,22 +32,14 @@ PY3_BROKEN = {"format_webp", "format_pdf", "format_jp2"}
 pytestmark = pytest.mark.slow
 
 
-def get(url: str, headers: dict | None = None) -> tuple[int, dict, bytes]:
+def get(url: str, headers: dict | None = None) -> tuple[int, Message, bytes]:
+    """Status, headers (looked up case-insensitively, as HTTP names are) and body."""
     request = urllib.request.Request(url, headers=headers or {})
     try:
         with urllib.request.urlopen(request, timeout=30) as resp:
-            return resp.status, dict(resp.headers), resp.read()
+            return resp.status, resp.headers, resp.read()
     except urllib.error.HTTPError as err:
-        return err.code, dict(err.headers), err.read()
-
-
-def root_conftest(config: pytest.Config):
-    """tests/conftest.py as pytest loaded it (it holds start_server and stop_server)."""
-    wanted = REPO / "tests" / "conftest.py"
-    for plugin in config.pluginmanager.get_plugins():
-        if Path(getattr(plugin, "__file__", "") or "").resolve() == wanted:
-            return plugin
-    raise RuntimeError("tests/conftest.py is not loaded")
+        return err.code, err.headers, err.read()
 
 
 def _collection(folder: Path) -> None:
@@ -77,11 +70,10 @@ def _collection(folder: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def served_validator_image(tmp_path_factory, request):
+def served_validator_image(tmp_path_factory, servers):
     """(host:port, image id) of the validator image on a real `archive serve`."""
     if not VALIDATOR_IMAGE.is_file():
         pytest.fail(f"missing the validator's test image {VALIDATOR_IMAGE}")
-    shared = root_conftest(request.config)
     root = tmp_path_factory.mktemp("validator")
     folder, home = root / "validator", root / "home"
     _collection(folder)
@@ -98,9 +90,9 @@ def served_validator_image(tmp_path_factory, request):
         for local in ("V-1", "V-2", "V-3")
     }
     catalog.close()
-    proc, base = shared.start_server(home)
+    proc, base = servers.start_server(home)
     yield base.removeprefix("http://"), ids
-    shared.stop_server(proc)
+    servers.stop_server(proc)
 
 
 def run_validator(server: str, prefix: str, image_id: str, version: str) -> dict[str, bool]:
@@ -166,10 +158,9 @@ def test_ingested_images_through_the_real_server(served_validator_image):
     assert status == 304
 
 
-def test_reingest_while_serving_never_serves_old_pixels(tmp_path, request):
+def test_reingest_while_serving_never_serves_old_pixels(tmp_path, servers):
     """A running `archive serve` sees a re-ingested image at once: new size, new pixels,
     new validators; the old version's tiles are never served again."""
-    shared = root_conftest(request.config)
     folder, home = tmp_path / "museum", tmp_path / "home"
     (folder / "images").mkdir(parents=True)
     image = folder / "images" / "a.png"
@@ -198,7 +189,7 @@ def test_reingest_while_serving_never_serves_old_pixels(tmp_path, request):
             catalog.close()
 
     image_id = ingest()
-    proc, base = shared.start_server(home)
+    proc, base = servers.start_server(home)
     try:
         tile = f"{base}/iiif/3/{image_id}/0,0,256,256/256,/0/default.png"
         status, before, body = get(tile)
@@ -214,4 +205,4 @@ def test_reingest_while_serving_never_serves_old_pixels(tmp_path, request):
         info = json.loads(get(f"{base}/iiif/3/{image_id}/info.json")[2])
         assert (info["width"], info["height"]) == (800, 500)
     finally:
-        shared.stop_server(proc)
+        servers.stop_server(proc)

@@ -91,25 +91,15 @@ def shots(tmp_path) -> Path:
 
 
 @pytest.fixture
-def serve(request):
-    """serve(home) -> base URL of a real `archive serve` on another archive home.
-
-    Uses the suite's own start_server/stop_server (tests/conftest.py), found among
-    pytest's loaded conftest plugins so it works in any import mode.
-    """
-    root = Path(__file__).resolve().parents[1] / "conftest.py"
-    module = next(
-        p
-        for p in request.config.pluginmanager.get_plugins()
-        if getattr(p, "__file__", None) and Path(p.__file__).resolve() == root
-    )
+def serve(servers):
+    """serve(home) -> base URL of a real `archive serve` on another archive home."""
     procs = []
 
     def start(home: Path) -> str:
-        proc, base = module.start_server(home, workers=1)
+        proc, base = servers.start_server(home, workers=1)
         procs.append(proc)
         return base
 
     yield start
     for proc in procs:
-        module.stop_server(proc)
+        servers.stop_server(proc)

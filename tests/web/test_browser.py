@@ -1,4 +1,4 @@
-"""The site in a real headless Chromium (Debian's) against a real `archive serve` (gunicorn).
+"""The site in a real headless Chromium (Debian's) against a real `archive serve` (granian).
 
 Every page type is screenshotted at phone and desktop width, checked by axe-core
 (served by the site from node_modules) and must log no CSP violation; then the
