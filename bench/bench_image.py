@@ -231,6 +231,7 @@ class Load:
     errors: int
     requests: int
     peak_rss: int
+    peak_pss: int
 
 
 _UNITS_TIME = {"us": 1e-3, "ms": 1.0, "s": 1000.0, "m": 60000.0}
@@ -264,7 +265,7 @@ def wrk(server: Server, paths: list[str], seconds: int, scratch_dir: Path) -> Lo
         "--",
         str(listing),
     ]
-    with PeakRSS(server.proc.pid) as mem:
+    with PeakRSS(server.proc.pid, proportional=True) as mem:
         out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     p50 = _ms(re.search(r"\s50%\s+(\S+)", out).group(1))
@@ -277,7 +278,7 @@ def wrk(server: Server, paths: list[str], seconds: int, scratch_dir: Path) -> Lo
         errors += int(e.group(1))
     if e := re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out):
         errors += sum(int(g) for g in e.groups())
-    return Load(rps, p50, p99, read / max(requests, 1), errors, requests, mem.peak)
+    return Load(rps, p50, p99, read / max(requests, 1), errors, requests, mem.peak, mem.peak_pss)
 
 
 def warm(server: Server, paths: list[str]) -> None:
@@ -347,7 +348,8 @@ def main(args: list[str]) -> int:
             print(
                 f"  {key}: {load.rps:,.0f} req/s, p50 {load.p50_ms:.2f} ms, "
                 f"p99 {load.p99_ms:.2f} ms, {load.bytes_per_request / 1024:.1f} KiB/req, "
-                f"errors {load.errors}, peak RSS {mib(load.peak_rss):.0f} MiB",
+                f"errors {load.errors}, peak RSS {mib(load.peak_rss):.0f} MiB, "
+                f"PSS {mib(load.peak_pss):.0f} MiB",
                 flush=True,
             )
             return load
@@ -491,6 +493,16 @@ def main(args: list[str]) -> int:
             mib(results["ours tiles x1000 cold"].peak_rss),
             "MiB",
             mib(iip_many_t.peak_rss),
+            "IIPImage + lighttpd",
+            higher_is_better=False,
+            note="RSS counts the pages forked workers share with their parent once per "
+            "process; PSS divides them among the sharers",
+        ),
+        Row(
+            "server memory (peak PSS, all processes)",
+            mib(results["ours tiles x1000 cold"].peak_pss),
+            "MiB",
+            mib(iip_many_t.peak_pss),
             "IIPImage + lighttpd",
             higher_is_better=False,
         ),

@@ -131,6 +131,19 @@ def rss(pid: int) -> int:
         return 0
 
 
+def pss(pid: int) -> int:
+    """Proportional set size of one process in bytes (each shared page divided among
+    the processes sharing it, so forked workers are not counted twice); 0 if gone."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as fh:
+            for line in fh:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, IndexError, ValueError):
+        pass
+    return 0
+
+
 _TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
@@ -152,6 +165,9 @@ def tree_rss(pid: int) -> int:
 class PeakRSS:
     """Samples the summed RSS of a process tree in a thread; ``peak`` is the maximum seen.
 
+    With ``proportional=True`` it also samples the summed PSS (``peak_pss``), the fair
+    figure for servers whose workers are forked from one parent and share its pages.
+
     ``with PeakRSS(proc.pid) as mem: proc.wait()`` then ``mem.peak`` (bytes). Sampling
     every 50 ms misses spikes shorter than that; for the bounded-memory claims that
     matter (ingest, tiling) the peaks last seconds. ``cpu_seconds`` is the CPU the
@@ -159,10 +175,14 @@ class PeakRSS:
     50 ms before it exits are missed).
     """
 
-    def __init__(self, pid: int | None = None, interval: float = 0.05) -> None:
+    def __init__(
+        self, pid: int | None = None, interval: float = 0.05, *, proportional: bool = False
+    ) -> None:
         self.pid = os.getpid() if pid is None else pid
         self.interval = interval
+        self.proportional = proportional
         self.peak = 0
+        self.peak_pss = 0
         self._ticks: dict[int, int] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -170,6 +190,8 @@ class PeakRSS:
     def _sample(self) -> None:
         pids = tree(self.pid)
         self.peak = max(self.peak, sum(rss(p) for p in pids))
+        if self.proportional:
+            self.peak_pss = max(self.peak_pss, sum(pss(p) for p in pids))
         for p in pids:
             self._ticks[p] = max(self._ticks.get(p, 0), cpu_ticks(p))
 

@@ -29,7 +29,7 @@ from .image_tiff import Pyramid, PyramidError, pyramid
 from .render import Rendered, available_formats, copyable_tile, render
 
 log = logging.getLogger(__name__)
-_SOURCES_PER_THREAD = 10_000
+_SOURCES_PER_THREAD = 4096
 
 
 @dataclass(frozen=True)
@@ -40,9 +40,18 @@ class Source:
     width: int  # presented (capped) size
     height: int
     path: str
-    pyramid: Pyramid
     last_modified: datetime  # of the record, which changes whenever the pixels do
     http_date: str  # the same, as an HTTP date (RFC 9110 §5.6.7)
+
+    @property
+    def pyramid(self) -> Pyramid:
+        """The pyramid's structure, from the per-process cache: remembered sources stay
+        small, and the memory for tile indexes has one bound, that cache's."""
+        try:
+            return pyramid(self.path)
+        except (OSError, PyramidError) as exc:  # gone since: a re-ingest swept it
+            log.error("image %s: pyramid %s unreadable: %s", self.info.id, self.path, exc)
+            raise NotFound(f"image {self.info.id!r} is not available") from None
 
 
 @dataclass(frozen=True)
@@ -105,9 +114,7 @@ class ImageService:
             return f"image {image_id!r} is not available"
         width, height = info_mod.presented_size(pyr.width, pyr.height, image.max_image_size)
         modified = datetime.strptime(image.updated_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-        return Source(
-            image, width, height, path, pyr, modified, format_datetime(modified, usegmt=True)
-        )
+        return Source(image, width, height, path, modified, format_datetime(modified, usegmt=True))
 
     # -- info.json -----------------------------------------------------------------------------
     def info_json(self, version: str, image_id: str, base_url: str) -> tuple[bytes, Source]:

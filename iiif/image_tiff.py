@@ -9,6 +9,7 @@ re-encode: the common case of a deep-zoom viewer. TIFF 6.0 and BigTIFF.
 from __future__ import annotations
 
 import struct
+from array import array
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -46,15 +47,18 @@ class PyramidError(Exception):
     """The file is not a pyramid we wrote."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Level:
+    """One page of the pyramid. The tile index is kept as machine integers (16 bytes a
+    tile, not ~70 as Python ints), as a server holds thousands of these at once."""
+
     width: int
     height: int
     tile_width: int
     tile_height: int
     jpeg: bool  # JPEG tiles of 3 components, RGB- or YCbCr-coded
-    offsets: tuple[int, ...]
-    counts: tuple[int, ...]
+    offsets: array  # of "Q"
+    counts: array
     jpeg_tables: bytes
     photometric: int = _PHOTOMETRIC_YCBCR
 
@@ -188,8 +192,8 @@ def read_pyramid(path: str | Path) -> Pyramid:
                     jpeg=compression[0] == _COMPRESSION_JPEG
                     and samples[0] == 3
                     and photometric in (_PHOTOMETRIC_RGB, _PHOTOMETRIC_YCBCR),
-                    offsets=tuple(offsets),
-                    counts=tuple(counts),
+                    offsets=array("Q", offsets),
+                    counts=array("Q", counts),
                     jpeg_tables=bytes(tables),
                     photometric=photometric,
                 )
