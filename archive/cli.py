@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 
 import click
@@ -226,15 +227,27 @@ def ingest(
     unchanged, removed, failed, each failure with its file, row and field); the same
     report is saved as JSON under the archive's reports/ folder. --dry-run writes
     nothing and lists what a real run would change. Only one ingest writes at a time.
-    Exit status is 0 only when every record of every folder succeeded.
+    Exit status is 0 only when every record of every folder succeeded, 130 when the
+    run was interrupted (Ctrl-C or SIGTERM: the images being tiled are finished, the
+    rest is left for the next run, which resumes where this one stopped).
     """
     from ingest.pipeline import run_ingest
 
     archive = obj.archive(workers=workers)
     if not dry_run:
         attach_search(archive)
-    report = run_ingest(archive, [os.fspath(p) for p in paths], dry_run=dry_run, workers=workers)
+    # `kill PID`, systemd and cron stop a run the way Ctrl-C does: gracefully.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        report = run_ingest(
+            archive, [os.fspath(p) for p in paths], dry_run=dry_run, workers=workers
+        )
+    except KeyboardInterrupt:  # while reading the folders, before any tiling began
+        click.echo("\nInterrupted; nothing was lost. Run the same command again.", err=True)
+        sys.exit(130)
     click.echo(_dump(report.to_dict()) if as_json else report.render())
+    if report.interrupted:
+        sys.exit(130)
     if not report.ok:
         sys.exit(1)
 

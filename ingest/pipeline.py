@@ -14,12 +14,19 @@ in one transaction, only after all its pyramids are committed; the search index
 is marked behind in the catalog before the first write and cleared only once it
 has caught up, so the next run (or ``archive reindex``) rebuilds it. A re-run
 finds finished pyramids by version and does not tile them again.
+
+Ctrl-C (SIGINT; the CLI turns SIGTERM into the same) stops the run gracefully: no
+new image is started, the few being tiled are finished (their pyramids are reused by
+the next run), and the report says the run was interrupted. A second Ctrl-C stops the
+tiling processes at once. Tiling processes ignore SIGINT themselves, so a terminal's
+Ctrl-C, which reaches every process of the group, is decided here, once.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import sys
 import time
 import unicodedata
@@ -55,6 +62,7 @@ def _init_worker(concurrency: int) -> None:
     (every source is read once; caching only holds file handles and memory)."""
     import pyvips
 
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process decides (see above)
     pyvips.cache_set_max(0)
     pyvips.concurrency_set(concurrency)
 
@@ -124,6 +132,29 @@ class _Tiler:
     def close(self) -> None:
         if self.pool is not None:
             self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool = None
+
+    def abort(self, stream: TextIO | None) -> None:
+        """On Ctrl-C: start nothing new, let the images being tiled finish, unless
+        interrupted again, then stop the tiling processes at once."""
+        if self.pool is None:
+            return
+        pool, self.pool = self.pool, None
+        running = sum(1 for future in self.inflight if future.running())
+        if stream is not None and running:
+            print(
+                f"\nInterrupted: finishing the {running} image(s) already handed to the "
+                "tiling processes (Ctrl-C again to stop at once)...",
+                file=stream,
+                flush=True,
+            )
+        try:
+            pool.shutdown(wait=True, cancel_futures=True)
+        except KeyboardInterrupt:
+            for process in list(getattr(pool, "_processes", {}).values()):
+                process.kill()
+            pool.shutdown(wait=True, cancel_futures=True)
+        self.inflight.clear()
 
 
 class _Run:
@@ -441,14 +472,25 @@ def run_ingest(
         archive.config.tile_size, archive.config.jpeg_quality, archive.config.max_pixels
     )
     if dry_run:
-        _run_all(archive, report, loaded, params, workers, progress)
+        try:
+            _run_all(archive, report, loaded, params, workers, progress)
+        except KeyboardInterrupt:
+            report.interrupted = True
     else:
         with write_lock(archive.home.lock):
             search = archive.search
             behind = search is not None and archive.catalog.get_meta(SEARCH_BEHIND) is not None
             if search is not None:
                 archive.catalog.set_meta(SEARCH_BEHIND, f"{now()}: ingest in progress")
-            run = _run_all(archive, report, loaded, params, workers, progress)
+            try:
+                run = _run_all(archive, report, loaded, params, workers, progress)
+            except KeyboardInterrupt:
+                # Records committed so far stay; pyramids not yet in the catalog stay too
+                # (no sweep), for the next run to reuse; search stays marked behind.
+                report.interrupted = True
+                if search is not None:
+                    report.search = "behind: the run was interrupted; the next run catches up"
+                return _finish(archive, report, started, cpu_started)
             archive.images.sweep(archive.catalog.image_versions())
             if search is None:
                 report.search = "skipped (no search backend)"
@@ -459,10 +501,14 @@ def run_ingest(
                 )
             else:
                 _catch_up(archive, report, behind)
+    return _finish(archive, report, started, cpu_started)
+
+
+def _finish(archive: Archive, report: Report, started: float, cpu_started: float) -> Report:
     report.finished_at = now()
     report.seconds = round(time.monotonic() - started, 3)
     report.cpu_seconds = round(report.cpu_seconds + time.process_time() - cpu_started, 3)
-    if not dry_run:
+    if not report.dry_run:
         report.write(archive.home.reports, datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ"))
     return report
 
@@ -491,6 +537,10 @@ def _run_all(archive, report, loaded, params, workers, progress_stream) -> _Run:
                 run.ingest(collection, inst_report)
             except CollectionError as exc:
                 inst_report.error = str(exc)
+    except KeyboardInterrupt:
+        progress.close()
+        tiler.abort(progress_stream)
+        raise
     finally:
         tiler.close()
         progress.close()

@@ -60,6 +60,8 @@ class Progress:
         return f"ingest: {text}\n"
 
     def close(self) -> None:
+        """End the progress line (once: a second call does nothing)."""
         if self.stream is not None and self.tty:
             self.stream.write("\n")
             self.stream.flush()
+        self.tty = False

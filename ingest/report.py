@@ -78,12 +78,14 @@ class Report:
     cpu_seconds: float = 0.0  # the tiling workers' CPU plus this process's, for benchmarks
     search: str = "ok"  # ok | skipped | behind: <reason>
     error: str | None = None  # the run as a whole failed
+    interrupted: bool = False  # stopped by Ctrl-C or SIGTERM before the end
     path: str | None = None  # where the JSON report was written
 
     @property
     def ok(self) -> bool:
         return (
             self.error is None
+            and not self.interrupted
             and not self.search.startswith("behind")
             and all(i.ok for i in self.institutions)
         )
@@ -140,6 +142,11 @@ class Report:
         lines.append("")
         if self.error:
             lines.append(f"Run failed: {self.error}")
+        if self.interrupted:
+            lines.append(
+                "Interrupted before the end: what is listed above was done and is kept. "
+                "Run the same command again to finish; finished images are not tiled again."
+            )
         done = (
             f"{self.images_reused} checked"
             if self.dry_run
@@ -154,5 +161,8 @@ class Report:
             lines.append(f"Search index: {self.search}")
         if self.path:
             lines.append(f"Report: {self.path}")
-        lines.append("OK" if self.ok else "Some records failed (exit status 1).")
+        if self.interrupted:
+            lines.append("Interrupted (exit status 130).")
+        else:
+            lines.append("OK" if self.ok else "Some records failed (exit status 1).")
         return "\n".join(lines)

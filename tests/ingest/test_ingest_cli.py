@@ -1,4 +1,5 @@
-"""`archive ingest` as curators run it: exit status, report, dry run, lock, kill -9 and resume."""
+"""`archive ingest` as curators run it: exit status, report, dry run, lock, kill -9,
+Ctrl-C and SIGTERM, and resume."""
 
 from __future__ import annotations
 
@@ -87,12 +88,11 @@ def test_help_documents_the_format(runner) -> None:
     assert "--dry-run" in result.output and "--workers" in result.output
 
 
-@pytest.mark.slow
-def test_kill_9_then_resume(tmp_path: Path) -> None:
-    """Kill a real ingest mid-run with SIGKILL; the next run finishes without redoing work."""
+def slow_museum(tmp_path: Path, count: int) -> tuple[Path, Path, list[str]]:
+    """A folder of ``count`` noisy 1600x1200 JPEGs (slow enough to interrupt), its home,
+    and the one-worker ingest command for it."""
     folder = tmp_path / "museum"
     (folder / "images").mkdir(parents=True)
-    count = 24
     noise = pyvips.Image.gaussnoise(1600, 1200, mean=128, sigma=40).cast("uchar")
     noise.bandjoin([noise, noise]).copy(interpretation="srgb").jpegsave(
         str(folder / "images" / "0.jpg"), Q=85
@@ -102,31 +102,24 @@ def test_kill_9_then_resume(tmp_path: Path) -> None:
     rows = [row(f"K-{n}", f"資料{n}", f"images/{n}.jpg") for n in range(count)]
     write_toml(folder, write_records(folder, rows, "csv"))
     home = tmp_path / "home"
-    command = [ARCHIVE, "--home", str(home), "ingest", "--workers", "1", str(folder)]
+    return folder, home, [ARCHIVE, "--home", str(home), "ingest", "--workers", "1", str(folder)]
 
-    proc = subprocess.Popen(
-        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+
+def wait_for_pyramids(proc: subprocess.Popen, home: Path, wanted: int) -> None:
+    deadline = time.monotonic() + 120
+    while len(list(home.glob("images/??/*.tif"))) < wanted:
+        assert proc.poll() is None, "the ingest finished before it could be stopped"
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+
+
+def resume_and_check(command: list[str], home: Path, count: int, done_before: int) -> None:
+    """Run the same ingest again: it finishes everything without redoing finished work,
+    and catalog, pyramids and search agree."""
+    result = subprocess.run(
+        [*command[:-1], "--json", command[-1]], capture_output=True, text=True, timeout=300
     )
-    try:
-        deadline = time.monotonic() + 120
-        while len(list(home.glob("images/??/*.tif"))) < 4:
-            assert proc.poll() is None, "the ingest finished before it could be killed"
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
-        os.kill(proc.pid, signal.SIGKILL)  # the main process only, as `kill -9 PID` does
-        proc.wait()
-        done_before = len(list(home.glob("images/??/*.tif")))
-        assert done_before < count
-
-        result = subprocess.run(
-            [*command[:-1], "--json", str(folder)], capture_output=True, text=True, timeout=300
-        )
-        assert result.returncode == 0, result.stdout + result.stderr
-    finally:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)  # orphaned tiling processes, if any
-        except ProcessLookupError:
-            pass
+    assert result.returncode == 0, result.stdout + result.stderr
     report = json.loads(result.stdout)
     assert report["images_tiled"] + report["images_reused"] == count
     assert report["images_reused"] >= done_before, "finished pyramids were tiled again"
@@ -146,3 +139,81 @@ def test_kill_9_then_resume(tmp_path: Path) -> None:
     backend = get_backend(Config.load(home, environ={}))
     assert backend.search(SearchQuery(size=1)).total == count
     backend.close()
+
+
+def group_gone(pgid: int, seconds: float = 20) -> bool:
+    """No process of the group is left (tiling processes, the forkserver)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.slow
+def test_kill_9_then_resume(tmp_path: Path) -> None:
+    """Kill a real ingest mid-run with SIGKILL; the next run finishes without redoing work."""
+    count = 24
+    _, home, command = slow_museum(tmp_path, count)
+    proc = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    try:
+        wait_for_pyramids(proc, home, 4)
+        os.kill(proc.pid, signal.SIGKILL)  # the main process only, as `kill -9 PID` does
+        proc.wait()
+        done_before = len(list(home.glob("images/??/*.tif")))
+        assert done_before < count
+        resume_and_check(command, home, count, done_before)
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # orphaned tiling processes, if any
+        except ProcessLookupError:
+            pass
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("sig", "whole_group"),
+    [(signal.SIGINT, True), (signal.SIGTERM, False)],
+    ids=["Ctrl-C in a terminal", "kill PID"],
+)
+def test_interrupt_stops_cleanly_then_resume(tmp_path: Path, sig, whole_group) -> None:
+    """Ctrl-C (SIGINT to every process of the terminal's group) or SIGTERM to the main
+    process: exit status 130, a clear message and report, no traceback, no process left,
+    the lock free; the next run finishes without redoing work."""
+    count = 24
+    _, home, command = slow_museum(tmp_path, count)
+    proc = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        wait_for_pyramids(proc, home, 4)
+        if whole_group:
+            os.killpg(proc.pid, sig)
+        else:
+            os.kill(proc.pid, sig)
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 130, out + err
+        assert group_gone(proc.pid), "tiling processes left running"
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    assert "Traceback" not in out + err, err
+    assert "Interrupted" in out and "Run the same command again" in out
+    reports = sorted((home / "reports").glob("ingest-*.json"))
+    assert reports and json.loads(reports[-1].read_text("utf-8"))["interrupted"] is True
+    with write_lock(home / "ingest.lock"):  # released, not held by a leftover process
+        pass
+    done_before = len(list(home.glob("images/??/*.tif")))
+    assert 4 <= done_before < count
+    resume_and_check(command, home, count, done_before)
