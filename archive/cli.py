@@ -43,7 +43,9 @@ institution.toml:
 Other fields: title_en, title_kana, creator, creator_en, date, object_type,
 object_type_en, material, material_en, dimensions, description,
 description_en, keywords (split on ; ； 、 |), rights, public, max_image_size,
-behavior. Unmapped columns are kept as extra metadata.
+behavior (paged/continuous/individuals, or 冊子/巻子...), viewing_direction
+(left-to-right, right-to-left or 右から左...). Unmapped columns are kept as extra
+metadata.
 Full reference: docs/collection-format.md
 """
 

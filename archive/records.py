@@ -54,11 +54,60 @@ FIELDS: tuple[FieldDef, ...] = (
     FieldDef("public", "公開", "Public"),
     FieldDef("max_image_size", "公開画像サイズ", "Maximum image size"),
     FieldDef("behavior", "表示形式", "Viewing behavior"),
+    FieldDef("viewing_direction", "閲覧方向", "Viewing direction"),
     FieldDef("images", "画像ファイル", "Image files", multi=True),
 )
 FIELDS_BY_NAME = {f.name: f for f in FIELDS}
 # Fields whose English twin is `<name>_en`.
 BILINGUAL = ("title", "creator", "object_type", "material", "description")
+
+# Controlled values a curator may write, in English or Japanese, and the IIIF
+# Presentation 3.0 term each stands for (§3.3.1 behavior, §3.2 viewingDirection).
+BEHAVIOR_TERMS = {
+    "paged": "paged",
+    "book": "paged",
+    "album": "paged",
+    "冊子": "paged",
+    "画帖": "paged",
+    "帖": "paged",
+    "本": "paged",
+    "折本": "paged",
+    "continuous": "continuous",
+    "scroll": "continuous",
+    "巻子": "continuous",
+    "巻物": "continuous",
+    "絵巻": "continuous",
+    "巻": "continuous",
+    "individuals": "individuals",
+    "individual": "individuals",
+    "一枚物": "individuals",
+}
+# Japanese books bound in the traditional way and handscrolls are read right to left.
+VIEWING_DIRECTION_TERMS = {
+    "left-to-right": "left-to-right",
+    "right-to-left": "right-to-left",
+    "top-to-bottom": "top-to-bottom",
+    "bottom-to-top": "bottom-to-top",
+    "ltr": "left-to-right",
+    "rtl": "right-to-left",
+    "左から右": "left-to-right",
+    "右から左": "right-to-left",
+    "上から下": "top-to-bottom",
+    "下から上": "bottom-to-top",
+    "左→右": "left-to-right",
+    "右→左": "right-to-left",
+    "上→下": "top-to-bottom",
+    "下→上": "bottom-to-top",
+    "横書き": "left-to-right",  # horizontal Japanese: pages turn left to right
+    "縦書き": "right-to-left",  # vertical Japanese: pages turn right to left
+}
+
+
+def controlled_term(value: object, terms: dict[str, str]) -> str | None:
+    """The term ``value`` stands for (width, case and spaces ignored), or None."""
+    key = unicodedata.normalize("NFKC", str(value or "")).strip().casefold().replace(" ", "")
+    return terms.get(key)
+
 
 _KEYWORD_SPLIT_RE = re.compile(r"[;；、|｜]")
 _IMAGE_SPLIT_RE = re.compile(r"[;|]")

@@ -27,7 +27,15 @@ from iiif_prezi3 import (
 )
 
 from archive.citation import iiif_rights, rights_label
-from archive.records import FIELDS_BY_NAME, ImageRef, Institution, Record
+from archive.records import (
+    BEHAVIOR_TERMS,
+    FIELDS_BY_NAME,
+    VIEWING_DIRECTION_TERMS,
+    ImageRef,
+    Institution,
+    Record,
+    controlled_term,
+)
 
 from .info import presented_size
 
@@ -39,27 +47,6 @@ THUMBNAIL_SIZE = "!400,400"
 # No collection document lists more than this many manifests; larger
 # institutions get a collection of paged sub-collections.
 COLLECTION_PAGE_SIZE = 1000
-
-# Values a curator may write in the `behavior` field (§3.3.1), in English or Japanese.
-_BEHAVIORS = {
-    "paged": "paged",
-    "book": "paged",
-    "album": "paged",
-    "冊子": "paged",
-    "画帖": "paged",
-    "帖": "paged",
-    "本": "paged",
-    "折本": "paged",
-    "continuous": "continuous",
-    "scroll": "continuous",
-    "巻子": "continuous",
-    "巻物": "continuous",
-    "絵巻": "continuous",
-    "巻": "continuous",
-    "individuals": "individuals",
-    "individual": "individuals",
-    "一枚物": "individuals",
-}
 
 # Fields shown in `metadata`, in display order. The title is the label, the
 # description the summary, rights are `rights`; technical fields are left out.
@@ -163,11 +150,15 @@ def _kv(label_ja: str, label_en: str, value: dict) -> KeyValueString:
 def behavior_of(record: Record) -> list[str] | None:
     """§3.3.1 behavior: paged books and albums, continuous scrolls, as the curator wrote;
     ``individuals`` for other multi-image objects; none for a single image left unsaid."""
-    raw = str(record.get("behavior") or "").strip()
-    known = _BEHAVIORS.get(raw.lower()) or _BEHAVIORS.get(raw)
+    known = controlled_term(record.get("behavior"), BEHAVIOR_TERMS)
     if known:
         return [known]
     return ["individuals"] if len(record.images) > 1 else None
+
+
+def viewing_direction_of(record: Record) -> str | None:
+    """§3.2 viewingDirection, only when the curator said (left-to-right is the default)."""
+    return controlled_term(record.get("viewing_direction"), VIEWING_DIRECTION_TERMS)
 
 
 def nav_date(record: Record) -> str | None:
@@ -369,6 +360,8 @@ def build_manifest(record: Record, inst: Institution, links: Links) -> Manifest:
         kwargs["navDate"] = date
     if behavior := behavior_of(record):
         kwargs["behavior"] = behavior
+    if direction := viewing_direction_of(record):
+        kwargs["viewingDirection"] = direction
     return Manifest(**kwargs)
 
 

@@ -15,10 +15,13 @@ from typing import Any
 
 from archive.errors import CollectionError
 from archive.records import (
+    BEHAVIOR_TERMS,
     FIELDS_BY_NAME,
+    VIEWING_DIRECTION_TERMS,
     ImageRef,
     Record,
     SourceRef,
+    controlled_term,
     is_valid_rights,
     record_id,
     search_key,
@@ -30,7 +33,7 @@ from .collection import Collection, inside
 from .dates import normalise_date
 from .readers import Row
 
-BEHAVIORS = ("paged", "continuous", "individuals")
+_JAPANESE_EXAMPLE = {"behavior": "冊子 or 巻子", "viewing_direction": "右から左"}
 _TRUE = {"true", "1", "yes", "y", "公開", "○", "〇", "可", "はい"}
 _FALSE = {"false", "0", "no", "n", "非公開", "×", "✕", "不可", "いいえ"}
 _SIZE_RE = re.compile(r"^(\d+)\s*(?:px|ピクセル)?$")
@@ -145,13 +148,21 @@ def map_row(collection: Collection, row: Row) -> Draft:
                 local_id,
             )
         cap = int(m.group(1))
-    behavior = fields.get("behavior")
-    if behavior is not None and behavior not in BEHAVIORS:
-        raise fail(
-            f"behavior must be one of {', '.join(BEHAVIORS)} (got {behavior!r})",
-            "behavior",
-            local_id,
-        )
+    for name, terms in (
+        ("behavior", BEHAVIOR_TERMS),
+        ("viewing_direction", VIEWING_DIRECTION_TERMS),
+    ):
+        if name in fields:
+            term = controlled_term(fields[name], terms)
+            if term is None:
+                allowed = ", ".join(dict.fromkeys(terms.values()))
+                raise fail(
+                    f"{name} must be one of {allowed} (or its Japanese name, such as "
+                    f"{_JAPANESE_EXAMPLE[name]}) (got {fields[name]!r})",
+                    name,
+                    local_id,
+                )
+            fields[name] = term
 
     images: list[ImageRef] = []
     paths: list[Path] = []

@@ -191,6 +191,18 @@ def test_behavior_comes_from_the_collection_data(client, rec_id, behavior):
     assert get_json(client, f"/iiif/3/manifest/{rec_id}").get("behavior") == behavior
 
 
+@pytest.mark.parametrize(
+    ("rec_id", "direction"),
+    [
+        ("literature-hall_L-003", "right-to-left"),  # Japanese binding: "right-to-left"
+        ("city-archives_A-scroll-001", "right-to-left"),  # handscroll: 右から左 in the TSV
+        ("noh-museum_N-1", None),  # nothing said: the default, left-to-right, is left unsaid
+    ],
+)
+def test_viewing_direction_comes_from_the_collection_data(client, rec_id, direction):
+    assert get_json(client, f"/iiif/3/manifest/{rec_id}").get("viewingDirection") == direction
+
+
 # --- what is not public is nowhere -------------------------------------------------------------
 def test_non_public_records_have_no_manifest_and_are_in_no_collection(client, catalog):
     hidden = hidden_ids(catalog)

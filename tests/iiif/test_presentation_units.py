@@ -137,6 +137,20 @@ def test_behavior_values(value, images, expected):
     assert presentation.behavior_of(record("1", images=images, behavior=value)) == expected
 
 
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("right-to-left", "right-to-left"),
+        ("右から左", "right-to-left"),
+        ("top-to-bottom", "top-to-bottom"),
+        ("", None),
+        ("nonsense", None),
+    ],
+)
+def test_viewing_direction_values(value, expected):
+    assert presentation.viewing_direction_of(record("1", viewing_direction=value)) == expected
+
+
 def test_capped_records_have_canvases_at_the_cap():
     rec = record("1", images=2)
     rec.max_image_size = 1500

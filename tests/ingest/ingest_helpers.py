@@ -20,6 +20,7 @@ DEFAULT_FIELDS = {
     "public": "公開",
     "max_image_size": "公開画像サイズ",
     "behavior": "表示形式",
+    "viewing_direction": "閲覧方向",
     "images": "画像ファイル",
 }
 INC = "http://rightsstatements.org/vocab/InC/1.0/"

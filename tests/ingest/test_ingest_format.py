@@ -208,7 +208,8 @@ def test_defaults_from_the_institution(collection) -> None:
         ({"公開": "maybe"}, "public", "public must be"),
         ({"権利": "© the museum"}, "rights", "Creative Commons"),
         ({"公開画像サイズ": "large"}, "max_image_size", "whole number"),
-        ({"表示形式": "book"}, "behavior", "paged, continuous, individuals"),
+        ({"表示形式": "sideways"}, "behavior", "paged, continuous, individuals"),
+        ({"閲覧方向": "diagonal"}, "viewing_direction", "right-to-left"),
         ({"画像ファイル": "../secret.jpg"}, "images", "leaves the institution folder"),
         ({"画像ファイル": "/etc/passwd"}, "images", "leaves the institution folder"),
         ({"画像ファイル": "images/none.jpg"}, "images", "does not exist"),
@@ -221,6 +222,25 @@ def test_bad_records(collection, values: dict, field: str, message: str) -> None
         map_row(collection, Row(5, source))
     assert err.value.field == field and message in err.value.reason
     assert err.value.row == 5 and err.value.file == "records.csv"
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "field", "term"),
+    [
+        ("表示形式", "巻子", "behavior", "continuous"),
+        ("表示形式", "Book", "behavior", "paged"),
+        ("表示形式", "ｐａｇｅｄ", "behavior", "paged"),
+        ("閲覧方向", "右から左", "viewing_direction", "right-to-left"),
+        ("閲覧方向", "RTL", "viewing_direction", "right-to-left"),
+        ("閲覧方向", "縦書き", "viewing_direction", "right-to-left"),
+        ("閲覧方向", "Top-To-Bottom", "viewing_direction", "top-to-bottom"),
+        ("閲覧方向", "左 → 右", "viewing_direction", "left-to-right"),
+    ],
+)
+def test_controlled_values_in_english_or_japanese(collection, column, value, field, term):
+    """Stored as the IIIF term, so manifests, exports and re-ingests agree."""
+    rec = map_row(collection, Row(2, row("A", **{column: value}))).record
+    assert rec.fields[field] == term
 
 
 @pytest.mark.parametrize("value", ["false", "0", "no", "非公開", "FALSE", "×"])
