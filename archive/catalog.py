@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from .errors import NotFound
-from .records import ImageRef, Institution, Record
+from .records import FIELDS_BY_NAME, ImageRef, Institution, Record
 from .sqlite import Connections
 
 SCHEMA_VERSION = 1
@@ -292,6 +292,32 @@ class Catalog:
         if public_only:
             sql += " AND public = 1"
         return self.db.execute(sql, args).fetchone()[0]
+
+    def english_names(self, fields: tuple[str, ...]) -> dict[str, dict[str, str]]:
+        """For each field, each value on public records -> the English name the curators
+        give it in ``<field>_en`` most often (institutions that export no English are
+        outvoted, not counted). One pass over the catalog for all fields: cache it."""
+        for name in fields:
+            if name not in FIELDS_BY_NAME or f"{name}_en" not in FIELDS_BY_NAME:
+                raise ValueError(f"{name!r} has no English twin field")
+        pairs = ", ".join(
+            f"json_extract(data, '$.fields.{name}'), json_extract(data, '$.fields.{name}_en')"
+            for name in fields
+        )
+        counts: dict[str, dict[str, dict[str, int]]] = {name: {} for name in fields}
+        for row in self.db.execute(f"SELECT {pairs} FROM records WHERE public = 1"):
+            for n, name in enumerate(fields):
+                value, english = row[2 * n], row[2 * n + 1]
+                if value and english and isinstance(value, str) and isinstance(english, str):
+                    seen = counts[name].setdefault(value, {})
+                    seen[english] = seen.get(english, 0) + 1
+        return {
+            name: {
+                value: min(seen, key=lambda english, seen=seen: (-seen[english], english))
+                for value, seen in by_value.items()
+            }
+            for name, by_value in counts.items()
+        }
 
     def stats(self) -> list[dict]:
         """Per institution: records, public records, images, last update."""

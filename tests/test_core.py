@@ -109,6 +109,27 @@ def test_catalog_logs_what_the_public_sees(tmp_path):
         catalog.get_image(record.images[0].id)
 
 
+def test_english_names_take_the_most_common_and_ignore_what_is_hidden(tmp_path):
+    catalog = Catalog(tmp_path / "catalog.sqlite")
+    given = [
+        ("A-1", True, {"material": "紙本著色", "material_en": "Colour on paper"}),
+        ("A-2", True, {"material": "紙本著色", "material_en": "Colour on paper"}),
+        ("A-3", True, {"material": "紙本著色", "material_en": "Painted paper"}),
+        ("A-4", True, {"material": "紙本著色"}),  # exports no English: not counted
+        ("A-5", False, {"material": "絹本著色", "material_en": "Colour on silk"}),  # hidden
+        ("A-6", True, {"creator": "不詳", "creator_en": "Unknown"}),
+    ]
+    for local, public, fields in given:
+        rec = make_record(local, public=public)
+        rec.fields.update(fields)
+        catalog.put_record(rec)
+    names = catalog.english_names(("material", "creator"))
+    assert names == {"material": {"紙本著色": "Colour on paper"}, "creator": {"不詳": "Unknown"}}
+    with pytest.raises(ValueError):
+        catalog.english_names(("dimensions",))  # no English twin
+    catalog.close()
+
+
 def test_catalog_keeps_created_at_across_updates(tmp_path):
     catalog = Catalog(tmp_path / "catalog.sqlite")
     catalog.put_record(make_record())

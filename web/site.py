@@ -52,6 +52,8 @@ COMPARE_COOKIE = "compare"  # record ids joined by "." (never in an id, never qu
 MAX_COMPARE = 6
 SITEMAP_CHUNK = 40_000  # URLs per sitemap file (the protocol allows 50,000)
 FACET_VALUES = 30  # values listed per facet (8 shown, the rest behind "show more")
+# Facets whose values have an English twin field (`material` -> `material_en`).
+ENGLISH_TWINNED_FACETS = ("object_type", "material", "creator")
 
 
 class _TTLCache:
@@ -205,31 +207,15 @@ def site_blueprint(archive: Archive) -> Blueprint:
     def records_for(result: SearchResult) -> list[Record]:
         return catalog.get_records([h.id for h in result.hits])
 
-    def english_types() -> dict[str, str]:
-        """Japanese object type -> the curators' English name, for English pages.
-
-        Search facets carry the Japanese values; one small query per common type finds
-        a record that names it in English. Kept ten minutes: types rarely change.
-        """
-
-        def build() -> dict[str, str]:
-            out: dict[str, str] = {}
-            overview = search(SearchQuery(size=1, lang="en"))
-            for value, _count in overview.facets.get("object_type", [])[:FACET_VALUES]:
-                hit = search(SearchQuery(filters={"object_type": (value,)}, size=1, facets=False))
-                for rec in records_for(hit):
-                    if rec.get("object_type_en"):
-                        out[value] = rec.get("object_type_en")
-            return out
-
-        return slow.get("english_types", build)
+    def english_names(name: str) -> dict[str, str]:
+        """Japanese facet value -> the curators' English name for it (``<name>_en``), for
+        English pages: object types, materials, creators. Kept ten minutes."""
+        names = slow.get("english_names", lambda: catalog.english_names(ENGLISH_TWINNED_FACETS))
+        return names[name]
 
     def facet_label(name: str, value: str) -> str:
-        if name == "object_type" and g.lang == "en":
-            try:
-                return english_types().get(value, value)
-            except SearchUnavailable:
-                return value
+        if name in ENGLISH_TWINNED_FACETS and g.lang == "en":
+            return english_names(name).get(value, value)
         if name == "institution":
             return inst_label(value)
         if name in ("era", "century"):

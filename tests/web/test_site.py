@@ -265,3 +265,13 @@ def test_english_pages_name_object_types_in_english(client):
     assert '<span class="facet-value">Noh mask</span>' in results
     ja = client.get("/search?lang=ja").get_data(as_text=True)
     assert '<span class="facet-value">能面</span>' in ja
+
+
+def test_english_pages_name_materials_and_creators_in_english(client):
+    """From the curators' material_en and creator_en; Japanese pages keep the originals."""
+    en = client.get("/search?lang=en&institution=city-archives").get_data(as_text=True)
+    assert '<span class="facet-value">Colour on paper</span>' in en
+    assert '<span class="facet-value">Construction office of the Kaga domain</span>' in en
+    ja = client.get("/search?lang=ja&institution=city-archives").get_data(as_text=True)
+    assert '<span class="facet-value">紙本著色</span>' in ja
+    assert '<span class="facet-value">加賀藩作事方</span>' in ja
