@@ -8,11 +8,13 @@ description a client can rely on is ``/api/openapi.json`` (``web/openapi.py``).
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Response, request, stream_with_context
 
+from archive import __version__
 from archive.citation import rights_label
 from archive.context import Archive
 from archive.errors import ArchiveError, BadRequest, NotFound, SearchUnavailable
@@ -254,6 +256,38 @@ def api_blueprint(archive: Archive) -> Blueprint:
             content_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": 'attachment; filename="archive-export.csv"'},
         )
+
+    @bp.get("/health")
+    def health() -> Response:
+        """For load balancers and monitors: 200 "ok"; 200 "degraded" when search is
+        unreachable or behind (records, manifests and images still answer); 503
+        "unavailable" when the catalog cannot be read. Never cached."""
+        data: dict[str, Any] = {"status": "ok", "version": __version__}
+        try:
+            data["catalog"] = {
+                "public_records": catalog.count(),
+                "last_modified": catalog.last_modified(),
+            }
+            behind = catalog.get_meta("search_behind")
+        except (sqlite3.Error, OSError) as exc:
+            data.update(status="unavailable", catalog={"error": f"catalog unreadable: {exc}"})
+            response = json_response(data, 503)
+            response.headers["Cache-Control"] = "no-store"
+            return response
+        search_state: dict[str, Any] = {"backend": archive.config.search_backend}
+        try:
+            search_state["documents"] = archive.search.health().get("documents")
+            search_state["reachable"] = True
+        except (ArchiveError, sqlite3.Error, OSError) as exc:
+            search_state.update(reachable=False, error=str(exc))
+            data["status"] = "degraded"
+        if behind:
+            search_state["behind"] = behind
+            data["status"] = "degraded"
+        data["search"] = search_state
+        response = json_response(data)
+        response.headers["Cache-Control"] = "no-store"
+        return response
 
     @bp.get("/openapi.json")
     def openapi_json() -> Response:

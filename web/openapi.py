@@ -124,6 +124,32 @@ _LANG_PAIR = {
 }
 
 SCHEMAS: dict[str, Any] = {
+    "Health": {
+        "type": "object",
+        "required": ["status", "version"],
+        "properties": {
+            "status": {"type": "string", "enum": ["ok", "degraded", "unavailable"]},
+            "version": _STR,
+            "catalog": {
+                "type": "object",
+                "properties": {
+                    "public_records": {"type": "integer"},
+                    "last_modified": _nullable(_STR),
+                    "error": _STR,
+                },
+            },
+            "search": {
+                "type": "object",
+                "properties": {
+                    "backend": _STR,
+                    "reachable": {"type": "boolean"},
+                    "documents": _nullable({"type": "integer"}),
+                    "behind": {"type": "string", "description": "Why the index misses changes."},
+                    "error": _STR,
+                },
+            },
+        },
+    },
     "Error": {
         "type": "object",
         "required": ["error", "status"],
@@ -487,6 +513,24 @@ def document(base_url: str) -> dict[str, Any]:
                             "description": "CSV",
                             "content": {"text/csv": {"schema": {"type": "string"}}},
                         }
+                    },
+                }
+            },
+            "/api/health": {
+                "get": {
+                    "operationId": "health",
+                    "summary": "For monitors: 200 ok, 200 degraded (search unreachable or "
+                    "behind; records, manifests and images still answer), 503 unavailable.",
+                    "responses": {
+                        "200": ok("Health"),
+                        "503": {
+                            "description": "The catalog cannot be read",
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/Health"}
+                                }
+                            },
+                        },
                     },
                 }
             },

@@ -51,3 +51,12 @@ def test_what_does_not_need_search_keeps_working(down_client):
     assert down_client.get("/iiif/3/manifest/noh-museum_N-4").status_code == 200
     assert down_client.get("/iiif/3/collection/top").status_code == 200
     assert down_client.get("/api/export.jsonl").status_code == 200
+
+
+def test_health_says_degraded_while_search_is_unreachable(down_client):
+    resp = down_client.get("/api/health")
+    assert resp.status_code == 200 and resp.headers["Cache-Control"] == "no-store"
+    doc = resp.get_json()
+    assert doc["status"] == "degraded"
+    assert doc["search"]["reachable"] is False and "unreachable" in doc["search"]["error"]
+    assert doc["catalog"]["public_records"] > 0
