@@ -13,6 +13,7 @@ import concurrent.futures
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -90,13 +91,22 @@ def paths(ingested_home: Path) -> dict[str, str]:
 
 @pytest.fixture
 def server(ingested_home: Path, servers):
+    """A server of this test's own (to kill workers of)."""
     proc, base = servers.start_server(ingested_home)
     yield proc, base
     servers.stop_server(proc)
 
 
-def test_concurrent_mixed_requests_all_answer_the_same_bytes(server, paths):
-    _, base = server
+@pytest.fixture(scope="module")
+def shared(ingested_home: Path, servers):
+    """One server for the tests that only send requests."""
+    proc, base = servers.start_server(ingested_home)
+    yield proc, base
+    servers.stop_server(proc)
+
+
+def test_concurrent_mixed_requests_all_answer_the_same_bytes(shared, paths):
+    _, base = shared
     expected = {name: fetch(base + path) for name, path in paths.items()}
     assert all(status == 200 for status, _, _ in expected.values()), {
         name: status for name, (status, _, _) in expected.items()
@@ -239,8 +249,8 @@ def test_no_access_log_writes_nothing_per_request(ingested_home, servers, tmp_pa
     assert "/api/search" not in log.read_text("utf-8")
 
 
-def test_streamed_export_arrives_whole(server):
-    _, base = server
+def test_streamed_export_arrives_whole(shared):
+    _, base = shared
     status, _, body = fetch(base + "/api/search?size=1")
     total = json.loads(body)["total"]
     status, headers, body = fetch(base + "/api/export.jsonl")
@@ -250,8 +260,8 @@ def test_streamed_export_arrives_whole(server):
     assert all(json.loads(line)["id"] for line in lines)
 
 
-def test_head_gives_the_headers_of_get_and_no_body(server, paths):
-    _, base = server
+def test_head_gives_the_headers_of_get_and_no_body(shared, paths):
+    _, base = shared
     for name in ("tile", "info", "object"):
         get_status, get_headers, get_body = fetch(base + paths[name])
         head_status, head_headers, head_body = fetch(base + paths[name], method="HEAD")
@@ -262,8 +272,8 @@ def test_head_gives_the_headers_of_get_and_no_body(server, paths):
             assert int(head_headers["Content-Length"]) == len(get_body), name
 
 
-def test_oversized_urls_are_refused_without_a_500(server, paths):
-    _, base = server
+def test_oversized_urls_are_refused_without_a_500(shared, paths):
+    _, base = shared
     image = paths["tile"].split("/")[3]
     long_region = "1," * 5000 + "1"
     status, _, body = fetch(f"{base}/iiif/3/{image}/{long_region}/max/0/default.jpg")
@@ -272,3 +282,45 @@ def test_oversized_urls_are_refused_without_a_500(server, paths):
     assert status == 400
     status, _, _ = fetch(f"{base}/{'x' * 100_000}")
     assert status == 414  # the server's own limit: 64 KiB of request line
+
+
+RAW_REQUESTS = [
+    b"GET /iiif/3/%FF%FE/info.json HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"GET /iiif/3/\xff\xfe~abc/info.json HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"GET /iiif/2/a~0123456789/full/max/0/default.jpg%00 HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"GET /search?q=%FF%FE%00 HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"GET /api/search?q=\xe8\x83 HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"GET /object/%00 HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"GET /%2e%2e/%2e%2e/etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"GET http://elsewhere/ HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"BREW / HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"GET / HTTP/1.0\r\n\r\n",
+    b"GET /?lang=%FF HTTP/1.1\r\nHost: x\r\nAccept-Language: \xff\xfe\r\nCookie: lang=\xff\r\n\r\n",
+    b"GET /api/search HTTP/1.1\r\nHost: \xff\r\n\r\n",
+    b"POST /api/search HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
+    b"GET /iiif/3/collection/top HTTP/1.1\r\nHost: x\r\nIf-None-Match: \xff\r\n"
+    b"If-Modified-Since: garbage\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: x\r\nX-Forwarded-Host: \x00\r\nRange: bytes=9-1\r\n\r\n",
+]
+
+
+def raw_status(base: str, request: bytes) -> int:
+    """Send bytes no HTTP library would, and read the status the server answers."""
+    host, port = base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(request)
+        head = b""
+        while b"\r\n" not in head:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            head += chunk
+    return int(head.split(b" ", 2)[1])
+
+
+@pytest.mark.parametrize("request_bytes", RAW_REQUESTS, ids=range(len(RAW_REQUESTS)))
+def test_malformed_bytes_never_give_a_500(shared, paths, request_bytes):
+    _, base = shared
+    status = raw_status(base, request_bytes)
+    assert 200 <= status < 500, status
+    assert fetch(base + paths["tile"])[0] == 200  # and the server answers on
