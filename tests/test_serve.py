@@ -1,10 +1,10 @@
 """`archive serve` as operators run it: granian with forked workers, for real.
 
-Each test starts its own server on the ingested samples, because it kills workers,
-signals the server or reads its logs. What is checked: answers under concurrent
+Tests that kill workers, signal the server or read its logs start their own server;
+those that only send requests share one. What is checked: answers under concurrent
 mixed load, a dead worker replaced, SIGTERM and Ctrl-C ending cleanly, a bad
-configuration refused before serving, the access log, streaming, HEAD, and what the
-server does with oversized URLs.
+configuration refused before serving, the access log, streaming, HEAD, oversized URLs
+and malformed bytes.
 """
 
 from __future__ import annotations
