@@ -100,7 +100,7 @@ def cli(ctx: click.Context, home: str | None) -> None:
 @cli.command()
 @click.pass_obj
 def status(obj: Context) -> None:
-    """Show what the catalog holds, per institution."""
+    """Show what the catalog holds per institution, the last ingest and the search index."""
     archive = obj.archive()
     rows = archive.catalog.stats()
     if not rows:
@@ -120,6 +120,48 @@ def status(obj: Context) -> None:
             total[key] += row[key]
     click.echo("-" * len(header))
     click.echo(f"{'total':<28} {total['records']:>8} {total['public']:>8} {total['images']:>8}")
+    click.echo("")
+    for line in _ingest_state(archive) + _search_state(archive):
+        click.echo(line)
+
+
+def _ingest_state(archive: Archive) -> list[str]:
+    """The last ingest run as its report says, and whether one is running now."""
+    from ingest.lock import lock_holder
+
+    lines = []
+    if holder := lock_holder(archive.home.lock):
+        lines.append(f"Ingest: running now ({holder})")
+    reports = sorted(archive.home.reports.glob("ingest-*.json"))
+    if not reports:
+        return lines or ["Last ingest: none yet"]
+    try:
+        report = json.loads(reports[-1].read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        return [*lines, f"Last ingest: report {reports[-1]} unreadable ({exc})"]
+    failed = sum(i.get("failed", 0) for i in report.get("institutions", []))
+    if report.get("interrupted"):
+        outcome = "interrupted: run the same command again to finish"
+    elif report.get("ok"):
+        outcome = "ok"
+    else:
+        outcome = f"{failed} record(s) failed" if failed else "not ok"
+    lines.append(f"Last ingest: {report.get('finished_at') or '?'}, {outcome} ({reports[-1]})")
+    return lines
+
+
+def _search_state(archive: Archive) -> list[str]:
+    attach_search(archive)
+    name = archive.config.search_backend
+    behind = archive.catalog.get_meta("search_behind")
+    try:
+        documents = archive.search.health().get("documents")
+    except ArchiveError as exc:
+        return [f"Search index ({name}): unreachable: {exc}"]
+    line = f"Search index ({name}): {documents} documents"
+    if behind:
+        line += f"; behind since {behind}: run `archive ingest` again or `archive reindex`"
+    return [line]
 
 
 def wsgi_app(home: str):

@@ -39,3 +39,23 @@ def write_lock(path: Path) -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+def lock_holder(path: Path) -> str | None:
+    """Who holds the lock ("pid 123, started ..."), read without taking it, so asking
+    never delays an ingest that starts at that moment; None when nobody does (a holder
+    killed with SIGKILL leaves its line behind, but not a live process)."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace").strip()
+    except OSError:
+        return None
+    if not text.startswith("pid "):
+        return None
+    try:
+        pid = int(text.split()[1].rstrip(","))
+        os.kill(pid, 0)
+    except (ValueError, IndexError, ProcessLookupError):
+        return None
+    except PermissionError:  # alive, under another user
+        pass
+    return text

@@ -38,6 +38,12 @@ def test_ingest_then_status(runner, home, make_collection) -> None:
     status = runner.invoke(cli, ["--home", str(home), "status"])
     assert status.exit_code == 0, status.output
     assert "test-museum" in status.output and " 2 " in status.output
+    assert "Last ingest: " in status.output and ", ok (" in status.output
+    assert "Search index (sqlite): 1 documents" in status.output  # one public record
+    assert "running now" not in status.output
+    with write_lock(home / "ingest.lock"):
+        busy = runner.invoke(cli, ["--home", str(home), "status"])
+    assert f"Ingest: running now (pid {os.getpid()}, started " in busy.output
 
 
 def test_failed_record_gives_exit_status_1(runner, home, make_collection) -> None:
@@ -167,6 +173,11 @@ def test_kill_9_then_resume(tmp_path: Path) -> None:
         proc.wait()
         done_before = len(list(home.glob("images/??/*.tif")))
         assert done_before < count
+        assert (home / "ingest.lock").read_text().startswith(f"pid {proc.pid},")  # left behind
+        status = subprocess.run(
+            [ARCHIVE, "--home", str(home), "status"], capture_output=True, text=True, timeout=60
+        )
+        assert "running now" not in status.stdout, "a dead holder reported as running"
         resume_and_check(command, home, count, done_before)
     finally:
         try:
@@ -214,6 +225,11 @@ def test_interrupt_stops_cleanly_then_resume(tmp_path: Path, sig, whole_group) -
     assert reports and json.loads(reports[-1].read_text("utf-8"))["interrupted"] is True
     with write_lock(home / "ingest.lock"):  # released, not held by a leftover process
         pass
+    status = subprocess.run(
+        [ARCHIVE, "--home", str(home), "status"], capture_output=True, text=True, timeout=60
+    )
+    assert "interrupted: run the same command again" in status.stdout, status.stdout
+    assert "behind since" in status.stdout and "running now" not in status.stdout
     done_before = len(list(home.glob("images/??/*.tif")))
     assert 4 <= done_before < count
     resume_and_check(command, home, count, done_before)
