@@ -28,7 +28,7 @@ from archive.citation import bibtex, citation
 from archive.context import Archive
 from archive.errors import NotFound, SearchUnavailable
 from archive.records import RECORD_ID_RE, Institution, Record
-from iiif.presentation import Links, canvas_size
+from iiif.presentation import Links, canvas_size, viewing_direction_of
 from search.base import FACETS, MAX_RESULT_WINDOW, SearchQuery, SearchResult
 
 from . import content_state
@@ -355,6 +355,7 @@ def site_blueprint(archive: Archive) -> Blueprint:
             rights=rights,
             images=images,
             viewer=viewer,
+            rtl=viewing_direction_of(record) == "right-to-left",
             view_error=view_error,
             manifest=manifest,
             record_json=link.record_json(record.id),

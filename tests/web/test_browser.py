@@ -18,6 +18,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1366, "height": 900}
 MULTI_IMAGE = "noh-museum_N-12"  # a sample record with two images
+RIGHT_TO_LEFT = "literature-hall_L-003"  # a notebook in Japanese binding: right-to-left
 PAGE_TYPES = {
     "home": "/",
     "search": "/search?q=%E8%83%BD",
@@ -123,6 +124,29 @@ def test_thumbnail_strip_switches_image(live_server, open_page):
     assert first != second
     assert w.page.get_attribute(".strip button[data-index='1']", "aria-current") == "true"
     assert "2" in w.page.inner_text("#viewer-page")
+
+
+def test_right_to_left_books_page_leftwards(live_server, open_page):
+    """viewingDirection right-to-left: page 1 at the right of the strip, "next" is the
+    left-hand button; left-to-right objects stay as they were."""
+    w = open_page(DESKTOP)
+
+    def x(selector: str) -> float:
+        return w.page.locator(selector).bounding_box()["x"]
+
+    w.page.goto(f"{live_server}/object/{RIGHT_TO_LEFT}")
+    wait_viewer(w.page)
+    assert x(".strip button[data-index='0']") > x(".strip button[data-index='1']")
+    assert x("[data-action='next']") < x("[data-action='prev']")
+    w.page.click("[data-action='next']")
+    w.page.wait_for_function("() => window.archiveViewer.currentPage() === 1")
+    assert w.page.inner_text("#viewer-page").strip().startswith(("2", "画像 2", "Image 2"))
+
+    w.page.goto(f"{live_server}/object/{MULTI_IMAGE}")
+    wait_viewer(w.page)
+    assert x(".strip button[data-index='0']") < x(".strip button[data-index='1']")
+    assert x("[data-action='next']") > x("[data-action='prev']")
+    assert not w.csp_errors(), w.csp_errors()
 
 
 def test_shared_view_link_reopens_the_same_region(live_server, open_page):
