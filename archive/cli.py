@@ -267,6 +267,13 @@ def serve(
         workers_kill_timeout=30,
     )
     click.echo(f"Serving {config.home} on http://{host}:{port}/", err=True)
+    if not config.public_url and host not in ("127.0.0.1", "localhost", "::1"):
+        click.echo(
+            "Note: public_url is not set, so IIIF ids and links take each request's Host "
+            "header; set it (archive.toml or ARCHIVE_PUBLIC_URL) to the address the public "
+            "uses, e.g. https://museum.example.jp.",
+            err=True,
+        )
     server.serve(target_loader=wsgi_app)
 
 

@@ -324,3 +324,20 @@ def test_malformed_bytes_never_give_a_500(shared, paths, request_bytes):
     status = raw_status(base, request_bytes)
     assert 200 <= status < 500, status
     assert fetch(base + paths["tile"])[0] == 200  # and the server answers on
+
+
+def test_serving_beyond_loopback_without_public_url_says_so(ingested_home: Path, servers):
+    """Links would otherwise follow whatever Host header a client sends."""
+    port = servers.free_port()
+    proc = subprocess.Popen(
+        [str(BIN / "archive"), "--home", str(ingested_home), "serve", "--host", "0.0.0.0"]
+        + ["--port", str(port), "--workers", "1"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert wait_for(lambda: answers(f"http://127.0.0.1:{port}/api/search?size=1"), 60)
+    finally:
+        servers.stop_server(proc)
+    assert "public_url is not set" in proc.stderr.read()
