@@ -396,6 +396,39 @@ class Catalog:
         ).fetchall()
         return [Change(**dict(r)) for r in rows]
 
+    def latest_changes(
+        self,
+        *,
+        after: int = 0,
+        institution: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        limit: int = 100,
+    ) -> list[Change]:
+        """Each record's newest change (what the public sees now: Create/Update means
+        public, Delete means gone or hidden) in change order, after ``after``, optionally
+        of one institution and with ``since <= at <= until``: what a harvester
+        (OAI-PMH) lists, a page at a time."""
+        sql = (
+            "SELECT seq, record_id, institution, kind, at FROM changes AS c WHERE seq > ? "
+            "AND seq = (SELECT max(seq) FROM changes WHERE record_id = c.record_id)"
+        )
+        args: list = [after]
+        if institution is not None:
+            sql += " AND institution = ?"
+            args.append(institution)
+        if since is not None:
+            sql += " AND at >= ?"
+            args.append(since)
+        if until is not None:
+            sql += " AND at <= ?"
+            args.append(until)
+        rows = self.db.execute(sql + " ORDER BY seq LIMIT ?", (*args, limit)).fetchall()
+        return [Change(**dict(r)) for r in rows]
+
+    def earliest_change(self) -> str | None:
+        return self.db.execute("SELECT min(at) FROM changes").fetchone()[0]
+
     def change_count(self) -> int:
         return self.db.execute("SELECT count(*) FROM changes").fetchone()[0]
 

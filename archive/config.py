@@ -67,6 +67,11 @@ SETTINGS: tuple[Setting, ...] = (
     # Web
     Setting("site_name_ja", "まちのデジタルミュージアム", "Site name in Japanese."),
     Setting("site_name_en", "City Digital Museum", "Site name in English."),
+    Setting(
+        "admin_email",
+        "",
+        "Contact address harvesters see (OAI-PMH Identify); empty means webmaster@<host>.",
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}

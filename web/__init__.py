@@ -67,6 +67,7 @@ def create_app(config: Config | None = None) -> Flask:
     from iiif.routes import image_blueprint, presentation_blueprint
 
     from .api import api_blueprint
+    from .oai import oai_blueprint
     from .site import site_blueprint
     from .vendor import vendor_blueprint
 
@@ -75,6 +76,7 @@ def create_app(config: Config | None = None) -> Flask:
     app.register_blueprint(api_blueprint(archive))
     app.register_blueprint(site_blueprint(archive))
     app.register_blueprint(vendor_blueprint())
+    app.register_blueprint(oai_blueprint(archive))
 
     _install_language(app)
     _install_templates(app, config)
