@@ -20,6 +20,9 @@ from .records import FIELDS_BY_NAME, ImageRef, Institution, Record
 from .sqlite import Connections
 
 SCHEMA_VERSION = 1
+# Meta key set while the search index misses catalog changes (an ingest in progress or
+# interrupted, a cluster that was down); its value says since when and why.
+SEARCH_BEHIND = "search_behind"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -376,7 +379,7 @@ class Catalog:
         return None if row is None else row[0]
 
     def set_meta(self, key: str, value: str | None) -> None:
-        """Set (or, with None, delete) one meta value, e.g. 'search_behind' after a failed index."""
+        """Set (or, with None, delete) one meta value, e.g. SEARCH_BEHIND after a failed index."""
         with self.transaction() as db:
             if value is None:
                 db.execute("DELETE FROM meta WHERE key = ?", (key,))

@@ -14,6 +14,7 @@ import sys
 
 import click
 
+from .catalog import SEARCH_BEHIND
 from .config import Config
 from .context import Archive
 from .errors import ArchiveError
@@ -151,16 +152,13 @@ def _ingest_state(archive: Archive) -> list[str]:
 
 
 def _search_state(archive: Archive) -> list[str]:
-    attach_search(archive)
-    name = archive.config.search_backend
-    behind = archive.catalog.get_meta("search_behind")
-    try:
-        documents = archive.search.health().get("documents")
-    except ArchiveError as exc:
-        return [f"Search index ({name}): unreachable: {exc}"]
-    line = f"Search index ({name}): {documents} documents"
-    if behind:
-        line += f"; behind since {behind}: run `archive ingest` again or `archive reindex`"
+    state = attach_search(archive).search_state()
+    name = state["backend"]
+    if not state["reachable"]:
+        return [f"Search index ({name}): unreachable: {state['error']}"]
+    line = f"Search index ({name}): {state['documents']} documents"
+    if "behind" in state:
+        line += f"; behind since {state['behind']}: run `archive ingest` again or `archive reindex`"
     return [line]
 
 
@@ -385,7 +383,7 @@ def reindex(obj: Context) -> None:
     archive = attach_search(obj.archive())
     institutions = {inst.id: inst for inst in archive.catalog.institutions()}
     count = archive.search.rebuild(archive.catalog.records(public_only=True), institutions)
-    archive.catalog.set_meta("search_behind", None)
+    archive.catalog.set_meta(SEARCH_BEHIND, None)
     click.echo(f"Indexed {count} public records with the {archive.search.name} backend.")
 
 

@@ -7,10 +7,12 @@ the CLI), because ``archive`` does not import ``search``.
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
-from .catalog import Catalog
+from .catalog import SEARCH_BEHIND, Catalog
 from .config import Config
+from .errors import ArchiveError
 from .storage import Home, ImageStore
 
 
@@ -21,6 +23,20 @@ class Archive:
         self.catalog = Catalog(self.home.catalog)
         self.images = ImageStore(self.home.images)
         self.search: Any = None  # a search.SearchBackend, attached by the wiring code
+
+    def search_state(self) -> dict[str, Any]:
+        """The search index as operators need it (``archive status``, ``/api/health``):
+        its backend, documents and whether it is reachable (else the error), and why it
+        is behind the catalog, if it is."""
+        state: dict[str, Any] = {"backend": self.config.search_backend}
+        try:
+            state["documents"] = self.search.health().get("documents")
+            state["reachable"] = True
+        except (ArchiveError, sqlite3.Error, OSError) as exc:
+            state.update(reachable=False, error=str(exc))
+        if behind := self.catalog.get_meta(SEARCH_BEHIND):
+            state["behind"] = behind
+        return state
 
     def close(self) -> None:
         self.catalog.close()

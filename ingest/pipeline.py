@@ -36,7 +36,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TextIO
 
-from archive.catalog import now
+from archive.catalog import SEARCH_BEHIND, now
 from archive.context import Archive
 from archive.errors import ArchiveError, CollectionError
 from archive.records import ImageRef, Institution, Record, image_id, record_id, split_images
@@ -49,7 +49,6 @@ from .progress import Progress
 from .readers import read_records
 from .report import Change, InstitutionReport, Report
 
-SEARCH_BEHIND = "search_behind"  # catalog meta key: the search index misses catalog changes
 BATCH = 500
 
 

@@ -268,24 +268,13 @@ def api_blueprint(archive: Archive) -> Blueprint:
                 "public_records": catalog.count(),
                 "last_modified": catalog.last_modified(),
             }
-            behind = catalog.get_meta("search_behind")
+            data["search"] = archive.search_state()
         except (sqlite3.Error, OSError) as exc:
             data.update(status="unavailable", catalog={"error": f"catalog unreadable: {exc}"})
-            response = json_response(data, 503)
-            response.headers["Cache-Control"] = "no-store"
-            return response
-        search_state: dict[str, Any] = {"backend": archive.config.search_backend}
-        try:
-            search_state["documents"] = archive.search.health().get("documents")
-            search_state["reachable"] = True
-        except (ArchiveError, sqlite3.Error, OSError) as exc:
-            search_state.update(reachable=False, error=str(exc))
-            data["status"] = "degraded"
-        if behind:
-            search_state["behind"] = behind
-            data["status"] = "degraded"
-        data["search"] = search_state
-        response = json_response(data)
+        else:
+            if not data["search"]["reachable"] or "behind" in data["search"]:
+                data["status"] = "degraded"
+        response = json_response(data, 503 if data["status"] == "unavailable" else 200)
         response.headers["Cache-Control"] = "no-store"
         return response
 
