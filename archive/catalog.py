@@ -403,6 +403,7 @@ class Catalog:
         self,
         *,
         after: int = 0,
+        record_id: str | None = None,
         institution: str | None = None,
         since: str | None = None,
         until: str | None = None,
@@ -410,13 +411,16 @@ class Catalog:
     ) -> list[Change]:
         """Each record's newest change (what the public sees now: Create/Update means
         public, Delete means gone or hidden) in change order, after ``after``, optionally
-        of one institution and with ``since <= at <= until``: what a harvester
+        of one record or institution and with ``since <= at <= until``: what a harvester
         (OAI-PMH) lists, a page at a time."""
         sql = (
             "SELECT seq, record_id, institution, kind, at FROM changes AS c WHERE seq > ? "
             "AND seq = (SELECT max(seq) FROM changes WHERE record_id = c.record_id)"
         )
         args: list = [after]
+        if record_id is not None:
+            sql += " AND record_id = ?"
+            args.append(record_id)
         if institution is not None:
             sql += " AND institution = ?"
             args.append(institution)

@@ -27,6 +27,7 @@ from archive.context import Archive
 from archive.errors import NotFound
 from archive.records import RECORD_ID_RE, Institution, Record
 from iiif.presentation import Links
+from iiif.routes import finish_response, request_links
 
 OAI = "http://www.openarchives.org/OAI/2.0/"
 OAI_DC = "http://www.openarchives.org/OAI/2.0/oai_dc/"
@@ -159,7 +160,7 @@ def oai_blueprint(archive: Archive) -> Blueprint:
     config = archive.config
 
     def base_url() -> str:
-        return (config.public_url or request.url_root).rstrip("/") + "/oai"
+        return request_links(archive).base + "/oai"
 
     def namespace() -> str:
         return urlsplit(base_url()).hostname or "localhost"
@@ -251,7 +252,7 @@ def oai_blueprint(archive: Archive) -> Blueprint:
             for change in changes:
                 header(out, change)
         else:
-            links, insts = Links(config.public_url or request.url_root), institutions()
+            links, insts = request_links(archive), institutions()
             wanted = [c.record_id for c in changes if c.kind != "Delete"]
             records = {r.id: r for r in catalog.get_records(wanted)}
             for change in changes:
@@ -308,22 +309,13 @@ def oai_blueprint(archive: Archive) -> Blueprint:
                 record = catalog.get_record(rec_id)
             except NotFound:
                 record = None
-            change = _latest(rec_id)
-            if change is None:
+            changes = catalog.latest_changes(record_id=rec_id, limit=1)
+            if not changes:
                 raise OAIError("idDoesNotExist", f"no item {args['identifier']!r}")
             el = _sub(root, f"{{{OAI}}}GetRecord")
-            links = Links(config.public_url or request.url_root)
-            record_el(el, change, record, institutions(), links)
+            record_el(el, changes[0], record, institutions(), request_links(archive))
         else:
             list_items(verb, args, root)
-
-    def _latest(rec_id: str) -> Change | None:
-        row = catalog.db.execute(
-            "SELECT seq, record_id, institution, kind, at FROM changes WHERE record_id = ? "
-            "ORDER BY seq DESC LIMIT 1",
-            (rec_id,),
-        ).fetchone()
-        return Change(**dict(row)) if row else None
 
     @bp.route("/oai", methods=["GET", "POST"])
     def oai() -> Response:
@@ -361,8 +353,7 @@ def oai_blueprint(archive: Archive) -> Blueprint:
                 req.attrib.clear()
             _sub(root, f"{{{OAI}}}error", str(exc), code=exc.code)
         body = ET.tostring(root, encoding="utf-8", xml_declaration=True)
-        resp = Response(body, content_type="text/xml; charset=utf-8")
-        resp.headers["Access-Control-Allow-Origin"] = "*"
-        return resp
+        return Response(body, content_type="text/xml; charset=utf-8")
 
+    bp.after_request(finish_response)  # CORS, as on every machine-readable path
     return bp

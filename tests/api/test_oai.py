@@ -27,6 +27,7 @@ def oai(client, query: str = "", *, post: bool = False) -> ET.Element:
         else client.get(f"/oai?{query}")
     )
     assert resp.status_code == 200 and resp.mimetype == "text/xml"
+    assert resp.headers["Access-Control-Allow-Origin"] == "*"  # harvesters in browsers too
     return ET.fromstring(resp.get_data())
 
 
