@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 from xml.etree import ElementTree as ET
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, g, request
 
 from archive.catalog import Change
 from archive.context import Archive
@@ -163,7 +163,10 @@ def oai_blueprint(archive: Archive) -> Blueprint:
         return request_links(archive).base + "/oai"
 
     def namespace() -> str:
-        return urlsplit(base_url()).hostname or "localhost"
+        """The identifiers' namespace (the public host), worked out once a request."""
+        if "oai_namespace" not in g:
+            g.oai_namespace = urlsplit(base_url()).hostname or "localhost"
+        return g.oai_namespace
 
     def oai_id(record_id: str) -> str:
         return f"oai:{namespace()}:{record_id}"
@@ -190,7 +193,7 @@ def oai_blueprint(archive: Archive) -> Blueprint:
         if record is None:  # hidden or gone since the change was read: say deleted
             change = Change(change.seq, change.record_id, change.institution, "Delete", change.at)
         header(el, change)
-        if change.kind != "Delete" and record is not None:
+        if change.kind != "Delete":
             metadata = _sub(el, f"{{{OAI}}}metadata")
             metadata.append(dublin_core(record, insts[record.institution], links))
 
