@@ -92,16 +92,18 @@ def start_server(
     env: dict | None = None,
     args: tuple[str, ...] = (),
     log: Path | None = None,
+    access_log: Path | None = None,
 ):
     """Start `archive serve` for real and wait until it answers; returns (process, base URL).
 
     Its stderr (server and application messages) goes to ``log``, by default a file
     beside the home, so a long run can never block on a full pipe; the tail is shown
-    if the server exits before answering. ``args`` are more ``serve`` options.
+    if the server exits before answering. ``args`` are more ``serve`` options; stdout
+    (the access log) goes to ``access_log`` if given, else nowhere.
     """
     port = free_port()
     log = log or home.parent / f"serve-{port}.log"
-    with open(log, "wb") as stderr:
+    with open(log, "wb") as stderr, open(access_log or os.devnull, "wb") as stdout:
         proc = subprocess.Popen(
             [
                 str(BIN / "archive"),
@@ -114,7 +116,7 @@ def start_server(
                 str(workers),
                 *args,
             ],
-            stdout=subprocess.DEVNULL,
+            stdout=stdout,
             stderr=stderr,
             env={**os.environ, **(env or {})},
         )

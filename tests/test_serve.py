@@ -200,33 +200,9 @@ def test_bad_serve_options_are_refused_with_the_option_named(ingested_home: Path
         assert name in result.stderr and "Traceback" not in result.stderr
 
 
-def serve_logging_stdout(servers, home: Path, log: Path, *args: str):
-    """`archive serve` with one worker and its stdout (the access log) in ``log``."""
-    port = servers.free_port()
-    with open(log, "wb") as stdout:
-        proc = subprocess.Popen(
-            [str(BIN / "archive"), "--home", str(home), "serve", "--port", str(port)]
-            + ["--workers", "1", *args],
-            stdout=stdout,
-            stderr=subprocess.DEVNULL,
-        )
-    base = f"http://127.0.0.1:{port}"
-    if not wait_for(lambda: answers(base + "/api/search?size=1"), 60):
-        servers.stop_server(proc)
-        pytest.fail("archive serve did not answer within 60 s")
-    return proc, base
-
-
-def answers(url: str) -> bool:
-    try:
-        return fetch(url, timeout=2)[0] == 200
-    except OSError:
-        return False
-
-
 def test_access_log_lines_name_the_request_and_status(ingested_home: Path, servers, tmp_path):
     log = tmp_path / "access.log"
-    proc, base = serve_logging_stdout(servers, ingested_home, log)
+    proc, base = servers.start_server(ingested_home, workers=1, access_log=log)
     try:
         assert fetch(base + "/api/search?q=noh&size=2")[0] == 200
         assert fetch(base + "/no/such/page")[0] == 404
@@ -239,7 +215,9 @@ def test_access_log_lines_name_the_request_and_status(ingested_home: Path, serve
 
 def test_no_access_log_writes_nothing_per_request(ingested_home, servers, tmp_path, paths):
     log = tmp_path / "access.log"
-    proc, base = serve_logging_stdout(servers, ingested_home, log, "--no-access-log")
+    proc, base = servers.start_server(
+        ingested_home, workers=1, args=("--no-access-log",), access_log=log
+    )
     try:
         for _ in range(5):
             assert fetch(base + paths["tile"])[0] == 200
@@ -326,18 +304,9 @@ def test_malformed_bytes_never_give_a_500(shared, paths, request_bytes):
     assert fetch(base + paths["tile"])[0] == 200  # and the server answers on
 
 
-def test_serving_beyond_loopback_without_public_url_says_so(ingested_home: Path, servers):
+def test_serving_beyond_loopback_without_public_url_says_so(ingested_home: Path, servers, tmp_path):
     """Links would otherwise follow whatever Host header a client sends."""
-    port = servers.free_port()
-    proc = subprocess.Popen(
-        [str(BIN / "archive"), "--home", str(ingested_home), "serve", "--host", "0.0.0.0"]
-        + ["--port", str(port), "--workers", "1"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert wait_for(lambda: answers(f"http://127.0.0.1:{port}/api/search?size=1"), 60)
-    finally:
-        servers.stop_server(proc)
-    assert "public_url is not set" in proc.stderr.read()
+    log = tmp_path / "serve.log"
+    proc, _ = servers.start_server(ingested_home, workers=1, args=("--host", "0.0.0.0"), log=log)
+    servers.stop_server(proc)
+    assert "public_url is not set" in log.read_text("utf-8")
