@@ -1,28 +1,79 @@
-"""The catalog: the archive's source of truth, one SQLite file.
+"""The catalog: the archive's source of truth, behind one contract with two backends.
 
-Records are stored whole as JSON (``Record.to_json``) with the columns we
-filter on beside them. Every change to what the public can see is logged in
-``changes``, which drives IIIF Change Discovery. Connections are per thread
-(the web server is threaded); writes happen in explicit transactions.
+Records are stored whole as JSON (``Record.to_json``) with the columns we filter on
+beside them. Every change to what the public can see is logged in ``changes``, which
+drives IIIF Change Discovery and OAI-PMH. Writes happen in explicit transactions.
+
+``Catalog`` is the contract: its public methods are everything the rest of the
+archive may ask, written once here over a few primitives (run a query, run a write,
+a transaction) that each backend provides with its own connections and SQL dialect.
+Nothing outside a backend runs SQL on the catalog.
+
+- ``SQLiteCatalog`` (the embedded default): ``<home>/catalog.sqlite``, connections
+  per thread (the web server is threaded), WAL, the ingest lock a file in the home.
+- ``PostgresCatalog`` (archive/catalog_postgres.py): a PostgreSQL server shared by
+  any number of nodes, chosen by ``catalog_url = "postgresql://..."``.
+
+``open_catalog(config, home)`` is the registry; ``Catalog(path)`` still opens an
+SQLite catalog file directly, as it always did.
+
+The schema is versioned (``meta.schema_version``). A new catalog is created at the
+newest version; an older one is brought up to date by ``MIGRATIONS``, in order, each
+in its transaction, after a backup, each reported once on stderr. A catalog of a newer
+release is refused untouched.
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
-from collections.abc import Iterator
-from contextlib import AbstractContextManager
+import sys
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
-from .errors import NotFound
+from .errors import CatalogVersionError, ConfigError, NotFound
+from .lock import lock_holder as file_lock_holder
+from .lock import now
+from .lock import write_lock as file_write_lock
 from .records import FIELDS_BY_NAME, ImageRef, Institution, Record
 from .sqlite import Connections
 
-SCHEMA_VERSION = 1
+if TYPE_CHECKING:
+    from .config import Config
+    from .storage import Home
+
 # Meta key set while the search index misses catalog changes (an ingest in progress or
 # interrupted, a cluster that was down); its value says since when and why.
 SEARCH_BEHIND = "search_behind"
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One numbered schema change: the statements for each backend, and what it does."""
+
+    version: int
+    description: str
+    sqlite: tuple[str, ...]
+    postgres: tuple[str, ...]
+
+
+# Version 1 is the schema every earlier release wrote (``_SCHEMA`` below). Append only:
+# a migration, once released, is never changed; its number is the version it produces.
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        2,
+        "index the change log by time (OAI-PMH from/until, Change Discovery)",
+        ("CREATE INDEX IF NOT EXISTS changes_at ON changes (at)",),
+        ("CREATE INDEX IF NOT EXISTS changes_at ON changes (at)",),
+    ),
+)
+SCHEMA_VERSION = MIGRATIONS[-1].version if MIGRATIONS else 1
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -66,11 +117,6 @@ CREATE INDEX IF NOT EXISTS changes_record ON changes (record_id);
 """
 
 
-def now() -> str:
-    """UTC timestamp, ISO 8601 with seconds, as IIIF and Activity Streams want it."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 @dataclass(frozen=True)
 class ImageInfo:
     """What the Image API needs to know about one image, public or not."""
@@ -96,34 +142,29 @@ class Change:
     at: str
 
 
-class Catalog:
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._connections = Connections(self.path, ("foreign_keys=ON",), rows=True)
-        self.db.executescript(_SCHEMA)  # executescript commits by itself: no transaction here
-        with self.transaction() as db:
-            db.execute(
-                "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
-                (str(SCHEMA_VERSION),),
-            )
+def _report(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
-    # -- connections -------------------------------------------------------------------------
-    @property
-    def db(self) -> sqlite3.Connection:
-        return self._connections.get()
 
-    def close(self) -> None:
-        self._connections.close()
+class Catalog(ABC):
+    """The catalog contract. Backends implement the primitives at the end of the class;
+    every public method is built on them once, so both answer alike.
 
-    def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
-        """One write transaction; nested calls join the outer one."""
-        return self._connections.transaction()
+    SQL here uses ``?`` placeholders and only what SQLite and PostgreSQL share; a backend
+    translates placeholders and supplies ``_json`` (a JSON member as a Python value).
+    """
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Catalog:
+        # ``Catalog(path)`` opens an SQLite catalog file, as it did before the contract.
+        return super().__new__(SQLiteCatalog if cls is Catalog else cls)
+
+    #: Where the catalog lives, for messages (a path, or a URL without its password).
+    where: str = ""
 
     # -- institutions ------------------------------------------------------------------------
     def put_institution(self, inst: Institution) -> None:
-        with self.transaction() as db:
-            db.execute(
+        with self.transaction():
+            self._write(
                 "INSERT INTO institutions (id, data, updated_at) VALUES (?, ?, ?) "
                 "ON CONFLICT (id) DO UPDATE SET data = excluded.data,"
                 " updated_at = excluded.updated_at "
@@ -132,24 +173,22 @@ class Catalog:
             )
 
     def get_institution(self, inst_id: str) -> Institution:
-        row = self.db.execute("SELECT data FROM institutions WHERE id = ?", (inst_id,)).fetchone()
+        row = self._one("SELECT data FROM institutions WHERE id = ?", (inst_id,))
         if row is None:
             raise NotFound(f"no institution {inst_id!r}")
-        return Institution.from_json(row["data"])
+        return Institution.from_json(row[0])
 
     def institutions(self) -> list[Institution]:
-        rows = self.db.execute("SELECT data FROM institutions ORDER BY id").fetchall()
-        return [Institution.from_json(r["data"]) for r in rows]
+        rows = self._rows("SELECT data FROM institutions ORDER BY id")
+        return [Institution.from_json(r[0]) for r in rows]
 
     def institution_updated_at(self, inst_id: str | None = None) -> str | None:
         """When an institution's data (or, without an id, any institution's) last changed:
         part of Last-Modified for documents that show it (manifests, collections)."""
         if inst_id is None:
-            row = self.db.execute("SELECT max(updated_at) FROM institutions").fetchone()
+            row = self._one("SELECT max(updated_at) FROM institutions")
         else:
-            row = self.db.execute(
-                "SELECT updated_at FROM institutions WHERE id = ?", (inst_id,)
-            ).fetchone()
+            row = self._one("SELECT updated_at FROM institutions WHERE id = ?", (inst_id,))
         return row[0] if row else None
 
     # -- records -----------------------------------------------------------------------------
@@ -163,15 +202,15 @@ class Catalog:
         """
         checksum = record.content_checksum()
         stamp = now()
-        with self.transaction() as db:
-            old = db.execute(
+        with self.transaction():
+            old = self._one(
                 "SELECT checksum, public, created_at FROM records WHERE id = ?", (record.id,)
-            ).fetchone()
-            if old is not None and old["checksum"] == checksum:
+            )
+            if old is not None and old[0] == checksum:
                 return None
-            record.created_at = old["created_at"] if old else stamp
+            record.created_at = old[2] if old else stamp
             record.updated_at = stamp
-            db.execute(
+            self._write(
                 "INSERT INTO records (id, institution, local_id, public, checksum, date_start,"
                 " date_end, data, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)"
                 " ON CONFLICT (id) DO UPDATE SET public = excluded.public,"
@@ -191,8 +230,9 @@ class Catalog:
                     record.updated_at,
                 ),
             )
-            db.execute("DELETE FROM images WHERE record_id = ?", (record.id,))
-            db.executemany(
+            if old is not None:
+                self._write("DELETE FROM images WHERE record_id = ?", (record.id,))
+            self._write_many(
                 "INSERT INTO images (id, record_id, position, width, height, version)"
                 " VALUES (?,?,?,?,?,?)",
                 [
@@ -200,7 +240,7 @@ class Catalog:
                     for pos, img in enumerate(record.images)
                 ],
             )
-            was_public = bool(old["public"]) if old else False
+            was_public = bool(old[1]) if old else False
             if record.public and not was_public:
                 kind = "Create"
             elif record.public:
@@ -210,33 +250,27 @@ class Catalog:
             else:
                 kind = None
             if kind:
-                self._log(db, record.id, record.institution, kind, stamp)
+                self._log(record.id, record.institution, kind, stamp)
             return kind
 
     def delete_record(self, rec_id: str) -> Record | None:
         """Remove a record; returns it (for its image files) or None if it was not there."""
-        with self.transaction() as db:
-            row = db.execute("SELECT data, public FROM records WHERE id = ?", (rec_id,)).fetchone()
+        with self.transaction():
+            row = self._one("SELECT data, public FROM records WHERE id = ?", (rec_id,))
             if row is None:
                 return None
-            record = Record.from_json(row["data"])
-            db.execute("DELETE FROM records WHERE id = ?", (rec_id,))
-            if row["public"]:
-                self._log(db, rec_id, record.institution, "Delete", now())
+            record = Record.from_json(row[0])
+            self._write("DELETE FROM records WHERE id = ?", (rec_id,))
+            if row[1]:
+                self._log(rec_id, record.institution, "Delete", now())
             return record
-
-    def _log(self, db: sqlite3.Connection, rec_id: str, inst: str, kind: str, at: str) -> None:
-        db.execute(
-            "INSERT INTO changes (record_id, institution, kind, at) VALUES (?,?,?,?)",
-            (rec_id, inst, kind, at),
-        )
 
     def get_record(self, rec_id: str, *, public_only: bool = True) -> Record:
         sql = "SELECT data FROM records WHERE id = ?" + (" AND public = 1" if public_only else "")
-        row = self.db.execute(sql, (rec_id,)).fetchone()
+        row = self._one(sql, (rec_id,))
         if row is None:
             raise NotFound(f"no record {rec_id!r}")
-        return Record.from_json(row["data"])
+        return Record.from_json(row[0])
 
     def get_records(self, ids: list[str], *, public_only: bool = True) -> list[Record]:
         """Records in the order of ``ids``; missing (or non-public) ones are left out."""
@@ -246,7 +280,7 @@ class Catalog:
         sql = f"SELECT id, data FROM records WHERE id IN ({marks})"
         if public_only:
             sql += " AND public = 1"
-        found = {r["id"]: r["data"] for r in self.db.execute(sql, ids)}
+        found = {r[0]: r[1] for r in self._rows(sql, ids)}
         return [Record.from_json(found[i]) for i in ids if i in found]
 
     def records(
@@ -262,12 +296,12 @@ class Catalog:
                 args.append(institution)
             if public_only:
                 sql += " AND public = 1"
-            rows = self.db.execute(sql + " ORDER BY id LIMIT ?", (*args, batch)).fetchall()
+            rows = self._rows(sql + " ORDER BY id LIMIT ?", (*args, batch))
             if not rows:
                 return
             for row in rows:
-                yield Record.from_json(row["data"])
-            last = rows[-1]["id"]
+                yield Record.from_json(row[1])
+            last = rows[-1][0]
 
     def record_ids(self, institution: str | None = None, *, public_only: bool = True) -> list[str]:
         sql = "SELECT id FROM records WHERE 1=1"
@@ -277,14 +311,14 @@ class Catalog:
             args.append(institution)
         if public_only:
             sql += " AND public = 1"
-        return [r["id"] for r in self.db.execute(sql + " ORDER BY id", args)]
+        return [r[0] for r in self._rows(sql + " ORDER BY id", args)]
 
     def checksums(self, institution: str) -> dict[str, str]:
         """local_id -> content checksum for one institution: what incremental ingest compares."""
-        rows = self.db.execute(
+        rows = self._rows(
             "SELECT local_id, checksum FROM records WHERE institution = ?", (institution,)
         )
-        return {r["local_id"]: r["checksum"] for r in rows}
+        return {r[0]: r[1] for r in rows}
 
     def count(self, institution: str | None = None, *, public_only: bool = True) -> int:
         sql = "SELECT count(*) FROM records WHERE 1=1"
@@ -294,7 +328,7 @@ class Catalog:
             args.append(institution)
         if public_only:
             sql += " AND public = 1"
-        return self.db.execute(sql, args).fetchone()[0]
+        return int(self._one(sql, args)[0])
 
     def english_names(self, fields: tuple[str, ...]) -> dict[str, dict[str, str]]:
         """For each field, each value on public records -> the English name the curators
@@ -304,11 +338,11 @@ class Catalog:
             if name not in FIELDS_BY_NAME or f"{name}_en" not in FIELDS_BY_NAME:
                 raise ValueError(f"{name!r} has no English twin field")
         pairs = ", ".join(
-            f"json_extract(data, '$.fields.{name}'), json_extract(data, '$.fields.{name}_en')"
+            f"{self._json('data', 'fields', name)}, {self._json('data', 'fields', name + '_en')}"
             for name in fields
         )
         counts: dict[str, dict[str, dict[str, int]]] = {name: {} for name in fields}
-        for row in self.db.execute(f"SELECT {pairs} FROM records WHERE public = 1"):
+        for row in self._rows(f"SELECT {pairs} FROM records WHERE public = 1"):
             for n, name in enumerate(fields):
                 value, english = row[2 * n], row[2 * n + 1]
                 if value and english and isinstance(value, str) and isinstance(english, str):
@@ -324,80 +358,99 @@ class Catalog:
 
     def stats(self) -> list[dict]:
         """Per institution: records, public records, images, last update."""
-        rows = self.db.execute(
-            "SELECT i.id AS institution,"
-            " (SELECT count(*) FROM records r WHERE r.institution = i.id) AS records,"
-            " (SELECT count(*) FROM records r"
-            "   WHERE r.institution = i.id AND r.public = 1) AS public,"
+        rows = self._rows(
+            "SELECT i.id,"
+            " (SELECT count(*) FROM records r WHERE r.institution = i.id),"
+            " (SELECT count(*) FROM records r WHERE r.institution = i.id AND r.public = 1),"
             " (SELECT count(*) FROM images m JOIN records r ON r.id = m.record_id"
-            "   WHERE r.institution = i.id) AS images,"
-            " (SELECT max(updated_at) FROM records r WHERE r.institution = i.id) AS updated_at"
+            "   WHERE r.institution = i.id),"
+            " (SELECT max(updated_at) FROM records r WHERE r.institution = i.id)"
             " FROM institutions i ORDER BY i.id"
-        ).fetchall()
-        return [dict(r) for r in rows]
+        )
+        keys = ("institution", "records", "public", "images", "updated_at")
+        return [
+            {
+                k: (int(v) if k in ("records", "public", "images") else v)
+                for k, v in zip(keys, r, strict=True)
+            }
+            for r in rows
+        ]
 
     # -- images ------------------------------------------------------------------------------
     def get_image(self, img_id: str) -> ImageInfo:
         """Image facts joined with its record's visibility and cap. Raises NotFound."""
-        row = self.db.execute(
+        row = self._one(
             "SELECT m.id, m.record_id, r.institution, m.position, m.width, m.height, m.version,"
-            " r.public, json_extract(r.data, '$.max_image_size') AS cap, r.updated_at"
+            f" r.public, {self._json('r.data', 'max_image_size')}, r.updated_at"
             " FROM images m JOIN records r ON r.id = m.record_id WHERE m.id = ?",
             (img_id,),
-        ).fetchone()
+        )
         if row is None:
             raise NotFound(f"no image {img_id!r}")
         return ImageInfo(
-            id=row["id"],
-            record_id=row["record_id"],
-            institution=row["institution"],
-            position=row["position"],
-            width=row["width"],
-            height=row["height"],
-            version=row["version"],
-            public=bool(row["public"]),
-            max_image_size=row["cap"] or 0,
-            updated_at=row["updated_at"],
+            id=row[0],
+            record_id=row[1],
+            institution=row[2],
+            position=row[3],
+            width=row[4],
+            height=row[5],
+            version=row[6],
+            public=bool(row[7]),
+            max_image_size=row[8] or 0,
+            updated_at=row[9],
         )
 
     def image_versions(self) -> set[tuple[str, str]]:
         """(image id, version) of every image the catalog refers to: what storage must keep."""
-        return {(r[0], r[1]) for r in self.db.execute("SELECT id, version FROM images")}
+        return {(r[0], r[1]) for r in self._rows("SELECT id, version FROM images")}
 
     def image_sizes(self, institution: str) -> dict[str, tuple[str, int, int]]:
         """image id -> (version, width, height) for one institution: what ingest may reuse."""
-        rows = self.db.execute(
+        rows = self._rows(
             "SELECT m.id, m.version, m.width, m.height FROM images m"
             " JOIN records r ON r.id = m.record_id WHERE r.institution = ?",
             (institution,),
         )
         return {r[0]: (r[1], r[2], r[3]) for r in rows}
 
+    def public_images(self) -> list[tuple[str, str]]:
+        """(image id, record id) of every image of a public record, in image id order."""
+        return [
+            (r[0], r[1])
+            for r in self._rows(
+                "SELECT m.id, m.record_id FROM images m JOIN records r ON r.id = m.record_id"
+                " WHERE r.public = 1 ORDER BY m.id"
+            )
+        ]
+
     # -- meta --------------------------------------------------------------------------------
     def get_meta(self, key: str) -> str | None:
-        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        row = self._one("SELECT value FROM meta WHERE key = ?", (key,))
         return None if row is None else row[0]
 
     def set_meta(self, key: str, value: str | None) -> None:
         """Set (or, with None, delete) one meta value, e.g. SEARCH_BEHIND after a failed index."""
-        with self.transaction() as db:
+        with self.transaction():
             if value is None:
-                db.execute("DELETE FROM meta WHERE key = ?", (key,))
+                self._write("DELETE FROM meta WHERE key = ?", (key,))
             else:
-                db.execute(
+                self._write(
                     "INSERT INTO meta (key, value) VALUES (?, ?)"
                     " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                     (key, value),
                 )
 
+    def schema_version(self) -> int:
+        return int(self.get_meta("schema_version") or 1)
+
     # -- changes -----------------------------------------------------------------------------
     def changes(self, after: int = 0, limit: int = 1000) -> list[Change]:
-        rows = self.db.execute(
+        rows = self._rows(
             "SELECT seq, record_id, institution, kind, at FROM changes WHERE seq > ?"
             " ORDER BY seq LIMIT ?",
             (after, limit),
-        ).fetchall()
-        return [Change(**dict(r)) for r in rows]
+        )
+        return [Change(*r) for r in rows]
 
     def latest_changes(
         self,
@@ -430,18 +483,234 @@ class Catalog:
         if until is not None:
             sql += " AND at <= ?"
             args.append(until)
-        rows = self.db.execute(sql + " ORDER BY seq LIMIT ?", (*args, limit)).fetchall()
-        return [Change(**dict(r)) for r in rows]
+        return [Change(*r) for r in self._rows(sql + " ORDER BY seq LIMIT ?", (*args, limit))]
 
     def earliest_change(self) -> str | None:
-        return self.db.execute("SELECT min(at) FROM changes").fetchone()[0]
+        return self._one("SELECT min(at) FROM changes")[0]
 
     def change_count(self) -> int:
-        return self.db.execute("SELECT count(*) FROM changes").fetchone()[0]
+        return int(self._one("SELECT count(*) FROM changes")[0])
 
     def last_modified(self) -> str | None:
-        row = self.db.execute("SELECT max(at) FROM changes").fetchone()
-        return row[0]
+        return self._one("SELECT max(at) FROM changes")[0]
+
+    # -- what each backend provides ----------------------------------------------------------
+    @abstractmethod
+    def transaction(self) -> AbstractContextManager[None]:
+        """One write transaction grouping catalog calls; nested calls join the outer one."""
+
+    @abstractmethod
+    def generation(self) -> Any:
+        """A value that changes whenever any writer, in any process on any machine, has
+        committed: cheap enough to call on every tile request (cache keys)."""
+
+    @abstractmethod
+    def write_lock(self) -> AbstractContextManager[None]:
+        """The single-writer (ingest) lock, held for the block; raises LockedError at once,
+        naming the holder, when another process holds it."""
+
+    @abstractmethod
+    def lock_holder(self) -> str | None:
+        """Who holds the write lock ("host h, pid 1, started ..."), or None."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Close this thread's connection (others close with their threads)."""
+
+    @abstractmethod
+    def _rows(self, sql: str, args: Sequence = ()) -> list[Sequence]: ...
+
+    def _one(self, sql: str, args: Sequence = ()) -> Sequence | None:
+        rows = self._rows(sql, args)
+        return rows[0] if rows else None
+
+    @abstractmethod
+    def _write(self, sql: str, args: Sequence = ()) -> None:
+        """One statement inside ``transaction()``."""
+
+    @abstractmethod
+    def _write_many(self, sql: str, rows: Iterable[Sequence]) -> None: ...
+
+    @abstractmethod
+    def _log(self, rec_id: str, inst: str, kind: str, at: str) -> None:
+        """Append one change, numbered one more than the last (no gaps)."""
+
+    @abstractmethod
+    def _json(self, column: str, *path: str) -> str:
+        """SQL for a JSON member of a TEXT column, read back as the Python value."""
+
+    # -- schema versions, shared ----------------------------------------------------------------
+    def _check_version(self, found: int) -> None:
+        if found > SCHEMA_VERSION:
+            raise CatalogVersionError(
+                f"catalog {self.where} has schema version {found}, written by a newer release; "
+                f"this release knows versions up to {SCHEMA_VERSION}: upgrade it (the catalog "
+                "was not modified)"
+            )
+
+    def _migrate(self, found: int, backup: Callable[[int], str]) -> None:
+        """Apply the migrations after version ``found``, in order, each in a transaction,
+        after one backup of the catalog as it was; each reported once on stderr."""
+        pending = [m for m in MIGRATIONS if m.version > found]
+        if not pending:
+            return
+        saved = backup(found)
+        _report(f"catalog {self.where}: backed up schema version {found} to {saved}")
+        for migration in pending:
+            with self.transaction():
+                current = self.schema_version()  # another process may have migrated meanwhile
+                if current >= migration.version:
+                    continue
+                for statement in self._migration_sql(migration):
+                    self._write(statement)
+                self._write(
+                    "UPDATE meta SET value = ? WHERE key = 'schema_version'",
+                    (str(migration.version),),
+                )
+            _report(
+                f"catalog {self.where}: migrated to schema version {migration.version}: "
+                f"{migration.description}"
+            )
+
+    @abstractmethod
+    def _migration_sql(self, migration: Migration) -> tuple[str, ...]: ...
 
 
-__all__ = ["Catalog", "Change", "ImageInfo", "ImageRef", "now"]
+def _stamp() -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+class SQLiteCatalog(Catalog):
+    """The embedded catalog: one SQLite file, WAL, one connection per thread."""
+
+    def __init__(self, path: str | Path, *, backups: str | Path | None = None) -> None:
+        self.path = Path(path)
+        self.where = str(self.path)
+        self.backups = Path(backups) if backups else self.path.parent / "backups"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._connections = Connections(self.path, ("foreign_keys=ON",))
+        db = self._connections.get()
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if "meta" in tables:
+            row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            found = int(row[0]) if row else 1
+            self._check_version(found)  # before anything could write
+            self._migrate(found, self._backup)
+            return
+        db.executescript(_SCHEMA)  # executescript commits by itself: no transaction here
+        with self.transaction():
+            for migration in MIGRATIONS:
+                for statement in migration.sqlite:
+                    self._write(statement)
+            self._write(
+                "INSERT INTO meta (key, value) VALUES ('schema_version', ?)"
+                " ON CONFLICT (key) DO NOTHING",
+                (str(SCHEMA_VERSION),),
+            )
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        """This thread's connection: for this module and the SQLite catalog's own tests."""
+        return self._connections.get()
+
+    def close(self) -> None:
+        self._connections.close()
+
+    def transaction(self) -> AbstractContextManager[None]:
+        @contextmanager
+        def grouped() -> Iterator[None]:
+            with self._connections.transaction():
+                yield
+
+        return grouped()
+
+    def generation(self) -> Any:
+        # data_version moves on other connections' commits (an ingest), total_changes on
+        # this connection's own; both are per connection, hence the connection's id.
+        db = self._connections.get()
+        return (id(db), db.execute("PRAGMA data_version").fetchone()[0], db.total_changes)
+
+    def write_lock(self) -> AbstractContextManager[None]:
+        return file_write_lock(self.path.parent / "ingest.lock")
+
+    def lock_holder(self) -> str | None:
+        return file_lock_holder(self.path.parent / "ingest.lock")
+
+    def _rows(self, sql: str, args: Sequence = ()) -> list[Sequence]:
+        return self._connections.get().execute(sql, args).fetchall()
+
+    def _write(self, sql: str, args: Sequence = ()) -> None:
+        self._connections.get().execute(sql, args)
+
+    def _write_many(self, sql: str, rows: Iterable[Sequence]) -> None:
+        self._connections.get().executemany(sql, rows)
+
+    def _log(self, rec_id: str, inst: str, kind: str, at: str) -> None:
+        self._write(
+            "INSERT INTO changes (record_id, institution, kind, at) VALUES (?,?,?,?)",
+            (rec_id, inst, kind, at),
+        )
+
+    def _json(self, column: str, *path: str) -> str:
+        return f"json_extract({column}, '$.{'.'.join(path)}')"
+
+    def _migration_sql(self, migration: Migration) -> tuple[str, ...]:
+        return migration.sqlite
+
+    def _backup(self, version: int) -> str:
+        """A consistent copy with SQLite's online backup API, readers and writers welcome."""
+        self.backups.mkdir(parents=True, exist_ok=True)
+        dest = self.backups / f"catalog-v{version}-{_stamp()}-{os.getpid()}.sqlite"
+        target = sqlite3.connect(dest)
+        try:
+            self._connections.get().backup(target)
+        finally:
+            target.close()
+        return str(dest)
+
+
+# -- the registry ------------------------------------------------------------------------------
+def _postgres(url: str, home: Home) -> Catalog:
+    from .catalog_postgres import PostgresCatalog
+
+    return PostgresCatalog(url, backups=home.root / "backups")
+
+
+BACKENDS: dict[str, Callable[[str, Home], Catalog]] = {
+    "": lambda url, home: SQLiteCatalog(home.catalog),
+    "postgresql": _postgres,
+    "postgres": _postgres,
+}
+
+
+def safe_url(url: str) -> str:
+    """A database URL fit for messages and logs: the password replaced by ***."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
+
+
+def open_catalog(config: Config, home: Home) -> Catalog:
+    """The catalog ``catalog_url`` names: empty is ``<home>/catalog.sqlite``."""
+    url = str(config.catalog_url or "").strip()
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ("" if not url else None)
+    if scheme not in BACKENDS:
+        raise ConfigError(
+            f"setting 'catalog_url' must be empty (the embedded SQLite catalog) or "
+            f"postgresql://user:password@host:port/dbname, got {safe_url(url)!r}"
+        )
+    return BACKENDS[scheme](url, home)
+
+
+__all__ = [
+    "Catalog",
+    "Change",
+    "ImageInfo",
+    "ImageRef",
+    "Migration",
+    "SQLiteCatalog",
+    "now",
+    "open_catalog",
+]

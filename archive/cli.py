@@ -128,10 +128,8 @@ def status(obj: Context) -> None:
 
 def _ingest_state(archive: Archive) -> list[str]:
     """The last ingest run as its report says, and whether one is running now."""
-    from ingest.lock import lock_holder
-
     lines = []
-    if holder := lock_holder(archive.home.lock):
+    if holder := archive.catalog.lock_holder():
         lines.append(f"Ingest: running now ({holder})")
     reports = sorted(archive.home.reports.glob("ingest-*.json"))
     if not reports:

@@ -30,6 +30,14 @@ SETTINGS: tuple[Setting, ...] = (
         "Base URL the public sees (e.g. https://museum.example.jp); "
         "empty means taken from each request.",
     ),
+    # Catalog
+    Setting(
+        "catalog_url",
+        "",
+        "Where the catalog lives: empty means <home>/catalog.sqlite (embedded); "
+        "postgresql://user:password@host:port/dbname means that PostgreSQL database, "
+        "shared by every node.",
+    ),
     # Search
     Setting(
         "search_backend",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from .catalog import SEARCH_BEHIND, Catalog
+from .catalog import SEARCH_BEHIND, open_catalog
 from .config import Config
 from .errors import ArchiveError
 from .storage import Home, ImageStore
@@ -20,7 +20,7 @@ class Archive:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.home = Home(config.home).ensure()
-        self.catalog = Catalog(self.home.catalog)
+        self.catalog = open_catalog(config, self.home)
         self.images = ImageStore(self.home.images)
         self.search: Any = None  # a search.SearchBackend, attached by the wiring code
 

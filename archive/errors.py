@@ -11,6 +11,7 @@ class ArchiveError(Exception):
     """Base of every error the archive raises on purpose."""
 
     http_status = 500
+    retry_after: int | None = None  # seconds, for a 503's Retry-After header
 
 
 class ConfigError(ArchiveError):
@@ -90,3 +91,16 @@ class SearchUnavailable(ArchiveError):
     """The search backend cannot be reached; search pages answer 503."""
 
     http_status = 503
+    retry_after = 30
+
+
+class CatalogUnavailable(ArchiveError):
+    """The catalog's database server cannot be reached (or refused us): catalog-backed
+    pages and APIs answer 503 with Retry-After; the next use reconnects by itself."""
+
+    http_status = 503
+    retry_after = 10
+
+
+class CatalogVersionError(ArchiveError):
+    """The catalog was written by a newer release than this one: it is left untouched."""

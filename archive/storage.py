@@ -9,7 +9,8 @@ Layout of an archive home::
     <home>/images/tmp/             pyramids being written
     <home>/cache/                  rendered derivatives (bounded, disposable)
     <home>/reports/                one JSON report per ingest run
-    <home>/ingest.lock             held by the one ingest that writes
+    <home>/ingest.lock             held by the one ingest that writes (SQLite catalog)
+    <home>/backups/                catalog backups taken before schema migrations
 
 A pyramid's file name carries its version, so replacing an image writes a new
 file and switches the catalog to it: no reader ever sees half a file or the old

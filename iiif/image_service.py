@@ -2,8 +2,9 @@
 
 No Flask here (routes translates to HTTP). One instance per process, shared by
 its threads. Catalog lookups are cached per thread and dropped whenever the
-catalog changes (SQLite's ``PRAGMA data_version``), so a re-ingested image is
-seen at once; the pyramid path carries the version, so old pixels cannot leak.
+catalog's ``generation()`` moves (any writer's commit, on any node), so a
+re-ingested image is seen at once (within a second on PostgreSQL); the pyramid
+path carries the version, so old pixels cannot leak.
 """
 
 from __future__ import annotations
@@ -78,16 +79,15 @@ class ImageService:
     def source(self, image_id: str) -> Source:
         """The public image ``image_id``, or NotFound (also for non-public ones, on purpose).
 
-        Cached per thread until the catalog changes: data_version moves on other
-        connections' commits (an ingest), total_changes on this connection's own.
+        Cached per thread until the catalog's generation moves: any writer's commit, in
+        this process or another, on this machine or another (archive/catalog.py).
         """
         if not IMAGE_ID_RE.match(image_id):
             raise NotFound(f"no image {image_id!r}")
         local = self._local
-        db = self.archive.catalog.db
-        state = (db.execute("PRAGMA data_version").fetchone()[0], db.total_changes)
-        if getattr(local, "db", None) is not db or local.state != state:
-            local.db, local.state, local.sources = db, state, {}
+        state = self.archive.catalog.generation()
+        if getattr(local, "state", None) != state:
+            local.state, local.sources = state, {}
         found = local.sources.get(image_id)
         if found is None:
             found = self._load(image_id)

@@ -152,6 +152,8 @@ def error_document(exc: ArchiveError) -> Response:
         status=exc.http_status,
         content_type="application/json",
     )
+    if exc.retry_after:
+        resp.headers["Retry-After"] = str(exc.retry_after)
     return resp
 
 

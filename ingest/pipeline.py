@@ -43,7 +43,6 @@ from archive.records import ImageRef, Institution, Record, image_id, record_id, 
 
 from .collection import Collection, load_collection
 from .images import ImageResult, ImageTask, PageResult, TileParams, process_image, sha256_file
-from .lock import write_lock
 from .mapping import Draft, check_header, map_row
 from .progress import Progress
 from .readers import read_records
@@ -476,7 +475,7 @@ def run_ingest(
         except KeyboardInterrupt:
             report.interrupted = True
     else:
-        with write_lock(archive.home.lock):
+        with archive.catalog.write_lock():
             search = archive.search
             behind = search is not None and archive.catalog.get_meta(SEARCH_BEHIND) is not None
             if search is not None:

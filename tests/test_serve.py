@@ -72,10 +72,7 @@ def paths(ingested_home: Path) -> dict[str, str]:
 
     archive = Archive(Config.load(ingested_home, environ={}))
     try:
-        rows = archive.catalog.db.execute(
-            "SELECT images.id, images.record_id FROM images JOIN records "
-            "ON records.id = images.record_id WHERE records.public = 1 ORDER BY images.id"
-        ).fetchall()
+        rows = archive.catalog.public_images()
     finally:
         archive.close()
     image, record = rows[0]

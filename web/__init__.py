@@ -19,7 +19,7 @@ from werkzeug.exceptions import HTTPException
 
 from archive.config import Config
 from archive.context import Archive
-from archive.errors import ArchiveError, SearchUnavailable
+from archive.errors import ArchiveError, CatalogUnavailable, SearchUnavailable
 
 from .i18n import COOKIE, LANGS, choose_lang, translate
 from .vendor import ALLOWED, package_version
@@ -205,9 +205,16 @@ def _install_errors(app: Flask) -> None:
     @app.errorhandler(ArchiveError)
     def archive_error(exc: ArchiveError):
         status = exc.http_status
-        if status >= 500 and not isinstance(exc, SearchUnavailable):
+        if isinstance(exc, CatalogUnavailable):  # one line, no traceback: the cause is known
+            log.error("catalog unavailable on %s: %s", request.path, exc)
+        elif status >= 500 and not isinstance(exc, SearchUnavailable):
             log.exception("archive error on %s", request.path)
-        return _error_response(status, str(exc), getattr(exc, "parameter", None))
+        response = app.make_response(
+            _error_response(status, str(exc), getattr(exc, "parameter", None))
+        )
+        if exc.retry_after:
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):

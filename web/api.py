@@ -17,7 +17,13 @@ from flask import Blueprint, Response, request, stream_with_context
 from archive import __version__
 from archive.citation import rights_label
 from archive.context import Archive
-from archive.errors import ArchiveError, BadRequest, NotFound, SearchUnavailable
+from archive.errors import (
+    ArchiveError,
+    BadRequest,
+    CatalogUnavailable,
+    NotFound,
+    SearchUnavailable,
+)
 from archive.records import RECORD_ID_RE, Institution
 from iiif.routes import finish_response, json_document, request_links
 from search.base import FACETS, MAX_PAGE_SIZE, SORTS, SearchQuery
@@ -269,7 +275,7 @@ def api_blueprint(archive: Archive) -> Blueprint:
                 "last_modified": catalog.last_modified(),
             }
             data["search"] = archive.search_state()
-        except (sqlite3.Error, OSError) as exc:
+        except (sqlite3.Error, OSError, CatalogUnavailable) as exc:
             data.update(status="unavailable", catalog={"error": f"catalog unreadable: {exc}"})
         else:
             if not data["search"]["reachable"] or "behind" in data["search"]:
@@ -293,6 +299,9 @@ def api_blueprint(archive: Archive) -> Blueprint:
         data: dict[str, Any] = {"error": str(exc), "status": exc.http_status}
         if isinstance(exc, BadRequest) and exc.parameter:
             data["parameter"] = exc.parameter
-        return json_response(data, exc.http_status)
+        response = json_response(data, exc.http_status)
+        if exc.retry_after:
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
 
     return bp

@@ -1,0 +1,342 @@
+"""The catalog on a PostgreSQL server (psycopg 3), shared by any number of nodes.
+
+Same contract and same answers as the SQLite catalog (archive/catalog.py): text
+columns are ``COLLATE "C"`` so ``ORDER BY id`` is SQLite's byte order, records are
+stored as the same JSON text (read as jsonb where a query looks inside), timestamps
+are the same ISO text, and the change log is numbered one more than its last entry
+under the writers' lock, so its ``seq`` has no gaps, as SQLite's has none.
+
+- Writers serialise on a transaction-level advisory lock (as SQLite's BEGIN
+  IMMEDIATE) and bump ``catalog_state.generation``, which readers on every node poll
+  at most once per ``poll_seconds``: ``generation()`` for cache keys.
+- The ingest lock is a session-level advisory lock on a connection of its own, held
+  for the whole run; the holder's host, pid and start sit in ``ingest_lock``. A holder
+  killed with ``kill -9`` loses its session, and with it the lock.
+- A server that goes away raises CatalogUnavailable (503 on the web); the broken
+  connection is dropped and the next use connects again (``connect_timeout``).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from .catalog import MIGRATIONS, SCHEMA_VERSION, Catalog, Migration, _stamp, safe_url
+from .errors import ArchiveError, CatalogUnavailable, ConfigError, LockedError
+from .lock import now
+
+_KEY = 0x41524348  # "ARCH": advisory lock class of this application
+_WRITER = (_KEY, 1)  # transaction lock: one writing transaction at a time
+_INGEST = (_KEY, 2)  # session lock: one ingest at a time
+
+_SCHEMA = (
+    'CREATE TABLE IF NOT EXISTS meta (key TEXT COLLATE "C" PRIMARY KEY, value TEXT NOT NULL)',
+    'CREATE TABLE IF NOT EXISTS institutions (id TEXT COLLATE "C" PRIMARY KEY,'
+    ' data TEXT NOT NULL, updated_at TEXT COLLATE "C" NOT NULL)',
+    'CREATE TABLE IF NOT EXISTS records (id TEXT COLLATE "C" PRIMARY KEY,'
+    ' institution TEXT COLLATE "C" NOT NULL, local_id TEXT COLLATE "C" NOT NULL,'
+    " public INTEGER NOT NULL, checksum TEXT NOT NULL, date_start BIGINT, date_end BIGINT,"
+    ' data TEXT NOT NULL, created_at TEXT COLLATE "C" NOT NULL,'
+    ' updated_at TEXT COLLATE "C" NOT NULL, UNIQUE (institution, local_id))',
+    "CREATE INDEX IF NOT EXISTS records_institution ON records (institution, public)",
+    "CREATE INDEX IF NOT EXISTS records_updated ON records (updated_at)",
+    'CREATE TABLE IF NOT EXISTS images (id TEXT COLLATE "C" PRIMARY KEY,'
+    ' record_id TEXT COLLATE "C" NOT NULL REFERENCES records (id) ON DELETE CASCADE,'
+    " position INTEGER NOT NULL, width BIGINT NOT NULL, height BIGINT NOT NULL,"
+    ' version TEXT COLLATE "C" NOT NULL)',
+    "CREATE INDEX IF NOT EXISTS images_record ON images (record_id)",
+    "CREATE TABLE IF NOT EXISTS changes (seq BIGINT PRIMARY KEY,"
+    ' record_id TEXT COLLATE "C" NOT NULL, institution TEXT COLLATE "C" NOT NULL,'
+    " kind TEXT NOT NULL CHECK (kind IN ('Create', 'Update', 'Delete')),"
+    ' at TEXT COLLATE "C" NOT NULL)',
+    "CREATE INDEX IF NOT EXISTS changes_record ON changes (record_id)",
+    "CREATE TABLE IF NOT EXISTS catalog_state (id INTEGER PRIMARY KEY CHECK (id = 1),"
+    " generation BIGINT NOT NULL)",
+    "INSERT INTO catalog_state (id, generation) VALUES (1, 0) ON CONFLICT DO NOTHING",
+    "CREATE TABLE IF NOT EXISTS ingest_lock (id INTEGER PRIMARY KEY CHECK (id = 1),"
+    " host TEXT NOT NULL, pid INTEGER NOT NULL, started_at TEXT NOT NULL)",
+)
+
+# Connections a forked child inherited: kept referenced so that they are never
+# finalised there, which would end the parent's sessions.
+_inherited: list[Any] = []
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def pg_dump_path() -> str | None:
+    """Debian's pg_dump (newest first), else one on PATH."""
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_dump"), reverse=True)
+    return found[0] if found else shutil.which("pg_dump")
+
+
+class PostgresCatalog(Catalog):
+    """The catalog in a PostgreSQL database named by a ``postgresql://`` URL."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        backups: str | Path | None = None,
+        connect_timeout: int = 3,
+        poll_seconds: float = 1.0,
+    ) -> None:
+        self.url = url
+        self.where = f"catalog_url {safe_url(url)}"
+        self.backups = Path(backups) if backups else None
+        self.connect_timeout = connect_timeout
+        self.poll_seconds = poll_seconds
+        try:
+            psycopg.conninfo.conninfo_to_dict(url)
+        except psycopg.ProgrammingError as exc:
+            reason = _one_line(exc)
+            raise ConfigError(f"setting 'catalog_url' is not a valid URL: {reason}") from None
+        self._local = threading.local()
+        self._pid = os.getpid()
+        self._seen: tuple[int, float] | None = None  # (generation, monotonic time read)
+        self._sql: dict[str, str] = {}
+        self._open()
+
+    # -- connections ---------------------------------------------------------------------------
+    def _connect(self) -> psycopg.Connection:
+        try:
+            return psycopg.connect(
+                self.url,
+                autocommit=True,
+                connect_timeout=self.connect_timeout,
+                application_name="archive",
+                keepalives=1,
+                keepalives_idle=10,
+                keepalives_interval=5,
+                keepalives_count=3,
+            )
+        except psycopg.Error as exc:
+            raise CatalogUnavailable(f"{self.where}: cannot connect: {_one_line(exc)}") from None
+
+    def _state(self) -> threading.local:
+        if self._pid != os.getpid():  # forked: never use (nor finalise) the parent's sessions
+            _inherited.append(self._local)
+            self._local = threading.local()
+            self._pid = os.getpid()
+        return self._local
+
+    def _conn(self) -> psycopg.Connection:
+        local = self._state()
+        conn = getattr(local, "conn", None)
+        if conn is None or conn.closed or conn.broken:
+            conn = local.conn = self._connect()
+            local.depth = 0
+        return conn
+
+    def _drop(self) -> None:
+        conn = getattr(self._state(), "conn", None)
+        self._local.conn = None
+        if conn is not None:
+            try:
+                conn.close()
+            except psycopg.Error:
+                pass
+
+    @contextmanager
+    def _guard(self) -> Iterator[None]:
+        """A lost server becomes CatalogUnavailable; outside a transaction the broken
+        connection is dropped at once (inside one, the transaction does it)."""
+        try:
+            yield
+        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+            if not getattr(self._local, "depth", 0):
+                self._drop()
+            raise CatalogUnavailable(f"{self.where}: {_one_line(exc)}") from None
+
+    def close(self) -> None:
+        self._drop()
+
+    # -- schema --------------------------------------------------------------------------------
+    def _open(self) -> None:
+        exists = self._one("SELECT to_regclass('meta') IS NOT NULL")[0]
+        if exists:
+            row = self._one("SELECT value FROM meta WHERE key = 'schema_version'")
+            if row is not None:
+                found = int(row[0])
+                self._check_version(found)  # before anything could write
+                self._migrate(found, self._backup)
+                return
+        with self.transaction():  # created once, under the writers' lock
+            for statement in _SCHEMA:
+                self._write(statement)
+            for migration in MIGRATIONS:
+                for statement in migration.postgres:
+                    self._write(statement)
+            self._write(
+                "INSERT INTO meta (key, value) VALUES ('schema_version', ?)"
+                " ON CONFLICT (key) DO NOTHING",
+                (str(SCHEMA_VERSION),),
+            )
+
+    def _migration_sql(self, migration: Migration) -> tuple[str, ...]:
+        return migration.postgres
+
+    def _backup(self, version: int) -> str:
+        """pg_dump of the database as it is, before a migration touches it."""
+        pg_dump = pg_dump_path()
+        if pg_dump is None or self.backups is None:
+            raise ArchiveError(
+                f"{self.where}: schema version {version} must be migrated to {SCHEMA_VERSION},"
+                " after a backup with pg_dump, which was not found: install postgresql-client"
+                " (or back the database up and migrate from a machine that has it)"
+            )
+        self.backups.mkdir(parents=True, exist_ok=True)
+        dest = self.backups / f"catalog-v{version}-{_stamp()}-{os.getpid()}.dump"
+        done = subprocess.run(
+            [pg_dump, "--format=custom", f"--file={dest}", f"--dbname={self.url}"],
+            capture_output=True,
+            text=True,
+        )
+        if done.returncode != 0:
+            raise ArchiveError(f"{self.where}: pg_dump failed: {_one_line(done.stderr)}")
+        return str(dest)
+
+    # -- primitives ----------------------------------------------------------------------------
+    def _translate(self, sql: str) -> str:
+        found = self._sql.get(sql)
+        if found is None:
+            found = self._sql[sql] = sql.replace("?", "%s")
+        return found
+
+    def _rows(self, sql: str, args: Sequence = ()) -> list[Sequence]:
+        with self._guard():
+            return self._conn().execute(self._translate(sql), args).fetchall()
+
+    def _write(self, sql: str, args: Sequence = ()) -> None:
+        with self._guard():
+            self._conn().execute(self._translate(sql), args)
+
+    def _write_many(self, sql: str, rows: Iterable[Sequence]) -> None:
+        rows = list(rows)
+        if rows:
+            with self._guard(), self._conn().cursor() as cur:
+                cur.executemany(self._translate(sql), rows)
+
+    def _log(self, rec_id: str, inst: str, kind: str, at: str) -> None:
+        self._write(
+            "INSERT INTO changes (seq, record_id, institution, kind, at)"
+            " SELECT coalesce(max(seq), 0) + 1, ?, ?, ?, ? FROM changes",
+            (rec_id, inst, kind, at),
+        )
+
+    def _json(self, column: str, *path: str) -> str:
+        return f"(({column})::jsonb #> '{{{','.join(path)}}}')"
+
+    def transaction(self) -> AbstractContextManager[None]:
+        return self._transaction()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        local = self._state()
+        if getattr(local, "depth", 0):
+            local.depth += 1
+            try:
+                yield
+            finally:
+                local.depth -= 1
+            return
+        conn = self._conn()
+        with self._guard():
+            conn.execute("BEGIN")
+            conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", _WRITER)
+        local.depth = 1
+        try:
+            yield
+            with self._guard():
+                conn.execute("UPDATE catalog_state SET generation = generation + 1")
+                conn.execute("COMMIT")
+        except BaseException:
+            try:
+                if not conn.closed and not conn.broken:
+                    conn.execute("ROLLBACK")
+            except psycopg.Error:
+                pass
+            raise
+        finally:
+            local.depth = 0
+            if conn.closed or conn.broken:
+                self._drop()
+        self._seen = None  # our own commit shows at once
+
+    # -- visibility across nodes ---------------------------------------------------------------
+    def generation(self) -> Any:
+        """The change counter, read from the server at most once per ``poll_seconds`` in this
+        process. While the server is away the last value read stands, so what a node has
+        cached (tiles, sources) is still served; the catalog reads themselves answer 503."""
+        seen, at = self._seen, time.monotonic()
+        if seen is not None and at - seen[1] < self.poll_seconds:
+            return seen[0]
+        try:
+            value = int(self._one("SELECT generation FROM catalog_state WHERE id = 1")[0])
+        except CatalogUnavailable:
+            if seen is None:
+                raise
+            self._seen = (seen[0], at)  # try the server again after the next interval
+            return seen[0]
+        self._seen = (value, at)
+        return value
+
+    # -- the ingest lock -----------------------------------------------------------------------
+    @contextmanager
+    def _write_lock(self) -> Iterator[None]:
+        conn = self._connect()
+        try:
+            with self._guard():
+                got = conn.execute("SELECT pg_try_advisory_lock(%s, %s)", _INGEST).fetchone()[0]
+                if not got:
+                    holder = self._holder(conn) or "another process"
+                    raise LockedError(
+                        f"another ingest is writing to this archive ({holder}); wait for it "
+                        f"to finish (lock: an advisory lock in {self.where})"
+                    )
+                conn.execute(
+                    "INSERT INTO ingest_lock (id, host, pid, started_at) VALUES (1, %s, %s, %s)"
+                    " ON CONFLICT (id) DO UPDATE SET host = excluded.host, pid = excluded.pid,"
+                    " started_at = excluded.started_at",
+                    (socket.gethostname(), os.getpid(), now()),
+                )
+            try:
+                yield
+            finally:
+                try:
+                    conn.execute("DELETE FROM ingest_lock WHERE id = 1")
+                    conn.execute("SELECT pg_advisory_unlock(%s, %s)", _INGEST)
+                except psycopg.Error:
+                    pass  # the session ends below, and the lock with it
+        finally:
+            conn.close()
+
+    def write_lock(self) -> AbstractContextManager[None]:
+        return self._write_lock()
+
+    def _holder(self, conn: psycopg.Connection) -> str | None:
+        row = conn.execute(
+            "SELECT host, pid, started_at FROM ingest_lock WHERE id = 1 AND EXISTS ("
+            " SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted"
+            " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            " AND classid = %s AND objid = %s AND objsubid = 2)",
+            _INGEST,
+        ).fetchone()
+        return None if row is None else f"host {row[0]}, pid {row[1]}, started {row[2]}"
+
+    def lock_holder(self) -> str | None:
+        with self._guard():
+            return self._holder(self._conn())
