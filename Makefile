@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 DEMO_HOME ?= demo-home
 PYTEST_ARGS ?=
 
-.PHONY: install demo test bench lint browser clean
+.PHONY: install demo test bench lint browser postgres clean
 
 install: $(VENV)/.stamp node_modules/.stamp ## virtualenv with everything, and front-end packages from npm
 
@@ -25,12 +25,17 @@ browser: ## Debian's Chromium (and CJK fonts) for the browser tests
 	  apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; }
 
+postgres: ## Debian's PostgreSQL server programs for the catalog tests (initdb, pg_ctl)
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
+
 demo: install ## ingest the sample collections and serve http://127.0.0.1:8000
 	$(BIN)/python collections_data/make_images.py
 	$(BIN)/archive --home $(DEMO_HOME) ingest collections_data/*/
 	$(BIN)/archive --home $(DEMO_HOME) serve --host 127.0.0.1 --port 8000
 
-test: install browser lint ## lint, then everything: unit, IIIF validator, browser, OpenSearch
+test: install browser postgres lint ## lint, then everything: unit, IIIF validator, browser, OpenSearch, PostgreSQL
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: install ## speed and memory benchmarks; prints tables with their anchors

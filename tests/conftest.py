@@ -159,3 +159,23 @@ def live_server(ingested_home: Path):
     proc, base = start_server(ingested_home)
     yield base
     stop_server(proc)
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A real PostgreSQL server for the whole session (tests/pg_server.py), stopped at the
+    end whatever happened; ``postgres.create_database()`` gives a fresh database URL."""
+    from pg_server import PostgresServer
+
+    server = PostgresServer()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.destroy()
+
+
+@pytest.fixture
+def postgres_url(postgres) -> str:
+    """A fresh, empty database on the session's PostgreSQL server, for one test."""
+    return postgres.create_database()
