@@ -13,6 +13,10 @@ class ArchiveError(Exception):
     http_status = 500
     retry_after: int | None = None  # seconds, for a 503's Retry-After header
 
+    def public_message(self) -> str:
+        """What a web client is told (operators get ``str(self)`` in the log)."""
+        return str(self)
+
 
 class ConfigError(ArchiveError):
     """The archive's configuration is wrong (unknown backend, bad value...)."""
@@ -100,6 +104,9 @@ class CatalogUnavailable(ArchiveError):
 
     http_status = 503
     retry_after = 10
+
+    def public_message(self) -> str:  # the server's address is for the log, not the public
+        return "the catalog is unavailable at the moment; try again shortly"
 
 
 class CatalogVersionError(ArchiveError):

@@ -148,7 +148,7 @@ def latest(*stamps: str | None) -> str | None:
 def error_document(exc: ArchiveError) -> Response:
     """Errors as JSON with their HTTP status; never a traceback."""
     resp = Response(
-        json.dumps({"error": str(exc), "status": exc.http_status}, ensure_ascii=False),
+        json.dumps({"error": exc.public_message(), "status": exc.http_status}, ensure_ascii=False),
         status=exc.http_status,
         content_type="application/json",
     )

@@ -210,7 +210,7 @@ def _install_errors(app: Flask) -> None:
         elif status >= 500 and not isinstance(exc, SearchUnavailable):
             log.exception("archive error on %s", request.path)
         response = app.make_response(
-            _error_response(status, str(exc), getattr(exc, "parameter", None))
+            _error_response(status, exc.public_message(), getattr(exc, "parameter", None))
         )
         if exc.retry_after:
             response.headers["Retry-After"] = str(exc.retry_after)

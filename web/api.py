@@ -276,7 +276,8 @@ def api_blueprint(archive: Archive) -> Blueprint:
             }
             data["search"] = archive.search_state()
         except (sqlite3.Error, OSError, CatalogUnavailable) as exc:
-            data.update(status="unavailable", catalog={"error": f"catalog unreadable: {exc}"})
+            reason = exc.public_message() if isinstance(exc, CatalogUnavailable) else exc
+            data.update(status="unavailable", catalog={"error": f"catalog unreadable: {reason}"})
         else:
             if not data["search"]["reachable"] or "behind" in data["search"]:
                 data["status"] = "degraded"
@@ -296,7 +297,7 @@ def api_blueprint(archive: Archive) -> Blueprint:
 
     @bp.errorhandler(ArchiveError)
     def archive_error(exc: ArchiveError) -> Response:
-        data: dict[str, Any] = {"error": str(exc), "status": exc.http_status}
+        data: dict[str, Any] = {"error": exc.public_message(), "status": exc.http_status}
         if isinstance(exc, BadRequest) and exc.parameter:
             data["parameter"] = exc.parameter
         response = json_response(data, exc.http_status)

@@ -141,12 +141,19 @@ def record_json(record: Record, inst: Institution, links: Links) -> dict[str, An
 
 
 def public_records(catalog: Catalog) -> Iterator[tuple[Record, Institution]]:
-    """Every public record with its institution, in id order, read in batches."""
+    """Every public record with its institution, in id order, read in batches.
+
+    The institutions are read at once, before the response starts: a catalog that is
+    away is then a 503, not a 200 cut short."""
     institutions = {inst.id: inst for inst in catalog.institutions()}
-    for record in catalog.records(public_only=True):
-        inst = institutions.get(record.institution)
-        if inst is not None:
-            yield record, inst
+
+    def rows() -> Iterator[tuple[Record, Institution]]:
+        for record in catalog.records(public_only=True):
+            inst = institutions.get(record.institution)
+            if inst is not None:
+                yield record, inst
+
+    return rows()
 
 
 def jsonl_lines(rows: Iterable[tuple[Record, Institution]], links: Links) -> Iterator[str]:
