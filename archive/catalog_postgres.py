@@ -259,10 +259,15 @@ class PostgresCatalog(Catalog):
             conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", _WRITER)
         local.depth = 1
         try:
-            yield
-            with self._guard():
-                conn.execute("UPDATE catalog_state SET generation = generation + 1")
+            # Pipeline mode: writes go out without waiting for their answers (a read, or
+            # the end of the pipeline, collects them), so a record costs one round trip.
+            try:
+                with conn.pipeline():
+                    yield
+                    conn.execute("UPDATE catalog_state SET generation = generation + 1")
                 conn.execute("COMMIT")
+            except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+                raise CatalogUnavailable(f"{self.where}: {_one_line(exc)}") from None
         except BaseException:
             try:
                 if not conn.closed and not conn.broken:
