@@ -4,9 +4,12 @@ Discovery, OAI-PMH, exports, search and pages.
 
 The two archives are ingested at different moments, so the timestamps the catalog
 stamps (created, updated, change times) truly differ: they, and only they, are replaced
-by one placeholder before comparing. Both ingest with one tiling worker, so records
-reach the catalog (and the change log) in the same order. Everything else must be
-byte-identical."""
+by one placeholder before comparing. Everything else must be byte-identical.
+
+Records reach the catalog in the order their images finish, which no two ingests
+share: what depends on that order (Change Discovery pages, OAI-PMH lists, "recently
+added" on pages) is compared on a PostgreSQL catalog filled from the SQLite one in its
+log order instead, where every document is compared."""
 
 from __future__ import annotations
 
@@ -64,13 +67,10 @@ def paths(client) -> list[str]:
     out = [
         "/iiif/3/collection/top",
         "/iiif/3/activity/all-changes",
-        "/iiif/3/activity/page/0",
         "/api/export.jsonl",
         "/api/export.csv",
         "/api/search?q=%E8%83%BD&size=50",
         "/api/search?size=100",
-        "/oai?verb=ListRecords&metadataPrefix=oai_dc",
-        "/oai?verb=ListIdentifiers&metadataPrefix=oai_dc",
         "/oai?verb=Identify",
         "/?lang=en",
         "/sitemap.xml",
@@ -92,9 +92,10 @@ def test_the_two_catalogs_hold_the_same_archive(clients):
     assert [{k: v for k, v in s.items() if k not in strip} for s in pg.stats()] == [
         {k: v for k, v in s.items() if k not in strip} for s in sqlite.stats()
     ]
-    assert [(c.seq, c.record_id, c.kind) for c in pg.changes()] == [
-        (c.seq, c.record_id, c.kind) for c in sqlite.changes()
-    ]
+    assert [c.seq for c in pg.changes()] == [c.seq for c in sqlite.changes()]
+    assert sorted((c.record_id, c.kind) for c in pg.changes()) == sorted(
+        (c.record_id, c.kind) for c in sqlite.changes()
+    )
     fields = ("title", "creator", "material", "object_type")
     assert pg.english_names(fields) == sqlite.english_names(fields)
 
@@ -112,6 +113,8 @@ def test_every_document_is_byte_identical(clients):
     first, second = clients
     checked = 0
     for path in paths(first):
+        if not path.startswith(("/api/", "/iiif/", "/oai", "/sitemap")):
+            continue  # pages show what was added last: compared on the replayed archive
         (status_a, type_a, body_a), (status_b, type_b, body_b) = (
             fetch(first, path),
             fetch(second, path),
@@ -131,3 +134,59 @@ def test_tiles_and_info_are_identical(clients):
             a, b = fetch(first, path), fetch(second, path)
             assert a[0] == b[0] == 200, path
             assert a == b, path
+
+
+LOG_ORDERED = (
+    "/iiif/3/activity/all-changes",
+    "/iiif/3/activity/page/0",
+    "/oai?verb=ListRecords&metadataPrefix=oai_dc",
+    "/oai?verb=ListIdentifiers&metadataPrefix=oai_dc",
+    "/oai?verb=ListRecords&metadataPrefix=oai_dc&set=noh-museum",
+)
+
+
+@pytest.fixture(scope="module")
+def replayed(clients, postgres, tmp_path_factory):
+    """A PostgreSQL catalog given the SQLite archive's records in its change-log order,
+    beside the same pyramids and search index; and a client on it."""
+    import sqlite3
+
+    from archive.catalog_postgres import PostgresCatalog
+    from web import create_app
+
+    source = clients[0].application.extensions["archive"]
+    url = postgres.create_database()
+    home = tmp_path_factory.mktemp("pg-replayed") / "home"
+    home.mkdir()
+    (home / "images").symlink_to(source.home.images)
+    src, dst = sqlite3.connect(source.home.search_db), sqlite3.connect(home / "search.sqlite")
+    src.backup(dst)
+    src.close()
+    dst.close()
+    target = PostgresCatalog(url)
+    for inst in source.catalog.institutions():
+        target.put_institution(inst)
+    logged = source.catalog.changes(limit=100_000)
+    assert {c.kind for c in logged} == {"Create"}  # one ingest: the log is its order
+    with target.transaction():
+        for change in logged:
+            target.put_record(source.catalog.get_record(change.record_id))
+        for rid in source.catalog.record_ids(public_only=False):
+            record = source.catalog.get_record(rid, public_only=False)
+            if not record.public:
+                target.put_record(record)
+    target.close()
+    app = create_app(Config.load(home, environ={"ARCHIVE_CATALOG_URL": url}))
+    app.config["TESTING"] = True
+    yield app.test_client()
+    app.extensions["archive"].close()
+
+
+def test_replayed_in_log_order_every_document_is_identical(clients, replayed):
+    sqlite = clients[0]
+    for path in [*paths(sqlite), *LOG_ORDERED]:
+        a, b = fetch(sqlite, path), fetch(replayed, path)
+        assert a[0] == b[0] == 200, path
+        assert a[1] == b[1], path
+        assert STAMP.sub(b"T", a[2]) == STAMP.sub(b"T", b[2]), path
+    assert fetch(replayed, "/iiif/3/manifest/noh-museum_N-4")[0] == 200
