@@ -14,7 +14,7 @@ import sys
 
 import click
 
-from .catalog import SEARCH_BEHIND
+from .catalog import SCHEMA_VERSION, SEARCH_BEHIND
 from .config import Config
 from .context import Archive
 from .errors import ArchiveError
@@ -108,6 +108,7 @@ def status(obj: Context) -> None:
         click.echo(f"The archive at {archive.home.root} is empty.")
         return
     click.echo(f"Archive: {archive.home.root}")
+    click.echo(f"Catalog: {archive.catalog.where} (schema version {SCHEMA_VERSION})")
     header = f"{'institution':<28} {'records':>8} {'public':>8} {'images':>8}  updated"
     click.echo(header)
     click.echo("-" * len(header))
