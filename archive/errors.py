@@ -90,3 +90,10 @@ class SearchUnavailable(ArchiveError):
     """The search backend cannot be reached; search pages answer 503."""
 
     http_status = 503
+
+
+class StorageUnavailable(ArchiveError):
+    """The pyramid store (object storage) cannot be reached or answers with errors;
+    image requests answer 503 with Retry-After, and are served again once it is back."""
+
+    http_status = 503
