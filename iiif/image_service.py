@@ -16,12 +16,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from functools import lru_cache
+from pathlib import Path
 
 from archive.catalog import ImageInfo
 from archive.context import Archive
 from archive.errors import NotFound
 from archive.records import IMAGE_ID_RE
-from archive.storage import PyramidFile, PyramidStore
+from archive.storage import LocalFile, PyramidFile, PyramidStore
 
 from . import info as info_mod
 from .cache import DiskCache
@@ -50,13 +51,17 @@ class Source:
         """The pyramid's structure, from the per-process cache: remembered sources stay
         small, and the memory for tile indexes has one bound, that cache's."""
         try:
-            return structure(self.store, self.info.id, self.info.version)
+            if self.store is None or self.store.local:
+                return pyramid(self.path)  # the hot path of a local tile: one dict lookup
+            return _remote_structure(self.store, self.info.id, self.info.version)
         except (OSError, PyramidError) as exc:  # gone since: a re-ingest swept it
             log.error("image %s: pyramid %s unreadable: %s", self.info.id, self.path, exc)
             raise NotFound(f"image {self.info.id!r} is not available") from None
 
     def open(self) -> PyramidFile:
-        """A handle on the pyramid for one request (no I/O until it is read)."""
+        """A handle on the pyramid for one request (no I/O until it is read on S3)."""
+        if self.store is None or self.store.local:
+            return LocalFile(Path(self.path))
         return self.store.open(self.info.id, self.info.version)
 
 
