@@ -74,10 +74,26 @@ def structure(store: PyramidStore, image_id: str, version: str) -> Pyramid:
     return _remote_structure(store, image_id, version)
 
 
+# The node's disk cache, where remote structures are shared by the node's processes.
+_NODE_CACHE: dict[str, DiskCache] = {}
+
+
 @lru_cache(maxsize=4096)
 def _remote_structure(store: PyramidStore, image_id: str, version: str) -> Pyramid:
+    """Read once per node: from the node's disk cache when another worker has read it
+    already (when the cache is on), else by ranged reads, then kept there."""
+    cache = _NODE_CACHE.get(store.url)
+    key = DiskCache.key("structure", store.url, image_id, version)
+    if cache is not None and (data := cache.get(key)) is not None:
+        try:
+            return Pyramid.from_bytes(data)
+        except PyramidError:
+            pass  # a damaged entry: read the pyramid again, and replace it
     with store.open(image_id, version) as fh:
-        return read_pyramid(f"{store.url}/{image_id}.{version}", fh)
+        pyr = read_pyramid(f"{store.url}/{image_id}.{version}", fh)
+    if cache is not None:
+        cache.put(key, pyr.to_bytes())
+    return pyr
 
 
 @dataclass(frozen=True)
@@ -98,6 +114,8 @@ class ImageService:
             max_area=int(config.iiif_max_area),
         )
         self.cache = DiskCache(archive.home.cache / "iiif", int(config.cache_size_mb) * 1024 * 1024)
+        if not archive.images.local and self.cache.enabled:
+            _NODE_CACHE[archive.images.url] = self.cache
         self._local = threading.local()
 
     # -- lookup --------------------------------------------------------------------------------

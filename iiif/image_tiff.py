@@ -8,6 +8,7 @@ re-encode: the common case of a deep-zoom viewer. TIFF 6.0 and BigTIFF.
 
 from __future__ import annotations
 
+import json
 import struct
 from array import array
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ _TYPES = {
     13: (4, "I"),
     18: (8, "q"),
 }
+_CACHED_MAGIC = b"archive-pyramid-1\n"
 _MAX_PAGES = 64  # a pyramid of a 2**64-pixel side: anything more is a broken file
 
 
@@ -110,6 +112,54 @@ class Pyramid:
     @property
     def tile_size(self) -> int:
         return self.levels[0].tile_width
+
+    def to_bytes(self) -> bytes:
+        """A compact copy (a JSON head, then the tile indexes as machine integers), for
+        sharing a remote pyramid's structure between the processes of a node."""
+        head = {
+            "path": self.path,
+            "levels": [
+                [lv.width, lv.height, lv.tile_width, lv.tile_height, lv.jpeg, lv.photometric]
+                + [len(lv.offsets), len(lv.counts), len(lv.jpeg_tables)]
+                for lv in self.levels
+            ],
+        }
+        raw = json.dumps(head).encode("utf-8")
+        parts = [_CACHED_MAGIC, struct.pack("<I", len(raw)), raw]
+        for lv in self.levels:
+            parts += [lv.offsets.tobytes(), lv.counts.tobytes(), lv.jpeg_tables]
+        return b"".join(parts)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Pyramid:
+        """The inverse of ``to_bytes``; PyramidError on anything else."""
+        try:
+            if not data.startswith(_CACHED_MAGIC):
+                raise ValueError("not a cached pyramid")
+            pos = len(_CACHED_MAGIC)
+            (size,) = struct.unpack_from("<I", data, pos)
+            pos += 4
+            head = json.loads(data[pos : pos + size])
+            pos += size
+            levels = []
+            for width, height, tw, th, jpeg, photometric, n_off, n_cnt, n_tab in head["levels"]:
+                offsets, counts = array("Q"), array("Q")
+                offsets.frombytes(data[pos : pos + 8 * n_off])
+                pos += 8 * n_off
+                counts.frombytes(data[pos : pos + 8 * n_cnt])
+                pos += 8 * n_cnt
+                tables = data[pos : pos + n_tab]
+                pos += n_tab
+                if len(offsets) != n_off or len(counts) != n_cnt or len(tables) != n_tab:
+                    raise ValueError("truncated")
+                levels.append(
+                    Level(width, height, tw, th, bool(jpeg), offsets, counts, tables, photometric)
+                )
+            if pos != len(data) or not levels:
+                raise ValueError("wrong length")
+            return cls(str(head["path"]), tuple(levels))
+        except (ValueError, KeyError, TypeError, struct.error) as exc:
+            raise PyramidError(f"unreadable cached structure: {exc}") from None
 
 
 def _read_values(fh, endian: str, typ: int, count: int, value_field: bytes, big: bool):

@@ -106,3 +106,43 @@ def test_the_image_server_reads_structure_once_then_one_get_per_tile(home, s3_ur
         assert len(sent) == structure + 4, "a stored level-2 tile: one GET, no decoding"
     finally:
         archive.close()
+
+
+def test_a_second_worker_of_the_node_reads_the_structure_from_the_disk_cache(home, s3_url, s3):
+    import pyvips
+
+    from iiif import image_service
+    from iiif.image_tiff import Pyramid, read_pyramid
+    from ingest.tiling import write_pyramid
+
+    env = {"ARCHIVE_STORAGE_URL": s3_url}
+    archive = Archive(Config.load(home, environ=env))
+    try:
+        x = pyvips.Image.xyz(1500, 900)
+        image = (x[0] % 256).bandjoin([x[1] % 256, (x[0] * 2) % 256]).cast("uchar")
+        temp = archive.images.temp_path()
+        write_pyramid(image.copy(interpretation="srgb"), temp)
+        local = read_pyramid(temp)
+        restored = Pyramid.from_bytes(local.to_bytes())
+        assert [
+            (lv.width, lv.height, list(lv.offsets), list(lv.counts), lv.jpeg_tables)
+            for lv in restored.levels
+        ] == [
+            (lv.width, lv.height, list(lv.offsets), list(lv.counts), lv.jpeg_tables)
+            for lv in local.levels
+        ]
+        img = "craft_B-1~0123456789"
+        archive.images.commit(temp, img, "v1")
+        first = image_service.ImageService(archive)
+        sent = count_gets(archive.images)
+        one = image_service._remote_structure(archive.images, img, "v1")
+        assert sent, "the first worker reads the pyramid"
+        image_service._remote_structure.cache_clear()  # as in another process of the node
+        sent.clear()
+        two = image_service._remote_structure(archive.images, img, "v1")
+        assert sent == [] and [lv.width for lv in two.levels] == [lv.width for lv in one.levels]
+        assert first.cache.enabled
+    finally:
+        image_service._remote_structure.cache_clear()
+        image_service._NODE_CACHE.clear()
+        archive.close()
