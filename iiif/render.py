@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -35,6 +36,7 @@ pyvips.cache_set_max(0)
 # Formats that can carry transparency for the corners of an arbitrary rotation.
 _ALPHA_FORMATS = {"png", "webp", "tif", "gif"}
 _MAX_JOINED_TILES = 16
+_MAX_REMOTE_TILES = 2048  # the largest render (iiif_max_area) needs about 600 at its level
 
 
 @dataclass(frozen=True)
@@ -106,14 +108,21 @@ def level_region(
     c0, c1 = x // tw, (x + w - 1) // tw
     r0, r1 = y // th, (y + h - 1) // th
     count = (c1 - c0 + 1) * (r1 - r0 + 1)
-    if level.jpeg and count <= _MAX_JOINED_TILES:
+    # From object storage every region is assembled from its tiles, fetched a few at a
+    # time: measured on a 6000×4000 pyramid over s3proxy, a 1536×1024 region took 24
+    # ranged GETs and 240 KiB this way, and 56 GETs and 3.3 MiB through libvips' reads.
+    remote = fh.path is None
+    if level.jpeg and (count <= _MAX_JOINED_TILES or (remote and count <= _MAX_REMOTE_TILES)):
+        cells = [(col, row) for row in range(r0, r1 + 1) for col in range(c0, c1 + 1)]
+        if remote and count > 1:
+            blobs = list(_fetcher().map(lambda cell: level.tile_bytes(fh, *cell), cells))
+        else:
+            blobs = [level.tile_bytes(fh, col, row) for col, row in cells]
         tiles = []
-        for row in range(r0, r1 + 1):
-            for col in range(c0, c1 + 1):
-                data = level.tile_bytes(fh, col, row)
-                if data is None:
-                    break
-                tiles.append(pyvips.Image.jpegload_buffer(data))
+        for data in blobs:
+            if data is None:
+                break
+            tiles.append(pyvips.Image.jpegload_buffer(data))
         if len(tiles) == count:
             mosaic = tiles[0] if count == 1 else pyvips.Image.arrayjoin(tiles, across=c1 - c0 + 1)
             return mosaic.crop(x - c0 * tw, y - r0 * th, w, h)
@@ -122,6 +131,13 @@ def level_region(
     else:
         page = _remote_page(fh, n)
     return page.crop(x, y, w, h)
+
+
+@lru_cache(maxsize=1)
+def _fetcher() -> ThreadPoolExecutor:
+    """Threads that fetch a region's tiles from object storage side by side (a GET's
+    latency, not its Python, is what a remote tile costs). One pool per process."""
+    return ThreadPoolExecutor(max_workers=8, thread_name_prefix="tile-fetch")
 
 
 def _remote_page(fh: PyramidFile, n: int) -> pyvips.Image:
