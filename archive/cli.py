@@ -17,7 +17,8 @@ import click
 from .catalog import SCHEMA_VERSION, SEARCH_BEHIND
 from .config import Config
 from .context import Archive
-from .errors import ArchiveError
+from .errors import ArchiveError, StorageUnavailable
+from .storage import Home, ImageStore, open_store
 
 FORMAT_HELP = """\b
 A collection folder, one per institution:
@@ -132,13 +133,22 @@ def _ingest_state(archive: Archive) -> list[str]:
     lines = []
     if holder := archive.catalog.lock_holder():
         lines.append(f"Ingest: running now ({holder})")
-    reports = sorted(archive.home.reports.glob("ingest-*.json"))
-    if not reports:
-        return lines or ["Last ingest: none yet"]
+    store = archive.images
     try:
-        report = json.loads(reports[-1].read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        return [*lines, f"Last ingest: report {reports[-1]} unreadable ({exc})"]
+        kept = [(name, store) for name in store.reports()]
+    except StorageUnavailable as exc:
+        kept, lines = [], [*lines, f"Reports in storage: unreachable ({exc})"]
+    if not store.local:  # an ingest that could not reach the bucket kept its report here
+        fallback = ImageStore(archive.home.images, archive.home.reports)
+        kept += [(name, fallback) for name in fallback.reports()]
+    if not kept:
+        return lines or ["Last ingest: none yet"]
+    name, holder_store = max(kept, key=lambda item: item[0])
+    where = holder_store.report_location(name)
+    try:
+        report = json.loads(holder_store.get_report(name).decode("utf-8"))
+    except (OSError, ValueError, StorageUnavailable) as exc:
+        return [*lines, f"Last ingest: report {where} unreadable ({exc})"]
     failed = sum(i.get("failed", 0) for i in report.get("institutions", []))
     if report.get("interrupted"):
         outcome = "interrupted: run the same command again to finish"
@@ -146,7 +156,7 @@ def _ingest_state(archive: Archive) -> list[str]:
         outcome = "ok"
     else:
         outcome = f"{failed} record(s) failed" if failed else "not ok"
-    lines.append(f"Last ingest: {report.get('finished_at') or '?'}, {outcome} ({reports[-1]})")
+    lines.append(f"Last ingest: {report.get('finished_at') or '?'}, {outcome} ({where})")
     return lines
 
 
@@ -242,6 +252,7 @@ def serve(
         raise click.BadParameter("must be 0 (one per CPU core) or more", param_hint="--workers")
     config = obj.config()
     # Fail now, in the terminal, on a bad configuration, rather than in every worker.
+    open_store(config, Home(config.home)).check()
     from web import create_app
 
     create_app(config).extensions["archive"].close()
@@ -296,6 +307,7 @@ def ingest(
     from ingest.pipeline import run_ingest
 
     archive = obj.archive(workers=workers)
+    archive.images.check()  # a wrong storage_url, bucket or credentials: one line, now
     if not dry_run:
         attach_search(archive)
     # `kill PID`, systemd and cron stop a run the way Ctrl-C does: gracefully.

@@ -38,6 +38,21 @@ SETTINGS: tuple[Setting, ...] = (
         "postgresql://user:password@host:port/dbname means that PostgreSQL database, "
         "shared by every node.",
     ),
+    # Storage
+    Setting(
+        "storage_url",
+        "",
+        "Where pyramids and ingest reports are kept: empty means <home>/images; "
+        "s3://bucket/prefix means S3-compatible object storage (endpoint, region and "
+        "credentials from the standard AWS settings: AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, "
+        "AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION, or a profile).",
+    ),
+    Setting(
+        "storage_timeout",
+        5.0,
+        "Seconds an object storage request may take (connect, then each read) before "
+        "it is retried once and then answered with 503.",
+    ),
     # Search
     Setting(
         "search_backend",

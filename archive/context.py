@@ -1,4 +1,4 @@
-"""One archive opened for use: its configuration, folders, catalog and image store.
+"""One archive opened for use: its configuration, folders, catalog and pyramid store.
 
 Blueprints and commands receive an ``Archive`` instead of reaching for globals.
 The search backend is attached by whoever wires the application (the web app or
@@ -13,7 +13,7 @@ from typing import Any
 from .catalog import SEARCH_BEHIND, open_catalog
 from .config import Config
 from .errors import ArchiveError
-from .storage import Home, ImageStore
+from .storage import Home, PyramidStore, open_store
 
 
 class Archive:
@@ -21,7 +21,7 @@ class Archive:
         self.config = config
         self.home = Home(config.home).ensure()
         self.catalog = open_catalog(config, self.home)
-        self.images = ImageStore(self.home.images)
+        self.images: PyramidStore = open_store(config, self.home)  # storage_url
         self.search: Any = None  # a search.SearchBackend, attached by the wiring code
 
     def search_state(self) -> dict[str, Any]:

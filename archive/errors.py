@@ -111,3 +111,11 @@ class CatalogUnavailable(ArchiveError):
 
 class CatalogVersionError(ArchiveError):
     """The catalog was written by a newer release than this one: it is left untouched."""
+
+
+class StorageUnavailable(ArchiveError):
+    """The pyramid store (object storage) cannot be reached or answers with errors;
+    image requests answer 503 with Retry-After, and are served again once it is back."""
+
+    http_status = 503
+    retry_after = 10

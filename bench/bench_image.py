@@ -16,8 +16,15 @@ load from elsewhere on a shared machine falls on both. The 1,000 images are hard
 links of one pyramid under 1,000 names and ids, so per-image state (catalog
 lookup, file handles, TIFF directory) is exercised, not the disk.
 
+Object storage: the same run also serves the one-image tile mix from an S3-backed
+node (``storage_url = s3://...``) over a real s3proxy (tools/s3proxy/run-s3proxy.sh,
+filesystem backend, default JVM) on the same machine, "cold" (no derivative cache:
+every tile one ranged GET, the structure read once per worker) and "cached" (every
+tile requested once before: served from the node's disk cache). s3proxy shares the
+machine's cores with the servers and wrk, as a local S3 gateway would.
+
 Needs the Debian packages iipimage-server, lighttpd and wrk: installed here with
-apt-get when missing (never by the tests).
+apt-get when missing (never by the tests), and Maven for s3proxy.
 """
 
 from __future__ import annotations
@@ -29,6 +36,8 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +55,8 @@ from bench.common import (
 )
 
 IIPSRV = "/usr/lib/iipimage-server/iipsrv.fcgi"
+S3PROXY = Path(__file__).resolve().parents[1] / "tools" / "s3proxy" / "run-s3proxy.sh"
+S3_KEYS = {"AWS_ACCESS_KEY_ID": "local-identity", "AWS_SECRET_ACCESS_KEY": "local-credential"}
 PACKAGES = {"wrk": "wrk", "lighttpd": "lighttpd", IIPSRV: "iipimage-server"}
 WIDTH, HEIGHT, TILE = 6000, 4000, 256
 MANY = 1000
@@ -221,6 +232,86 @@ fastcgi.server = ( "/fcgi-bin/iipsrv.fcgi" => ((
     return server
 
 
+def start_s3proxy(root: Path) -> Server:
+    port = free_port()
+    proc = subprocess.Popen(
+        ["bash", str(S3PROXY), str(root / "s3-buckets")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "S3PROXY_PORT": str(port), "S3PROXY_JAVA_OPTS": "-Xmx512m"},
+        start_new_session=True,
+    )
+    server = Server("s3proxy", proc, f"http://127.0.0.1:{port}")
+    deadline = time.monotonic() + 300  # the first run fetches the jar from Maven Central
+    while True:
+        try:
+            urllib.request.urlopen(server.base + "/", timeout=2).close()
+            break
+        except urllib.error.HTTPError:
+            break  # 403 to an anonymous request: up
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                server.stop()
+                raise RuntimeError("s3proxy did not start") from None
+            time.sleep(0.3)
+    return server
+
+
+def s3_env(s3: Server, url: str) -> dict[str, str]:
+    return {
+        **S3_KEYS,
+        "AWS_ENDPOINT_URL": s3.base,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        "ARCHIVE_STORAGE_URL": url,
+    }
+
+
+def build_s3_archive(root: Path, home: Path, image: str, s3: Server) -> tuple[Path, dict]:
+    """The benchmark archive's catalog over a bucket holding the one-image mix's pyramid."""
+    import boto3
+
+    from archive.config import Config
+    from archive.context import Archive
+
+    env = s3_env(s3, "s3://bench/pyramids")
+    boto3.session.Session(
+        aws_access_key_id=S3_KEYS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=S3_KEYS["AWS_SECRET_ACCESS_KEY"],
+        region_name="us-east-1",
+    ).client("s3", endpoint_url=s3.base).create_bucket(Bucket="bench")
+    s3_home = root / "s3-home"
+    s3_home.mkdir()
+    shutil.copy(home / "catalog.sqlite", s3_home / "catalog.sqlite")
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        archive = Archive(Config.load(s3_home))
+        temp = archive.images.temp_path()
+        shutil.copy(root / "pyramid.tif", temp)
+        archive.images.commit(temp, image, "v1")
+        archive.close()
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return s3_home, env
+
+
+def start_ours_s3(home: Path, probe: str, env: dict, *, cache_mb: int) -> Server:
+    proc, base = serve_archive(
+        home,
+        probe=probe,
+        env={**env, "ARCHIVE_CACHE_SIZE_MB": str(cache_mb)},
+        args=["--no-access-log"],
+        seconds=60,
+    )
+    return Server(f"archive serve on S3 (cache {'on' if cache_mb else 'off'})", proc, base)
+
+
 # -- load -------------------------------------------------------------------------------------
 @dataclass
 class Load:
@@ -370,6 +461,16 @@ def main(args: list[str]) -> int:
             cached = start_ours(home, probe, cache_mb=2048)
             servers.append(cached)
             warm(cached, ours_one)
+            print("starting s3proxy and the S3-backed servers...", flush=True)
+            s3 = start_s3proxy(root)
+            servers.append(s3)
+            s3_home, env = build_s3_archive(root, home, ids[0], s3)
+            s3_cold = start_ours_s3(s3_home, probe, env, cache_mb=0)
+            servers.append(s3_cold)
+            s3_cached = start_ours_s3(s3_home, probe, env, cache_mb=2048)
+            servers.append(s3_cached)
+            warm(s3_cached, ours_one)
+            warm(s3_cold, ours_one[:200])  # JIT-compile s3proxy; our cold node caches nothing
             scenarios = [
                 (
                     "tiles",
@@ -377,6 +478,8 @@ def main(args: list[str]) -> int:
                         ("iip tiles", iip, iip_one),
                         ("ours tiles cold", cold, ours_one),
                         ("ours tiles cached", cached, ours_one),
+                        ("s3 tiles cold", s3_cold, ours_one),
+                        ("s3 tiles cached", s3_cached, ours_one),
                     ],
                 ),
                 (
@@ -402,6 +505,7 @@ def main(args: list[str]) -> int:
             )
             soak_load = measure("ours soak", cold, ours_one + ours_many[: len(ours_one) * 4], soak)
             check_correct(cold, f"/iiif/3/{ids[0]}")
+            check_correct(s3_cold, f"/iiif/3/{ids[0]}")
         finally:
             for server in servers:
                 server.stop()
@@ -423,6 +527,38 @@ def main(args: list[str]) -> int:
             iip_t.rps,
             "IIPImage tiles/s",
             target_ratio=2.0,
+        ),
+        Row(
+            "tiles/s from S3, no warm cache",
+            results["s3 tiles cold"].rps,
+            "req/s",
+            iip_t.rps,
+            "IIPImage tiles/s",
+            target_ratio=1.0,
+            note="every tile one ranged GET to s3proxy, which shares the 2 cores",
+        ),
+        Row(
+            "tiles/s from S3, cached",
+            results["s3 tiles cached"].rps,
+            "req/s",
+            iip_t.rps,
+            "IIPImage tiles/s",
+            target_ratio=2.0,
+        ),
+        Row(
+            "tiles/s from S3 over local disk, no warm cache",
+            results["s3 tiles cold"].rps,
+            "req/s",
+            results["ours tiles cold"].rps,
+            "ours, local disk",
+        ),
+        Row(
+            "tile p99 latency from S3, no warm cache",
+            results["s3 tiles cold"].p99_ms,
+            "ms",
+            iip_t.p99_ms,
+            "IIPImage p99",
+            higher_is_better=False,
         ),
         Row(
             "tiles/s over 1,000 images, no warm cache",

@@ -13,20 +13,22 @@ import hashlib
 import json
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from functools import lru_cache
+from pathlib import Path
 
 from archive.catalog import ImageInfo
 from archive.context import Archive
 from archive.errors import NotFound
 from archive.records import IMAGE_ID_RE
+from archive.storage import LocalFile, PyramidFile, PyramidStore
 
 from . import info as info_mod
 from .cache import DiskCache
 from .image_request import FORMATS, Limits, Plan, parse, resolve
-from .image_tiff import Pyramid, PyramidError, pyramid
+from .image_tiff import Pyramid, PyramidError, pyramid, read_pyramid
 from .render import Rendered, available_formats, copyable_tile, render
 
 log = logging.getLogger(__name__)
@@ -40,19 +42,59 @@ class Source:
     info: ImageInfo
     width: int  # presented (capped) size
     height: int
-    path: str
+    path: str  # where the pyramid is (a file, or an s3:// URL), for messages
     last_modified: datetime  # of the record, which changes whenever the pixels do
     http_date: str  # the same, as an HTTP date (RFC 9110 §5.6.7)
+    store: PyramidStore | None = field(default=None, compare=False, repr=False)
 
     @property
     def pyramid(self) -> Pyramid:
         """The pyramid's structure, from the per-process cache: remembered sources stay
         small, and the memory for tile indexes has one bound, that cache's."""
         try:
-            return pyramid(self.path)
+            if self.store is None or self.store.local:
+                return pyramid(self.path)  # the hot path of a local tile: one dict lookup
+            return _remote_structure(self.store, self.info.id, self.info.version)
         except (OSError, PyramidError) as exc:  # gone since: a re-ingest swept it
             log.error("image %s: pyramid %s unreadable: %s", self.info.id, self.path, exc)
             raise NotFound(f"image {self.info.id!r} is not available") from None
+
+    def open(self) -> PyramidFile:
+        """A handle on the pyramid for one request (no I/O until it is read on S3)."""
+        if self.store is None or self.store.local:
+            return LocalFile(Path(self.path))
+        return self.store.open(self.info.id, self.info.version)
+
+
+def structure(store: PyramidStore, image_id: str, version: str) -> Pyramid:
+    """A pyramid's structure, read once per process: a local file's through the cache
+    keyed by its path, a remote one's by ranged reads of its header and directories.
+    Failures are not remembered (a store that was down is asked again)."""
+    if store.local:
+        return pyramid(str(store.path(image_id, version)))
+    return _remote_structure(store, image_id, version)
+
+
+# The node's disk cache, where remote structures are shared by the node's processes.
+_NODE_CACHE: dict[str, DiskCache] = {}
+
+
+@lru_cache(maxsize=4096)
+def _remote_structure(store: PyramidStore, image_id: str, version: str) -> Pyramid:
+    """Read once per node: from the node's disk cache when another worker has read it
+    already (when the cache is on), else by ranged reads, then kept there."""
+    cache = _NODE_CACHE.get(store.url)
+    key = DiskCache.key("structure", store.url, image_id, version)
+    if cache is not None and (data := cache.get(key)) is not None:
+        try:
+            return Pyramid.from_bytes(data)
+        except PyramidError:
+            pass  # a damaged entry: read the pyramid again, and replace it
+    with store.open(image_id, version) as fh:
+        pyr = read_pyramid(f"{store.url}/{image_id}.{version}", fh)
+    if cache is not None:
+        cache.put(key, pyr.to_bytes())
+    return pyr
 
 
 @dataclass(frozen=True)
@@ -73,6 +115,8 @@ class ImageService:
             max_area=int(config.iiif_max_area),
         )
         self.cache = DiskCache(archive.home.cache / "iiif", int(config.cache_size_mb) * 1024 * 1024)
+        if not archive.images.local and self.cache.enabled:
+            _NODE_CACHE[archive.images.url] = self.cache
         self._local = threading.local()
 
     # -- lookup --------------------------------------------------------------------------------
@@ -106,15 +150,17 @@ class ImageService:
             return str(exc)
         if not image.public:
             return f"no image {image_id!r}"
-        path = str(self.archive.images.path(image.id, image.version))
+        store = self.archive.images
+        path = str(store.path(image.id, image.version)) if store.local else store.url
         try:
-            pyr = pyramid(path)
+            pyr = structure(store, image.id, image.version)  # StorageUnavailable: a 503
         except (OSError, PyramidError) as exc:
             log.error("image %s: pyramid %s unreadable: %s", image_id, path, exc)
             return f"image {image_id!r} is not available"
         width, height = info_mod.presented_size(pyr.width, pyr.height, image.max_image_size)
         modified = datetime.strptime(image.updated_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-        return Source(image, width, height, path, modified, format_datetime(modified, usegmt=True))
+        http_date = format_datetime(modified, usegmt=True)
+        return Source(image, width, height, path, modified, http_date, store)
 
     # -- info.json -----------------------------------------------------------------------------
     def info_json(self, version: str, image_id: str, base_url: str) -> tuple[bytes, Source]:
@@ -176,9 +222,10 @@ class ImageService:
     def render(self, result: ImageResult) -> ImageResult:
         """The bytes: an exact stored tile as it is, else from the disk cache or rendered."""
         src, plan = result.source, result.plan
-        if copyable_tile(src.pyramid, plan, src.width, src.height):
-            body = render(src.path, src.pyramid, plan, src.width, src.height)
-            return ImageResult(plan, result.etag, src, body)
+        # A stored tile on the local disk is one read: caching it gains nothing. From
+        # object storage it is a network round trip, which the disk cache saves.
+        if src.store.local and copyable_tile(src.pyramid, plan, src.width, src.height):
+            return ImageResult(plan, result.etag, src, self._render(src, plan))
         key = self.cache.key(
             src.info.id, src.info.version, str(src.width), str(src.height), plan.canonical
         )
@@ -186,9 +233,19 @@ class ImageService:
         if data is not None:
             body = Rendered(data, FORMATS[plan.format])
         else:
-            body = render(src.path, src.pyramid, plan, src.width, src.height)
+            body = self._render(src, plan)
             self.cache.put(key, body.data)
         return ImageResult(plan, result.etag, src, body)
+
+    @staticmethod
+    def _render(src: Source, plan: Plan) -> Rendered:
+        pyr = src.pyramid
+        try:
+            with src.open() as fh:
+                return render(fh, pyr, plan, src.width, src.height)
+        except FileNotFoundError:  # swept since (a re-ingest): as gone as a deleted record
+            log.error("image %s: pyramid %s is gone", src.info.id, src.path)
+            raise NotFound(f"image {src.info.id!r} is not available") from None
 
 
 @lru_cache(maxsize=4096)

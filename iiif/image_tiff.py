@@ -8,11 +8,13 @@ re-encode: the common case of a deep-zoom viewer. TIFF 6.0 and BigTIFF.
 
 from __future__ import annotations
 
+import json
 import struct
 from array import array
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import BinaryIO
 
 # TIFF tags we need (TIFF 6.0 §8, §15 tiles; TechNote 2 JPEGTables).
 _WIDTH, _HEIGHT, _COMPRESSION, _PHOTOMETRIC = 256, 257, 259, 262
@@ -40,6 +42,7 @@ _TYPES = {
     13: (4, "I"),
     18: (8, "q"),
 }
+_CACHED_MAGIC = b"archive-pyramid-1\n"
 _MAX_PAGES = 64  # a pyramid of a 2**64-pixel side: anything more is a broken file
 
 
@@ -76,8 +79,12 @@ class Level:
         if not self.jpeg:
             return None
         index = row * self.tiles_across + col
-        fh.seek(self.offsets[index])
-        data = fh.read(self.counts[index])
+        read_range = getattr(fh, "read_range", None)
+        if read_range is not None:  # a PyramidFile: one read (one ranged GET on S3)
+            data = read_range(self.offsets[index], self.counts[index])
+        else:
+            fh.seek(self.offsets[index])
+            data = fh.read(self.counts[index])
         if not data.startswith(b"\xff\xd8"):
             return None
         tables = self.jpeg_tables
@@ -106,6 +113,54 @@ class Pyramid:
     def tile_size(self) -> int:
         return self.levels[0].tile_width
 
+    def to_bytes(self) -> bytes:
+        """A compact copy (a JSON head, then the tile indexes as machine integers), for
+        sharing a remote pyramid's structure between the processes of a node."""
+        head = {
+            "path": self.path,
+            "levels": [
+                [lv.width, lv.height, lv.tile_width, lv.tile_height, lv.jpeg, lv.photometric]
+                + [len(lv.offsets), len(lv.counts), len(lv.jpeg_tables)]
+                for lv in self.levels
+            ],
+        }
+        raw = json.dumps(head).encode("utf-8")
+        parts = [_CACHED_MAGIC, struct.pack("<I", len(raw)), raw]
+        for lv in self.levels:
+            parts += [lv.offsets.tobytes(), lv.counts.tobytes(), lv.jpeg_tables]
+        return b"".join(parts)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Pyramid:
+        """The inverse of ``to_bytes``; PyramidError on anything else."""
+        try:
+            if not data.startswith(_CACHED_MAGIC):
+                raise ValueError("not a cached pyramid")
+            pos = len(_CACHED_MAGIC)
+            (size,) = struct.unpack_from("<I", data, pos)
+            pos += 4
+            head = json.loads(data[pos : pos + size])
+            pos += size
+            levels = []
+            for width, height, tw, th, jpeg, photometric, n_off, n_cnt, n_tab in head["levels"]:
+                offsets, counts = array("Q"), array("Q")
+                offsets.frombytes(data[pos : pos + 8 * n_off])
+                pos += 8 * n_off
+                counts.frombytes(data[pos : pos + 8 * n_cnt])
+                pos += 8 * n_cnt
+                tables = data[pos : pos + n_tab]
+                pos += n_tab
+                if len(offsets) != n_off or len(counts) != n_cnt or len(tables) != n_tab:
+                    raise ValueError("truncated")
+                levels.append(
+                    Level(width, height, tw, th, bool(jpeg), offsets, counts, tables, photometric)
+                )
+            if pos != len(data) or not levels:
+                raise ValueError("wrong length")
+            return cls(str(head["path"]), tuple(levels))
+        except (ValueError, KeyError, TypeError, struct.error) as exc:
+            raise PyramidError(f"unreadable cached structure: {exc}") from None
+
 
 def _read_values(fh, endian: str, typ: int, count: int, value_field: bytes, big: bool):
     size, code = _TYPES.get(typ, (1, "B"))
@@ -124,80 +179,86 @@ def _read_values(fh, endian: str, typ: int, count: int, value_field: bytes, big:
     return struct.unpack(f"{endian}{count}{code}", raw)
 
 
-def read_pyramid(path: str | Path) -> Pyramid:
-    """Every level's geometry and tile index. Raises PyramidError on anything unexpected."""
+def read_pyramid(path: str | Path, fh: BinaryIO | None = None) -> Pyramid:
+    """Every level's geometry and tile index. Raises PyramidError on anything unexpected.
+
+    Reads ``path``, or the file object ``fh`` (a store's ``PyramidFile``, which reads
+    ahead, so a remote pyramid's directories take a few ranged GETs) named ``path``.
+    """
+    if fh is None:
+        with open(path, "rb") as local:
+            return read_pyramid(path, local)
     levels = []
-    with open(path, "rb") as fh:
-        head = fh.read(16)
-        if head[:2] == b"II":
-            endian = "<"
-        elif head[:2] == b"MM":
-            endian = ">"
+    head = fh.read(16)
+    if head[:2] == b"II":
+        endian = "<"
+    elif head[:2] == b"MM":
+        endian = ">"
+    else:
+        raise PyramidError("not a TIFF file")
+    magic = struct.unpack(endian + "H", head[2:4])[0]
+    if magic == 42:
+        big = False
+        offset = struct.unpack(endian + "I", head[4:8])[0]
+    elif magic == 43:
+        big = True
+        offset = struct.unpack(endian + "Q", head[8:16])[0]
+    else:
+        raise PyramidError("not a TIFF file")
+    seen = set()
+    while offset and len(levels) < _MAX_PAGES:
+        if offset in seen:
+            raise PyramidError("TIFF pages loop")
+        seen.add(offset)
+        fh.seek(offset)
+        if big:
+            (n,) = struct.unpack(endian + "Q", fh.read(8))
+            entry_size, entry_fmt = 20, endian + "HHQ8s"
         else:
-            raise PyramidError("not a TIFF file")
-        magic = struct.unpack(endian + "H", head[2:4])[0]
-        if magic == 42:
-            big = False
-            offset = struct.unpack(endian + "I", head[4:8])[0]
-        elif magic == 43:
-            big = True
-            offset = struct.unpack(endian + "Q", head[8:16])[0]
-        else:
-            raise PyramidError("not a TIFF file")
-        seen = set()
-        while offset and len(levels) < _MAX_PAGES:
-            if offset in seen:
-                raise PyramidError("TIFF pages loop")
-            seen.add(offset)
-            fh.seek(offset)
-            if big:
-                (n,) = struct.unpack(endian + "Q", fh.read(8))
-                entry_size, entry_fmt = 20, endian + "HHQ8s"
-            else:
-                (n,) = struct.unpack(endian + "H", fh.read(2))
-                entry_size, entry_fmt = 12, endian + "HHI4s"
-            if n > 4096:
-                raise PyramidError("TIFF directory too large")
-            block = fh.read(n * entry_size)
-            next_raw = fh.read(8 if big else 4)
-            if len(block) != n * entry_size or len(next_raw) != (8 if big else 4):
-                raise PyramidError("truncated TIFF directory")
-            entries = {}
-            for i in range(n):
-                tag, typ, count, value = struct.unpack_from(entry_fmt, block, i * entry_size)
-                entries[tag] = (typ, count, value)
-            offset = struct.unpack(endian + ("Q" if big else "I"), next_raw)[0]
+            (n,) = struct.unpack(endian + "H", fh.read(2))
+            entry_size, entry_fmt = 12, endian + "HHI4s"
+        if n > 4096:
+            raise PyramidError("TIFF directory too large")
+        block = fh.read(n * entry_size)
+        next_raw = fh.read(8 if big else 4)
+        if len(block) != n * entry_size or len(next_raw) != (8 if big else 4):
+            raise PyramidError("truncated TIFF directory")
+        entries = {}
+        for i in range(n):
+            tag, typ, count, value = struct.unpack_from(entry_fmt, block, i * entry_size)
+            entries[tag] = (typ, count, value)
+        offset = struct.unpack(endian + ("Q" if big else "I"), next_raw)[0]
 
-            def get(tag, entries=entries):
-                if tag not in entries:
-                    return None
-                typ, count, value = entries[tag]
-                return _read_values(fh, endian, typ, count, value, big)
+        def get(tag, entries=entries):
+            if tag not in entries:
+                return None
+            typ, count, value = entries[tag]
+            return _read_values(fh, endian, typ, count, value, big)
 
-            width, height = get(_WIDTH), get(_HEIGHT)
-            tw, th = get(_TILE_WIDTH), get(_TILE_HEIGHT)
-            offsets, counts = get(_TILE_OFFSETS), get(_TILE_COUNTS)
-            if not (width and height and tw and th and offsets and counts):
-                raise PyramidError("TIFF page is not tiled")
-            compression = get(_COMPRESSION) or (1,)
-            samples = get(_SAMPLES) or (1,)
-            photometric = (get(_PHOTOMETRIC) or (_PHOTOMETRIC_RGB,))[0]
-            tables = get(_JPEG_TABLES) or b""
-            levels.append(
-                Level(
-                    width=width[0],
-                    height=height[0],
-                    tile_width=tw[0],
-                    tile_height=th[0],
-                    jpeg=compression[0] == _COMPRESSION_JPEG
-                    and samples[0] == 3
-                    and photometric in (_PHOTOMETRIC_RGB, _PHOTOMETRIC_YCBCR),
-                    offsets=array("Q", offsets),
-                    counts=array("Q", counts),
-                    jpeg_tables=bytes(tables),
-                    photometric=photometric,
-                )
+        width, height = get(_WIDTH), get(_HEIGHT)
+        tw, th = get(_TILE_WIDTH), get(_TILE_HEIGHT)
+        offsets, counts = get(_TILE_OFFSETS), get(_TILE_COUNTS)
+        if not (width and height and tw and th and offsets and counts):
+            raise PyramidError("TIFF page is not tiled")
+        compression = get(_COMPRESSION) or (1,)
+        samples = get(_SAMPLES) or (1,)
+        photometric = (get(_PHOTOMETRIC) or (_PHOTOMETRIC_RGB,))[0]
+        tables = get(_JPEG_TABLES) or b""
+        levels.append(
+            Level(
+                width=width[0],
+                height=height[0],
+                tile_width=tw[0],
+                tile_height=th[0],
+                jpeg=compression[0] == _COMPRESSION_JPEG
+                and samples[0] == 3
+                and photometric in (_PHOTOMETRIC_RGB, _PHOTOMETRIC_YCBCR),
+                offsets=array("Q", offsets),
+                counts=array("Q", counts),
+                jpeg_tables=bytes(tables),
+                photometric=photometric,
             )
+        )
     if not levels:
         raise PyramidError("TIFF has no pages")
     return Pyramid(str(path), tuple(levels))

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 CONTEXTS = {"3": CONTEXT_3, "2": CONTEXT_2}
 PROFILES = {"3": PROFILE_3_URI, "2": PROFILE_2}
 MAX_AGE = 86400
+RETRY_AFTER = 5  # seconds, on a 503 (object storage unreachable): tiles are retried soon
 _STATUS = {
     200: "200 OK",
     204: "204 No Content",
@@ -105,10 +106,13 @@ class ImageAPI:
             return self._route(environ, start_response, method)
         except ArchiveError as exc:
             status = exc.http_status if exc.http_status in _STATUS else 500
+            retry = [("Retry-After", str(RETRY_AFTER))] if status == 503 else []
+            if status == 503:
+                log.warning("Image API 503 on %s: %s", environ.get("PATH_INFO"), exc)
             return self._send(
                 start_response,
                 status,
-                [("Content-Type", "text/plain; charset=utf-8")],
+                [("Content-Type", "text/plain; charset=utf-8"), *retry],
                 (str(exc) + "\n").encode("utf-8", "replace"),
                 method,
             )

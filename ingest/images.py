@@ -46,9 +46,11 @@ class ImageTask:
     path: str  # absolute
     record_id: str
     source: str  # as the curator wrote it; the image id derives from it
-    store_root: str
+    store_root: str  # PyramidStore.location(): a local folder or an s3:// URL
     checksum: str = ""  # sha256 the pipeline already computed (saves reading the file twice)
     size: int = 0
+    home: str = ""  # the archive home (a remote store tiles into its scratch folder)
+    storage_timeout: float = 5.0
 
 
 @dataclass
@@ -189,6 +191,35 @@ def _is_srgb_profile(blob: bytes) -> bool:
     return head[16:20] == b"RGB " and (b"sRGB" in head or b"\x00s\x00R\x00G\x00B" in head)
 
 
+_STORES: dict[tuple, object] = {}
+
+
+def task_store(task: ImageTask):
+    """The pyramid store a task writes to, made once per tiling process (and client)."""
+    from archive.storage import Home, store_at
+
+    key = (task.store_root, task.home, task.storage_timeout)
+    store = _STORES.get(key)
+    if store is None:
+        home = Home(task.home or Path(task.store_root).parent)
+        store = _STORES[key] = store_at(task.store_root, home, task.storage_timeout)
+    return store
+
+
+def stored_size(store, img_id: str, version: str) -> tuple[int, int] | None:
+    """Width and height of a pyramid already in a remote store (read from its TIFF header
+    through ranged reads), or None when it is not there. An object in a bucket is whole
+    or absent, so there is no half-written pyramid to look for, unlike on a disk."""
+    if not store.exists(img_id, version):
+        return None
+    with store.open(img_id, version) as fh:
+        source = pyvips.SourceCustom()
+        source.on_read(lambda size: fh.read(size))
+        source.on_seek(lambda offset, whence: fh.seek(offset, whence))
+        header = pyvips.Image.new_from_source(source, "", access="sequential")
+        return header.width, header.height
+
+
 def finished_pyramid(path: Path) -> pyvips.Image | None:
     """A committed pyramid if it is complete (its last, smallest level decodes), else None
     and the file is removed. Pyramids are renamed into place before the pipeline's
@@ -209,15 +240,15 @@ def process_image(task: ImageTask, params: TileParams, dry_run: bool = False) ->
 
     A dry run decodes every new page fully (so truncated files are caught) but writes nothing.
     """
+    from archive.errors import StorageUnavailable
     from archive.records import image_id
-    from archive.storage import ImageStore
 
     from .tiling import write_pyramid
 
     cpu_start = time.process_time()
     result = ImageResult(task)
-    store = ImageStore(task.store_root)
     try:
+        store = task_store(task)
         if task.checksum:
             result.checksum, result.bytes_read = task.checksum, task.size
         else:
@@ -226,10 +257,14 @@ def process_image(task: ImageTask, params: TileParams, dry_run: bool = False) ->
         for page in range(pages):
             img_id = image_id(task.record_id, task.source, page)
             version = params.version(result.checksum, page)
-            final = store.path(img_id, version)
-            done = finished_pyramid(final) if final.is_file() else None
-            if done is not None:
-                result.pages.append(PageResult(page, version, done.width, done.height, False))
+            if store.local:
+                final = store.path(img_id, version)
+                done = finished_pyramid(final) if final.is_file() else None
+                size = (done.width, done.height) if done is not None else None
+            else:
+                size = stored_size(store, img_id, version)
+            if size is not None:
+                result.pages.append(PageResult(page, version, *size, False))
                 continue
             image = open_page(task.path, page, params, first if page == 0 else None)
             if dry_run:
@@ -239,12 +274,15 @@ def process_image(task: ImageTask, params: TileParams, dry_run: bool = False) ->
             temp = store.temp_path()
             try:
                 write_pyramid(image, temp, tile_size=params.tile_size, quality=params.quality)
-                store.commit(temp, img_id, version, fsync=False)  # the pipeline syncs
+                # Local: renamed in place (the pipeline syncs); remote: uploaded whole.
+                store.commit(temp, img_id, version, fsync=False)
             finally:
                 temp.unlink(missing_ok=True)
             result.pages.append(PageResult(page, version, image.width, image.height, True))
     except ImageRefused as exc:
         result.error = str(exc)
+    except StorageUnavailable as exc:
+        result.error = f"could not store the pyramid ({exc}); the next run tries again"
     except pyvips.Error as exc:
         result.error = _vips_reason(exc)
     except OSError as exc:

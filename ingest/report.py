@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from archive.errors import CollectionError
+from archive.storage import REPORT_PREFIX
 
 
 @dataclass
@@ -77,6 +78,7 @@ class Report:
     bytes_read: int = 0
     cpu_seconds: float = 0.0  # the tiling workers' CPU plus this process's, for benchmarks
     search: str = "ok"  # ok | skipped | behind: <reason>
+    storage: str = "ok"  # ok, or what could not be done in the pyramid store
     error: str | None = None  # the run as a whole failed
     interrupted: bool = False  # stopped by Ctrl-C or SIGTERM before the end
     path: str | None = None  # where the JSON report was written
@@ -99,12 +101,20 @@ class Report:
 
     def write(self, folder: Path, stamp: str) -> Path:
         folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"ingest-{stamp}.json"
+        path = folder / f"{REPORT_PREFIX}{stamp}.json"
         self.path = str(path)
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(self.to_dict(), ensure_ascii=False, indent=2), encoding="utf-8")
         tmp.replace(path)
         return path
+
+    def keep(self, store, stamp: str) -> str:
+        """Keep the JSON report in the archive's pyramid store (``PyramidStore.put_report``)."""
+        name = f"{REPORT_PREFIX}{stamp}.json"
+        self.path = store.report_location(name)
+        data = json.dumps(self.to_dict(), ensure_ascii=False, indent=2).encode("utf-8")
+        self.path = store.put_report(name, data)
+        return self.path
 
     def render(self, *, max_failures: int = 50, max_changes: int = 200) -> str:
         """The report as a curator reads it in a terminal."""
@@ -159,6 +169,8 @@ class Report:
         )
         if self.search != "ok":
             lines.append(f"Search index: {self.search}")
+        if self.storage != "ok":
+            lines.append(f"Storage: {self.storage}")
         if self.path:
             lines.append(f"Report: {self.path}")
         if self.interrupted:

@@ -154,6 +154,32 @@ def servers() -> SimpleNamespace:
 
 
 @pytest.fixture(scope="session")
+def s3(tmp_path_factory):
+    """A real S3 server (s3proxy, filesystem backend) for the whole session, with the
+    standard AWS_* variables pointing this process's boto3 at it; stopped at the end."""
+    from s3server import S3Proxy
+
+    server = S3Proxy(tmp_path_factory.mktemp("s3proxy")).start()
+    saved = {name: os.environ.get(name) for name in server.env}
+    os.environ.update(server.env)
+    try:
+        yield server
+    finally:
+        server.stop()
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@pytest.fixture
+def s3_url(s3) -> str:
+    """``storage_url`` of a fresh, empty bucket on the session's S3 server."""
+    return s3.new_bucket()
+
+
+@pytest.fixture(scope="session")
 def live_server(ingested_home: Path):
     """Base URL of a real `archive serve` (granian) on the ingested sample archive."""
     proc, base = start_server(ingested_home)

@@ -28,6 +28,8 @@ HEAVY = {
     "elasticsearch": {"search"},
     "opensearchpy": {"search"},
     "flask": {"web", "iiif"},
+    "boto3": {"archive"},  # archive/storage_s3.py only, imported when storage_url is s3://
+    "botocore": {"archive"},
 }
 
 

@@ -1,0 +1,423 @@
+"""Pyramids and ingest reports in S3-compatible object storage (``storage_url = s3://...``).
+
+Keys mirror the local layout under the URL's prefix: ``<prefix>/xx/<id>.<version>.tif``
+and ``<prefix>/reports/ingest-*.json``. An object appears whole or not at all (a PUT,
+or a multipart upload completed), so a committed key is a finished pyramid; a key that
+exists is never written again. The endpoint, region and credentials are boto3's own
+settings (``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``,
+``AWS_DEFAULT_REGION``, ``AWS_PROFILE`` and the files behind it), so AWS, Sakura, an
+Azure gateway or an on-premises server work unchanged.
+
+Every request is bounded: ``storage_timeout`` seconds to connect and for each read,
+one retry, then ``StorageUnavailable`` (a 503 for image requests). Clients are made
+per process (after a fork) and shared by its threads.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError, StorageUnavailable
+from .storage import (
+    REPORT_PREFIX,
+    SUFFIX,
+    Home,
+    PyramidFile,
+    PyramidStore,
+    StoredPyramid,
+    parse_name,
+    relative_name,
+)
+
+_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_MISSING = {"NoSuchKey", "404", "NotFound"}
+READ_AHEAD = 64 * 1024  # what a parser's small reads fetch at once (TIFF directories)
+MULTIPART_THRESHOLD = 16 * 1024 * 1024
+URL_LIFETIME = 3600  # seconds a presigned GET URL is valid
+URL_REFRESH = 600  # ... and how long one is reused (well inside that, and inside STS tokens)
+
+
+def _storage_errors() -> tuple[type[BaseException], ...]:
+    from botocore.exceptions import BotoCoreError, ClientError
+    from urllib3.exceptions import HTTPError
+
+    return (BotoCoreError, ClientError, HTTPError, OSError)
+
+
+def _code(exc: BaseException) -> str:
+    response = getattr(exc, "response", None) or {}
+    return str(response.get("Error", {}).get("Code", ""))
+
+
+class S3File(PyramidFile):
+    """Ranged GETs on one object: ``read_range`` is exactly one request; ``read`` reads
+    ahead ``READ_AHEAD`` bytes, so parsing a TIFF's directories takes a few."""
+
+    def __init__(self, store: S3Store, key: str) -> None:
+        self.store = store
+        self.key = key
+        self.size = -1  # learnt from the first response's Content-Range
+        self._pos = 0
+        self._window_start = 0
+        self._window = b""
+
+    def read_range(self, offset: int, length: int) -> bytes:
+        if length <= 0:
+            return b""
+        return self.store.get_range(self, offset, length)
+
+    def read(self, n: int = -1) -> bytes:
+        if n is None or n < 0:
+            if self.size < 0:
+                self.read_range(0, 1)
+            n = max(0, self.size - self._pos)
+        start, end = self._pos, self._pos + n
+        w0, w1 = self._window_start, self._window_start + len(self._window)
+        if not (w0 <= start and end <= w1):
+            want = max(n, READ_AHEAD)
+            if self.size >= 0:
+                want = max(0, min(want, self.size - start))
+            self._window_start, self._window = start, self.read_range(start, want) if want else b""
+            w0 = start
+        data = self._window[start - w0 : end - w0]
+        self._pos += len(data)
+        return data
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        if whence == 1:
+            offset += self._pos
+        elif whence == 2:
+            if self.size < 0:
+                self.read_range(0, 1)
+            offset += self.size
+        self._pos = max(0, offset)
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+
+class S3Store(PyramidStore):
+    local = False
+
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str = "",
+        *,
+        scratch: str | os.PathLike,
+        timeout: float = 5.0,
+        multipart_threshold: int = MULTIPART_THRESHOLD,
+    ) -> None:
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self.scratch = Path(scratch)
+        self.timeout = timeout
+        self.multipart_threshold = multipart_threshold
+        self._client: Any = None
+        self._pid = -1
+        self._lock = threading.Lock()
+        self._http: Any = None
+        self._http_pid = -1
+        self._urls: dict[str, tuple[str, float]] = {}
+
+    @classmethod
+    def from_url(cls, url: str, *, home: Home, timeout: float) -> S3Store:
+        rest = url.split("://", 1)[1]
+        bucket, _, prefix = rest.partition("/")
+        if not _BUCKET_RE.match(bucket):
+            raise ConfigError(
+                f"storage_url: {url!r}: {bucket!r} is not a bucket name "
+                "(3 to 63 characters: lower-case letters, digits, dots and hyphens)"
+            )
+        return cls(bucket, prefix, scratch=home.scratch, timeout=timeout)
+
+    def __getstate__(self) -> dict:  # sent to tiling processes: they make their own client
+        state = dict(self.__dict__)
+        state.update(_client=None, _pid=-1, _lock=None, _http=None, _http_pid=-1, _urls={})
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+    # -- the client ----------------------------------------------------------------------------
+    @property
+    def client(self):
+        if self._client is None or self._pid != os.getpid():
+            with self._lock:
+                if self._client is None or self._pid != os.getpid():
+                    import boto3
+                    from botocore.config import Config
+
+                    config = Config(
+                        connect_timeout=self.timeout,
+                        read_timeout=self.timeout,
+                        retries={"max_attempts": 2, "mode": "standard"},
+                        max_pool_connections=32,
+                        # Checksums only where S3 requires them: many S3-compatible
+                        # servers do not know the newer CRC trailers.
+                        request_checksum_calculation="when_required",
+                        response_checksum_validation="when_required",
+                    )
+                    self._client = boto3.session.Session().client("s3", config=config)
+                    self._pid = os.getpid()
+        return self._client
+
+    @property
+    def endpoint(self) -> str:
+        try:
+            return str(self.client.meta.endpoint_url)
+        except Exception:  # noqa: BLE001 - only for messages
+            return "the default endpoint"
+
+    @property
+    def url(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}".rstrip("/")
+
+    def location(self) -> str:
+        return self.url
+
+    def key(self, image_id: str, version: str) -> str:
+        name = relative_name(image_id, version)
+        return f"{self.prefix}/{name}" if self.prefix else name
+
+    def _report_key(self, name: str) -> str:
+        if "/" in name or not name.startswith(REPORT_PREFIX):
+            raise FileNotFoundError(name)
+        return f"{self.prefix}/reports/{name}" if self.prefix else f"reports/{name}"
+
+    def _unavailable(self, what: str, exc: BaseException) -> StorageUnavailable:
+        code = _code(exc)
+        reason = f"{code}: {exc}" if code and code not in str(exc) else str(exc)
+        return StorageUnavailable(f"storage {self.url} unavailable ({what}): {reason}")
+
+    # -- the contract --------------------------------------------------------------------------
+    def check(self) -> None:
+        """The bucket exists and these credentials may use it: one line naming the setting."""
+        from botocore.exceptions import ClientError, NoCredentialsError, PartialCredentialsError
+
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except (NoCredentialsError, PartialCredentialsError) as exc:
+            raise ConfigError(
+                f"storage_url: {self.url}: no usable AWS credentials ({exc}); set "
+                "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE"
+            ) from None
+        except ClientError as exc:
+            code = _code(exc)
+            if code in ("404", "NoSuchBucket", "NotFound"):
+                reason = f"bucket {self.bucket!r} does not exist at {self.endpoint}"
+            elif code in ("403", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
+                reason = (
+                    f"access to bucket {self.bucket!r} at {self.endpoint} denied: check the "
+                    "AWS credentials (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_PROFILE)"
+                )
+            else:
+                reason = f"{self.endpoint} answered {code or exc}"
+            raise ConfigError(f"storage_url: {self.url}: {reason}") from None
+        except _storage_errors() as exc:
+            raise ConfigError(
+                f"storage_url: {self.url}: cannot reach {self.endpoint}: {exc}"
+            ) from None
+        except ValueError as exc:  # e.g. a malformed AWS_ENDPOINT_URL
+            raise ConfigError(f"storage_url: {self.url}: {exc}") from None
+
+    def exists(self, image_id: str, version: str) -> bool:
+        key = self.key(image_id, version)
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=key)
+            return True
+        except _storage_errors() as exc:
+            if _code(exc) in _MISSING:
+                return False
+            raise self._unavailable(f"HEAD {key}", exc) from None
+
+    def open(self, image_id: str, version: str) -> S3File:
+        return S3File(self, self.key(image_id, version))
+
+    # -- ranged reads: the image server's hot path ----------------------------------------------
+    # A tile is one ranged GET. Through botocore each costs ~2 ms of Python (endpoint
+    # rules, signing, parsing, hooks), more than copying the tile out of a local file by
+    # 20 times. So GETs go to a presigned URL instead (botocore works out the endpoint,
+    # the addressing style and the signature once per object and hour), sent over one
+    # urllib3 connection pool per process with the same bounded timeouts and one retry.
+    def _pool(self):
+        if getattr(self, "_http", None) is None or self._http_pid != os.getpid():
+            import urllib3
+
+            self._http = urllib3.PoolManager(
+                maxsize=32,
+                timeout=urllib3.Timeout(connect=self.timeout, read=self.timeout),
+                retries=urllib3.Retry(
+                    total=1, backoff_factor=0, status_forcelist=(500, 502, 503, 504)
+                ),
+            )
+            self._http_pid = os.getpid()
+        return self._http
+
+    def _signed_url(self, key: str, fresh: bool = False) -> str:
+        now = time.monotonic()
+        cached = self._urls.get(key)
+        if cached is not None and not fresh and now - cached[1] < URL_REFRESH:
+            return cached[0]
+        url = self.client.generate_presigned_url(
+            "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=URL_LIFETIME
+        )
+        if len(self._urls) >= 4096:
+            self._urls.clear()
+        self._urls[key] = (url, now)
+        return url
+
+    def get_range(self, handle: S3File, offset: int, length: int) -> bytes:
+        """One ranged GET; FileNotFoundError for a missing object."""
+        import urllib3
+
+        headers = {"Range": f"bytes={offset}-{offset + length - 1}"}
+        try:
+            for attempt in (0, 1):
+                url = self._signed_url(handle.key, fresh=attempt == 1)
+                response = self._pool().request("GET", url, headers=headers, retries=None)
+                if response.status != 403:
+                    break  # 403 once: credentials rotated since the URL was signed
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise self._unavailable(f"GET {handle.key}", exc) from None
+        except _storage_errors() as exc:  # signing: no credentials, say
+            raise self._unavailable(f"GET {handle.key}", exc) from None
+        status, data = response.status, response.data
+        if status == 404:
+            raise FileNotFoundError(f"{self.url}: no object {handle.key}")
+        if status == 416:  # at or past the end
+            return b""
+        if status == 200:  # a server that ignores Range: the whole object came
+            handle.size = len(data)
+            return data[offset : offset + length]
+        if status != 206:
+            reason = data[:200].decode("utf-8", "replace")
+            raise StorageUnavailable(
+                f"storage {self.url} unavailable (GET {handle.key}): HTTP {status} {reason}"
+            )
+        if handle.size < 0:
+            total = str(response.headers.get("Content-Range", "")).rpartition("/")[2]
+            handle.size = int(total) if total.isdigit() else offset + len(data)
+        return data
+
+    def get_range_boto(self, handle: S3File, offset: int, length: int) -> bytes:
+        """The same through botocore (kept to measure the fast path against)."""
+        try:
+            response = self.client.get_object(
+                Bucket=self.bucket, Key=handle.key, Range=f"bytes={offset}-{offset + length - 1}"
+            )
+            data = response["Body"].read()
+        except _storage_errors() as exc:
+            code = _code(exc)
+            if code in _MISSING:
+                raise FileNotFoundError(f"{self.url}: no object {handle.key}") from None
+            if code == "InvalidRange":  # at or past the end
+                return b""
+            raise self._unavailable(f"GET {handle.key}", exc) from None
+        if handle.size < 0:
+            total = str(response.get("ContentRange", "")).rpartition("/")[2]
+            handle.size = int(total) if total.isdigit() else offset + len(data)
+        return data
+
+    def temp_path(self, suffix: str = SUFFIX) -> Path:
+        """A local file to tile into; ``commit`` uploads it."""
+        self.scratch.mkdir(parents=True, exist_ok=True)
+        return self.scratch / f"{uuid.uuid4().hex}{suffix}"
+
+    def commit(self, temp: Path, image_id: str, version: str, *, fsync: bool = True) -> str:
+        """Upload a finished pyramid under its versioned key (multipart when large), then
+        drop the local file. A key that exists already holds these very bytes: kept."""
+        from boto3.s3.transfer import TransferConfig
+
+        key = self.key(image_id, version)
+        try:
+            if not self.exists(image_id, version):
+                transfer = TransferConfig(
+                    multipart_threshold=self.multipart_threshold,
+                    multipart_chunksize=max(self.multipart_threshold, 5 * 1024 * 1024),
+                    max_concurrency=4,
+                )
+                self.client.upload_file(
+                    str(temp),
+                    self.bucket,
+                    key,
+                    ExtraArgs={"ContentType": "image/tiff"},
+                    Config=transfer,
+                )
+        except StorageUnavailable:
+            raise
+        except _storage_errors() as exc:
+            raise self._unavailable(f"upload {key}", exc) from None
+        Path(temp).unlink(missing_ok=True)
+        return f"s3://{self.bucket}/{key}"
+
+    def remove(self, image_id: str, version: str) -> None:
+        key = self.key(image_id, version)
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=key)
+        except _storage_errors() as exc:
+            if _code(exc) not in _MISSING:
+                raise self._unavailable(f"DELETE {key}", exc) from None
+
+    def _list(self, prefix: str) -> Iterator[dict]:
+        try:
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=prefix
+            )
+            for page in pages:
+                yield from page.get("Contents", [])
+        except _storage_errors() as exc:
+            raise self._unavailable(f"LIST {prefix}", exc) from None
+
+    def files(self) -> Iterator[StoredPyramid]:
+        base = f"{self.prefix}/" if self.prefix else ""
+        for obj in self._list(base):
+            rel = obj["Key"][len(base) :]
+            shard_, _, name = rel.partition("/")
+            parsed = parse_name(name) if len(shard_) == 2 and "/" not in name else None
+            if parsed:
+                yield StoredPyramid(parsed[0], parsed[1], f"s3://{self.bucket}/{obj['Key']}")
+
+    def sweep(self, keep: set[tuple[str, str]]) -> int:
+        removed = super().sweep(keep)
+        if self.scratch.is_dir():  # tiled but never uploaded (a run killed meanwhile)
+            for path in self.scratch.iterdir():
+                path.unlink(missing_ok=True)
+        return removed
+
+    # -- ingest reports ------------------------------------------------------------------------
+    def put_report(self, name: str, data: bytes) -> str:
+        key = self._report_key(name)
+        try:
+            self.client.put_object(
+                Bucket=self.bucket, Key=key, Body=data, ContentType="application/json"
+            )
+        except _storage_errors() as exc:
+            raise self._unavailable(f"PUT {key}", exc) from None
+        return f"s3://{self.bucket}/{key}"
+
+    def reports(self) -> list[str]:
+        base = self._report_key(REPORT_PREFIX).rsplit("/", 1)[0] + "/"
+        names = [o["Key"][len(base) :] for o in self._list(base + REPORT_PREFIX)]
+        return sorted(n for n in names if n.endswith(".json") and "/" not in n)
+
+    def get_report(self, name: str) -> bytes:
+        key = self._report_key(name)
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        except _storage_errors() as exc:
+            if _code(exc) in _MISSING:
+                raise FileNotFoundError(f"{self.url}: no report {name}") from None
+            raise self._unavailable(f"GET {key}", exc) from None
+
+    def report_location(self, name: str) -> str:
+        return f"s3://{self.bucket}/{self._report_key(name)}"
