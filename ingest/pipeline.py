@@ -38,7 +38,7 @@ from typing import TextIO
 
 from archive.catalog import SEARCH_BEHIND, now
 from archive.context import Archive
-from archive.errors import ArchiveError, CollectionError
+from archive.errors import ArchiveError, CollectionError, StorageUnavailable
 from archive.records import ImageRef, Institution, Record, image_id, record_id, split_images
 
 from .collection import Collection, load_collection
@@ -55,11 +55,16 @@ def default_workers(archive: Archive, workers: int | None) -> int:
     return max(1, workers or archive.config.workers or os.cpu_count() or 1)
 
 
-def _init_worker(concurrency: int) -> None:
-    """Each tiling process: libvips threads shared fairly between processes, no op cache
-    (every source is read once; caching only holds file handles and memory)."""
+def _init_worker(concurrency: int, environ: dict[str, str]) -> None:
+    """Each tiling process: the ingest's own environment (the forkserver hands a worker
+    the environment of the forkserver's start, which an earlier ingest in the same
+    process may have made before AWS_* settings changed), libvips threads shared fairly
+    between processes, no op cache (every source is read once; caching only holds file
+    handles and memory)."""
     import pyvips
 
+    os.environ.clear()
+    os.environ.update(environ)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process decides (see above)
     pyvips.cache_set_max(0)
     pyvips.concurrency_set(concurrency)
@@ -87,7 +92,10 @@ class _Tiler:
         context.set_forkserver_preload(["ingest.images"])  # import pyvips once, not per worker
         concurrency = max(1, (os.cpu_count() or 1) // self.workers)
         return ProcessPoolExecutor(
-            self.workers, mp_context=context, initializer=_init_worker, initargs=(concurrency,)
+            self.workers,
+            mp_context=context,
+            initializer=_init_worker,
+            initargs=(concurrency, dict(os.environ)),
         )
 
     def submit(self, pending: _Pending, index: int, task: ImageTask):
@@ -170,6 +178,7 @@ class _Run:
         self.to_index: list[Record] = []
         self.to_unindex: list[str] = []
         self.unsynced = False  # pyramids written since the last os.sync()
+        self.stored: set[tuple[str, str]] | None = None  # a remote store's listing
 
     # -- one institution ---------------------------------------------------------------------
     def ingest(self, collection: Collection, inst_report: InstitutionReport) -> None:
@@ -244,11 +253,15 @@ class _Run:
         if not draft.image_paths:
             self._finalize(pending)
             return
-        root = str(self.archive.images.root)
+        store = self.archive.images
+        root, home = store.location(), str(self.archive.home.root)
+        timeout = float(self.archive.config.storage_timeout)
         for index, (ref, path) in enumerate(
             zip(draft.record.images, draft.image_paths, strict=True)
         ):
-            task = ImageTask(str(path), draft.record.id, ref.source, root)
+            task = ImageTask(
+                str(path), draft.record.id, ref.source, root, home=home, storage_timeout=timeout
+            )
             try:
                 checksum, size = sha256_file(path)
             except OSError:
@@ -273,12 +286,26 @@ class _Run:
             version = self.tiler.params.version(checksum, len(pages))
             if old is None or old[0] != version:
                 break
-            if not self.archive.images.exists(img_id, version):
+            if not self._stored(img_id, version):
                 return None
             pages.append(PageResult(len(pages), version, old[1], old[2], False))
         if not pages:
             return None
         return ImageResult(task, checksum=checksum, pages=pages, bytes_read=size)
+
+    def _stored(self, img_id: str, version: str) -> bool:
+        """Whether the store has this pyramid. A remote store is listed once a run (a
+        thousand names a request) rather than asked once an image; when it cannot be
+        reached the image goes to a tiling process, which reports why."""
+        store = self.archive.images
+        if store.local:
+            return store.exists(img_id, version)
+        if self.stored is None:
+            try:
+                self.stored = {(i, v) for i, v, _ in store.files()}
+            except StorageUnavailable:
+                return False
+        return (img_id, version) in self.stored
 
     def _deliver(self, pending: _Pending, index: int, result: ImageResult) -> None:
         pending.results[index] = result
@@ -378,7 +405,10 @@ class _Run:
             if rec is None:
                 continue
             for img in rec.images:
-                self.archive.images.remove(img.id, img.version)
+                try:
+                    self.archive.images.remove(img.id, img.version)
+                except StorageUnavailable:
+                    pass  # unreferenced now: a later run's sweep removes it
             self.inst_report.changes.append(Change("remove", rec.local_id))
             self.inst_report.removed += 1
             self.to_unindex.append(rid)
@@ -387,7 +417,7 @@ class _Run:
     def flush(self) -> None:
         """Put finished records in the catalog (one transaction per batch), then index them."""
         records, self.to_index = self.to_index, []
-        if records and self.unsynced:
+        if records and self.unsynced and self.archive.images.local:
             os.sync()  # pyramids on disk before the catalog refers to them (see commit)
             self.unsynced = False
         if records:
@@ -489,7 +519,10 @@ def run_ingest(
                 if search is not None:
                     report.search = "behind: the run was interrupted; the next run catches up"
                 return _finish(archive, report, started, cpu_started)
-            archive.images.sweep(archive.catalog.image_versions())
+            try:
+                archive.images.sweep(archive.catalog.image_versions())
+            except StorageUnavailable as exc:
+                report.storage = f"old pyramids not swept: {exc}; the next run does it"
             if search is None:
                 report.search = "skipped (no search backend)"
             elif run.search_error:
@@ -507,7 +540,12 @@ def _finish(archive: Archive, report: Report, started: float, cpu_started: float
     report.seconds = round(time.monotonic() - started, 3)
     report.cpu_seconds = round(report.cpu_seconds + time.process_time() - cpu_started, 3)
     if not report.dry_run:
-        report.write(archive.home.reports, datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ"))
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        try:
+            report.keep(archive.images, stamp)
+        except StorageUnavailable as exc:  # kept in the home instead; `archive status` looks
+            report.storage = f"report kept in the archive home: {exc}"
+            report.write(archive.home.reports, stamp)
     return report
 
 
