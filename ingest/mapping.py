@@ -31,6 +31,7 @@ from archive.records import (
 
 from .collection import Collection, inside
 from .dates import normalise_date
+from .matching import ImageMatcher
 from .readers import Row
 
 _JAPANESE_EXAMPLE = {"behavior": "冊子 or 巻子", "viewing_direction": "右から左"}
@@ -81,18 +82,35 @@ def check_header(collection: Collection, header: list[str] | None) -> None:
                 f"column {column!r} (mapped to {name}) is not in the header; columns are: "
                 + ", ".join(repr(h) for h in header if h),
                 file=collection.records_name,
-                row=1,
+                row=None if collection.records_path.suffix.lower() in _WORKBOOKS else 1,
                 field=f"fields.{name}",
             )
 
 
-def map_row(collection: Collection, row: Row) -> Draft:
-    """Map and check one row. Raises CollectionError on the first problem found."""
+_WORKBOOKS = (".xlsx", ".xlsm", ".xls", ".ods")
+
+
+def map_row(collection: Collection, row: Row, matcher: ImageMatcher | None = None) -> Draft:
+    """Map and check one row. Raises CollectionError on the first problem found.
+
+    With a ``matcher``, a record whose images cell is empty (or that has no images
+    column) gets the images named after its number."""
     inst = collection.institution
     file = collection.records_name
 
     def fail(reason: str, field_name: str | None = None, rec: str | None = None):
-        return CollectionError(reason, file=file, row=row.number, field=field_name, record=rec)
+        column = collection.fields.get(field_name) if field_name else None
+        value = row.values.get(column) if column else None
+        return CollectionError(
+            reason,
+            file=file,
+            row=row.number,
+            field=field_name,
+            record=rec,
+            cell=row.cell(column),
+            column=column,
+            value=_as_text(value) if value is not None else None,
+        )
 
     if row.error:
         raise fail(row.error)
@@ -186,6 +204,10 @@ def map_row(collection: Collection, row: Row) -> Draft:
         seen.add(path)
         images.append(ImageRef(id="", source=relative))
         paths.append(path)
+    if not images and matcher is not None:
+        for match in matcher.images_for(local_id):
+            images.append(ImageRef(id="", source=match.relative))
+            paths.append(match.path)
 
     dates = normalise_date(fields.get("date"))
     record = Record(

@@ -1,0 +1,144 @@
+"""Images found by their record's number: ``F-002_1.jpg``, ``F-004-2.tif``, ``F-003 (1).JPG``.
+
+A camera folder named after object numbers needs no images column. When no column
+is mapped to ``images``, or a row's cell is empty, every image file under the folder
+(at any depth; or under ``[images] folder``) whose name fits one of ``[images] names``
+(by default ``{id}``, ``{id}_{n}``, ``{id}-{n}``, ``{id} ({n})``, with any extension in
+any case) belongs to the record with that number, in the order of ``n`` (the bare
+``ID.jpg`` first). Numbers are compared as ids are (NFKC, case-folded).
+
+Names can be ambiguous when one record's number is a prefix of another's: ``F-10.jpg``
+is the image of record ``F-10`` and also fits "image 10 of record ``F``". Every record
+number is read before matching, so a name goes to the record whose number it spells
+out in full when there is one; when both records exist the choice is reported.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from archive.errors import CollectionError
+from archive.records import search_key, split_images
+
+from .collection import Collection
+from .readers import read_records
+
+IMAGE_SUFFIXES = frozenset(
+    ".jpg .jpeg .jpe .tif .tiff .png .webp .gif .heic .heif .jp2 .j2k .jpf .jpx".split()
+)
+
+
+def name_patterns(names: Iterable[str]) -> list[re.Pattern[str]]:
+    """``{id}_{n}`` to a regular expression over a file name without its extension."""
+    patterns = []
+    for name in names:
+        parts = re.split(r"(\{id\}|\{n\})", name)
+        regex = "".join(
+            "(?P<id>.+)" if p == "{id}" else r"(?P<n>\d+)" if p == "{n}" else re.escape(p)
+            for p in parts
+        )
+        patterns.append(re.compile(regex, re.IGNORECASE))
+    return patterns
+
+
+@dataclass
+class Match:
+    path: Path
+    relative: str
+    n: int
+
+
+@dataclass
+class ImageMatcher:
+    """Which image files belong to which record number, worked out once per run."""
+
+    by_record: dict[str, list[Match]] = field(default_factory=dict)  # search key -> images
+    unmatched: list[str] = field(default_factory=list)  # files named after no record
+    ambiguous: list[str] = field(default_factory=list)  # what was decided, for the report
+
+    def images_for(self, local_id: str) -> list[Match]:
+        return self.by_record.get(search_key(local_id), [])
+
+
+def _record_numbers(collection: Collection) -> tuple[set[str], set[str]]:
+    """Every record number in the records file (search keys), and the image cells it lists."""
+    ids: set[str] = set()
+    listed: set[str] = set()
+    id_column = collection.fields["id"]
+    image_column = collection.fields.get("images")
+    try:
+        _, _, rows = read_records(
+            collection.records_path,
+            encoding=collection.encoding,
+            delimiter=collection.delimiter,
+            sheet=collection.sheet,
+            header_row=collection.header_row,
+        )
+        for row in rows:
+            value = row.values.get(id_column)
+            if isinstance(value, list):
+                value = "; ".join(value)
+            if value and str(value).strip():
+                ids.add(search_key(str(value).strip()))
+            cell = row.values.get(image_column) if image_column else None
+            if cell:
+                for item in cell if isinstance(cell, list) else split_images(str(cell)):
+                    listed.add(unicodedata.normalize("NFC", item.replace("\\", "/").strip()))
+    except CollectionError:
+        pass  # the real pass reports it
+    return ids, listed
+
+
+def build_matcher(collection: Collection) -> ImageMatcher | None:
+    """The images of a folder matched to its record numbers; None when matching is off."""
+    if not collection.match_images:
+        return None
+    ids, listed = _record_numbers(collection)
+    patterns = name_patterns(collection.image_names)
+    root = collection.folder / collection.image_folder if collection.image_folder else None
+    root = root or collection.folder
+    logo = collection.institution.logo
+    skip = {unicodedata.normalize("NFC", logo)} if logo else set()
+    matcher = ImageMatcher()
+    found: list[tuple[str, Path]] = []
+    for directory, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in files:
+            if name.startswith(".") or Path(name).suffix.lower() not in IMAGE_SUFFIXES:
+                continue  # hidden files: .DS_Store, macOS "._F-1.jpg" companions
+            path = Path(directory) / name
+            relative = unicodedata.normalize("NFC", path.relative_to(collection.folder).as_posix())
+            if relative in skip or relative in listed:
+                continue
+            found.append((relative, path))
+    found.sort()
+    for relative, path in found:
+        stem = unicodedata.normalize("NFC", Path(relative).stem)
+        candidates: list[tuple[str, int, str]] = []  # (key, n, number as written)
+        for pattern in patterns:
+            m = pattern.fullmatch(stem)
+            if m is None:
+                continue
+            number = m.group("id").strip()
+            key = search_key(number)
+            n = int(m.group("n")) if "n" in pattern.groupindex else 0
+            if key in ids and all(c[0] != key for c in candidates):
+                candidates.append((key, n, number))
+        if not candidates:
+            matcher.unmatched.append(relative)
+            continue
+        # The longest number wins: F-10.jpg is record F-10's, not image 10 of F.
+        candidates.sort(key=lambda c: -len(c[0]))
+        key, n, number = candidates[0]
+        if len(candidates) > 1:
+            others = ", ".join(f"{c[2]} (image {c[1]})" for c in candidates[1:])
+            matcher.ambiguous.append(f"{relative}: given to {number}, not to {others}")
+        matcher.by_record.setdefault(key, []).append(Match(path, relative, n))
+    for matches in matcher.by_record.values():
+        matches.sort(key=lambda m: (m.n, m.relative))
+    return matcher
