@@ -275,6 +275,56 @@ def serve(
 
 
 @cli.command()
+@click.argument("folder", type=click.Path(exists=True, file_okay=False))
+@click.option(
+    "--id",
+    "inst_id",
+    default=None,
+    help="The institution's id ([a-z0-9-], never changed once published); "
+    "default: made from the folder's name.",
+)
+@click.option(
+    "--records",
+    default=None,
+    help="The records file or workbook in FOLDER, when it holds several "
+    "(default: the first workbook, else CSV, TSV, JSON Lines, JSON).",
+)
+@click.option("--force", is_flag=True, help="Replace an existing institution.toml.")
+def init(folder: str, inst_id: str | None, records: str | None, force: bool) -> None:
+    """Propose FOLDER/institution.toml from the records file or workbook it holds.
+
+    Finds the records file (.xlsx, .xlsm, .xls, .ods, .csv, .tsv, .json, .jsonl), detects
+    its encoding (UTF-8 or CP932) or, in a workbook, the header row below any title
+    rows, and maps its columns to the archive's fields from the names Japanese and
+    English registers use (資料番号/登録番号 -> id, 名称/作品名 -> title, よみ -> title_kana,
+    作者 -> creator, 時代/年代 -> date, 法量/寸法 -> dimensions, 公開 -> public,
+    画像/ファイル名 -> images, and their English twins such as 名称（英語）). Each mapped
+    line carries a value from the file as a comment; columns it does not recognise are
+    listed and kept as extra metadata. Without an images column, images are found by
+    the record's number (F-1.jpg, F-1_2.jpg, F-1-2.tif, F-1 (2).JPG, in any folder).
+
+    Asks for the file and the institution's names only when standard input is a
+    terminal; never replaces an existing institution.toml without --force. Check the
+    file as the output says, then run `archive ingest --dry-run --html report.html FOLDER`.
+    """
+    from pathlib import Path
+
+    from ingest.propose import run_init
+
+    interactive = sys.stdin is not None and sys.stdin.isatty()
+    complete = run_init(
+        Path(folder),
+        inst_id=inst_id,
+        records=records,
+        force=force,
+        echo=click.echo,
+        prompt=(lambda text, default: click.prompt(text, default=default)) if interactive else None,
+    )
+    if not complete:
+        sys.exit(1)
+
+
+@cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
 @click.option("--workers", type=int, default=None, help="Tiling processes (default: CPU cores).")
 @click.option("--dry-run", is_flag=True, help="Validate and show what would change; write nothing.")
