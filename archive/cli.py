@@ -329,9 +329,23 @@ def init(folder: str, inst_id: str | None, records: str | None, force: bool) -> 
 @click.option("--workers", type=int, default=None, help="Tiling processes (default: CPU cores).")
 @click.option("--dry-run", is_flag=True, help="Validate and show what would change; write nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON instead of text.")
+@click.option(
+    "--html",
+    "html_path",
+    default=None,
+    type=click.Path(dir_okay=False, writable=True),
+    help="Also write the report as one HTML page to open in a browser, offline: "
+    "changes, every error with its sheet, row, column and value, and a thumbnail "
+    "of each added or changed image as it will be published.",
+)
 @click.pass_obj
 def ingest(
-    obj: Context, paths: tuple[str, ...], workers: int | None, dry_run: bool, as_json: bool
+    obj: Context,
+    paths: tuple[str, ...],
+    workers: int | None,
+    dry_run: bool,
+    as_json: bool,
+    html_path: str | None,
 ) -> None:
     """Ingest institution folders: check, tile images, update the catalog and search index.
 
@@ -358,6 +372,16 @@ def ingest(
         click.echo("\nInterrupted; nothing was lost. Run the same command again.", err=True)
         sys.exit(130)
     click.echo(_dump(report.to_dict()) if as_json else report.render())
+    if html_path is not None:
+        from ingest.html_report import write_html
+
+        try:
+            written = write_html(report, html_path)
+        except OSError as exc:
+            raise click.ClickException(
+                f"{html_path}: cannot write the HTML report: {exc.strerror or exc}"
+            ) from None
+        click.echo(f"HTML report: {written}", err=True)
     if report.interrupted:
         sys.exit(130)
     if not report.ok:

@@ -7,11 +7,12 @@ dates. Every cell becomes the text a curator sees in Excel, so 和暦 and Wester
 go through the same normalisation as CSV text: a date cell shows as ``1901/5/3``.
 
 The header is found the way a person finds it: the first row whose cells look like
-column names (several distinct texts across most of the table's width), skipping the
-title, the date of the export and blank rows above it. A header cell merged across
-several columns names all of them (their cells are read together, as several values);
-one merged down across rows pushes the data below the merge. Rows carry their Excel
-row number and the sheet, so a message can say ``収蔵品台帳!D12``.
+column names (two or more texts, no numbers or dates, across at least half the
+table's width), skipping the title, the date of the export and blank rows above it.
+A header cell merged across several columns names all of them (their cells are
+read together, as several values); one merged down across rows pushes the data
+below the merge. Rows carry their Excel row number and the sheet, so a message can
+say ``収蔵品台帳!D12``.
 """
 
 from __future__ import annotations
@@ -74,12 +75,7 @@ def cell_text(value: Any) -> str:
 def _looks_like_header(cells: list[Any], widest: int) -> bool:
     texts = [c.strip() for c in cells if isinstance(c, str) and c.strip()]
     others = [c for c in cells if not isinstance(c, str) and c not in (None, "")]
-    return (
-        not others
-        and len(texts) >= 2
-        and len(set(texts)) == len(texts)
-        and len(texts) * 2 >= widest
-    )
+    return not others and len(texts) >= 2 and len(texts) * 2 >= widest
 
 
 def _open(path: Path, file: str):
