@@ -20,10 +20,11 @@ from .context import Archive
 from .errors import ArchiveError
 
 FORMAT_HELP = """\b
-A collection folder, one per institution:
+A collection folder, one per institution (`archive init FOLDER` proposes the toml):
   <folder>/institution.toml
-  <folder>/records.csv | .tsv | .json | .jsonl   (named in institution.toml)
-  <folder>/images/...                            (any depth)
+  <folder>/records.csv | .tsv | .json | .jsonl | .xlsx | .xlsm | .xls | .ods
+  <folder>/images/...     (any depth; or named after the record numbers:
+                           F-1.jpg, F-1_2.jpg, F-1-2.tif, F-1 (2).JPG)
 
 \b
 institution.toml:
@@ -36,6 +37,8 @@ institution.toml:
   [records]
   path = "records.csv"
   encoding = "auto"                 # UTF-8 (BOM or not), else CP932
+  # sheet = "収蔵品台帳"              # workbooks: the sheet (default: first)
+  # header_row = 3                  # workbooks: found by itself
   [fields]                          # canonical field = source column/key
   id = "資料番号"                    # required
   title = "名称"                     # required
@@ -47,7 +50,8 @@ object_type_en, material, material_en, dimensions, description,
 description_en, keywords (split on ; ； 、 |), rights, public, max_image_size,
 behavior (paged/continuous/individuals, or 冊子/巻子...), viewing_direction
 (left-to-right, right-to-left or 右から左...). Unmapped columns are kept as extra
-metadata.
+metadata. Rows without images (or no images column): files named after the
+record's number are used ([images] names, folder, match change that).
 Full reference: docs/collection-format.md
 """
 
@@ -352,7 +356,9 @@ def ingest(
     Shows progress on stderr, then a report per institution (records added, updated,
     unchanged, removed, failed, each failure with its file, row and field); the same
     report is saved as JSON under the archive's reports/ folder. --dry-run writes
-    nothing and lists what a real run would change. Only one ingest writes at a time.
+    nothing and lists what a real run would change, the images named after no record
+    and the public records without images. --html FILE writes the same report as one
+    page to open in a browser, offline, with thumbnails. Only one ingest writes at a time.
     Exit status is 0 only when every record of every folder succeeded, 130 when the
     run was interrupted (Ctrl-C or SIGTERM: the images being tiled are finished, the
     rest is left for the next run, which resumes where this one stopped).
