@@ -99,33 +99,42 @@ def build_matcher(collection: Collection) -> ImageMatcher | None:
     if not collection.match_images:
         return None
     ids, listed = _record_numbers(collection)
-    patterns = name_patterns(collection.image_names)
+    patterns = [
+        (pattern, [p.casefold() for p in re.split(r"\{id\}|\{n\}", name) if p])
+        for pattern, name in zip(
+            name_patterns(collection.image_names), collection.image_names, strict=True
+        )
+    ]
     root = collection.folder / collection.image_folder if collection.image_folder else None
     root = root or collection.folder
     logo = collection.institution.logo
     skip = {unicodedata.normalize("NFC", logo)} if logo else set()
     matcher = ImageMatcher()
-    found: list[tuple[str, Path]] = []
+    base = str(collection.folder)
+    found: list[tuple[str, str]] = []  # (relative, absolute); plain strings: 100,000s of files
     for directory, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        prefix = directory[len(base) + 1 :].replace(os.sep, "/")
         for name in files:
-            if name.startswith(".") or Path(name).suffix.lower() not in IMAGE_SUFFIXES:
+            if name[0] == "." or os.path.splitext(name)[1].lower() not in IMAGE_SUFFIXES:
                 continue  # hidden files: .DS_Store, macOS "._F-1.jpg" companions
-            path = Path(directory) / name
-            relative = unicodedata.normalize("NFC", path.relative_to(collection.folder).as_posix())
+            relative = unicodedata.normalize("NFC", f"{prefix}/{name}" if prefix else name)
             if relative in skip or relative in listed:
                 continue
-            found.append((relative, path))
+            found.append((relative, os.path.join(directory, name)))
     found.sort()
     for relative, path in found:
-        stem = unicodedata.normalize("NFC", Path(relative).stem)
+        stem = os.path.splitext(relative.rpartition("/")[2])[0]
+        folded = stem.casefold()
         candidates: list[tuple[str, int, str]] = []  # (key, n, number as written)
-        for pattern in patterns:
+        for pattern, pieces in patterns:
+            if not all(piece in folded for piece in pieces):
+                continue  # cheaper than the regular expression, for most names
             m = pattern.fullmatch(stem)
             if m is None:
                 continue
             number = m.group("id").strip()
-            key = search_key(number)
+            key = number.casefold() if number.isascii() else search_key(number)
             n = int(m.group("n")) if "n" in pattern.groupindex else 0
             if key in ids and all(c[0] != key for c in candidates):
                 candidates.append((key, n, number))
@@ -138,7 +147,7 @@ def build_matcher(collection: Collection) -> ImageMatcher | None:
         if len(candidates) > 1:
             others = ", ".join(f"{c[2]} (image {c[1]})" for c in candidates[1:])
             matcher.ambiguous.append(f"{relative}: given to {number}, not to {others}")
-        matcher.by_record.setdefault(key, []).append(Match(path, relative, n))
+        matcher.by_record.setdefault(key, []).append(Match(Path(path), relative, n))
     for matches in matcher.by_record.values():
         matches.sort(key=lambda m: (m.n, m.relative))
     return matcher

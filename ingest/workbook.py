@@ -181,33 +181,38 @@ def read_workbook(
     letters = {names_at[i]: column_letter(i) for i in names_at}
     unnamed: dict[int, str] = {}
 
-    def row_of(number: int, cells: list[Any]) -> Row | None:
+    width = max(len(header_cells), max(owner, default=-1) + 1)
+    plan: list[tuple[str, bool] | None] = [None] * width  # column -> (name, merged)
+    for index, first in owner.items():
+        plan[index] = (names_at[first], first in spans)
+
+    def row_of(number: int, cells: list[Any], start: int) -> Row | None:
         values: dict[str, Any] = {}
-        for index, raw in enumerate(cells):
-            text = cell_text(raw).strip()
+        for index, raw in enumerate(cells, start):
+            if raw is None or raw == "":
+                continue
+            text = raw.strip() if type(raw) is str else cell_text(raw).strip()
             if not text:
                 continue
-            first = owner.get(index)
-            if first is None:
+            target = plan[index] if index < width else None
+            if target is None:
                 # Data under no header: kept (as extra metadata) under its column letter.
                 column = unnamed.get(index)
                 if column is None:
                     column = unnamed[index] = f"列{column_letter(index)}"
                     letters[column] = column_letter(index)
                 values[column] = text
-                continue
-            column = names_at[first]
-            if first in spans:
-                values.setdefault(column, []).append(text)
+            elif target[1]:
+                values.setdefault(target[0], []).append(text)
             else:
-                values[column] = text
+                values[target[0]] = text
         if not values:
             return None  # blank row
         return Row(number, values, sheet=name, letters=letters)
 
     def all_rows() -> Iterator[Row]:
         for position, cells in enumerate(top[data_start:], start=data_start + 1):
-            if (row := row_of(position, cells)) is not None:
+            if (row := row_of(position, cells, 0)) is not None:
                 yield row
         number = len(top)
         try:
@@ -215,7 +220,7 @@ def read_workbook(
                 number += 1
                 if number <= data_start:
                     continue
-                if (row := row_of(number, [None] * offset + list(cells))) is not None:
+                if (row := row_of(number, cells, offset)) is not None:
                     yield row
         except Exception as exc:  # noqa: BLE001 - a damaged part of the file
             yield Row(number, error=f"cannot read the sheet past this row: {exc}", sheet=name)
