@@ -47,6 +47,7 @@ class Draft:
     record: Record
     key: str  # duplicate-detection key of the local id (NFKC, case-folded)
     image_paths: list[Path]  # absolute paths, parallel to record.images (before page expansion)
+    matched: int = 0  # how many of them were found by the record's number (not listed)
 
 
 def _as_text(value: Any) -> str:
@@ -204,8 +205,10 @@ def map_row(collection: Collection, row: Row, matcher: ImageMatcher | None = Non
         seen.add(path)
         images.append(ImageRef(id="", source=relative))
         paths.append(path)
+    matched = 0
     if not images and matcher is not None:
         for match in matcher.images_for(local_id):
+            matched += 1
             images.append(ImageRef(id="", source=match.relative))
             paths.append(match.path)
 
@@ -225,4 +228,4 @@ def map_row(collection: Collection, row: Row, matcher: ImageMatcher | None = Non
         images=images,
         source=SourceRef(file=file, row=row.number),
     )
-    return Draft(record=record, key=key, image_paths=paths)
+    return Draft(record=record, key=key, image_paths=paths, matched=matched)

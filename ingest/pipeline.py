@@ -217,6 +217,7 @@ class _Run:
                 else:
                     unknown_rows += 1
                 continue
+            self.progress.total += draft.matched  # not in the images cells counted up front
             first = self.first_row.get(draft.key)
             if first is not None:
                 inst_report.fail(

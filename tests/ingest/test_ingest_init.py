@@ -145,3 +145,26 @@ def test_init_on_an_excel_register_with_camera_images(tmp_path: Path, runner, ho
 )
 def test_field_for(column: str, field: str | None) -> None:
     assert field_for(column) == field
+
+
+def test_init_asks_on_a_terminal(tmp_path: Path) -> None:
+    """With a terminal, init asks which file holds the records and the names."""
+    from ingest.propose import run_init
+
+    folder, _ = copy_without_toml("noh-museum", tmp_path)
+    (folder / "old.csv").write_text("a,b\n1,2\n", encoding="utf-8")
+    asked: list[str] = []
+    answers = iter(["1", "金沢能楽美術館", "Kanazawa Noh Museum"])
+
+    def prompt(text: str, default: str) -> str:
+        asked.append(text)
+        return next(answers)
+
+    lines: list[str] = []
+    assert run_init(
+        folder, inst_id=None, records=None, force=False, echo=lines.append, prompt=prompt
+    )
+    assert asked[0] == "Which file holds the records?" and "  2. old.csv" in lines
+    proposed = tomllib.loads((folder / "institution.toml").read_text(encoding="utf-8"))
+    assert proposed["name"] == {"ja": "金沢能楽美術館", "en": "Kanazawa Noh Museum"}
+    assert proposed["records"]["path"] == "records.csv"
