@@ -138,6 +138,12 @@ def read_workbook(
     else:
         widest = max((sum(1 for c in r if c not in (None, "")) for r in top), default=0)
         head = next((i for i, r in enumerate(top) if _looks_like_header(r, widest)), None)
+        if widest == 0:
+            raise CollectionError(
+                f"sheet {name!r} is empty; name the sheet with the records in [records] sheet",
+                file=file,
+                field="records.sheet",
+            )
         if head is None:
             raise CollectionError(
                 f"sheet {name!r}: no row in the first {HEADER_SCAN_ROWS} looks like a header "

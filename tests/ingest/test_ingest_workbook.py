@@ -9,6 +9,8 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from ingest_helpers import INC, save_with_cached_values, write_image, write_ods
 
 from archive.errors import CollectionError
@@ -151,6 +153,12 @@ def test_sheet_and_header_row_settings(tmp_path: Path) -> None:
         read_records(path, sheet="台帳")
     with pytest.raises(CollectionError, match="header_row 99 is past the end"):
         read_records(path, header_row=99)
+    book = openpyxl.load_workbook(path)
+    book.create_sheet("空")
+    book.save(path)
+    with pytest.raises(CollectionError, match="sheet '空' is empty") as err:
+        read_records(path, sheet="空")
+    assert err.value.field == "records.sheet"
 
 
 def test_duplicate_header_and_no_header_are_named(tmp_path: Path) -> None:
@@ -223,3 +231,37 @@ def test_ods_register(tmp_path: Path, archive) -> None:
     rec = archive.catalog.get_record("memorial_A-1", public_only=False)
     assert (rec.fields["date"], rec.date_start, rec.source.row) == ("1901/5/3", 1901, 4)
     assert archive.catalog.get_record("memorial_A-2", public_only=False).date_start == 1895
+
+
+CELL = st.one_of(
+    st.none(),
+    st.text(alphabet=st.sampled_from("資料番号名称A-1 <>&\"'=#;"), max_size=6),
+    st.integers(-5, 40000),
+    st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False),
+    st.dates(dt.date(1900, 3, 1), dt.date(2030, 1, 1)),
+    st.booleans(),
+)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(grid=st.lists(st.lists(CELL, max_size=6), max_size=8))
+def test_any_sheet_reads_or_says_why_and_keeps_every_cell(tmp_path: Path, grid) -> None:
+    """Whatever a sheet holds, it is read or refused with a CollectionError; every row
+    read holds exactly the texts of its cells (nothing lost, nothing invented)."""
+    book = openpyxl.Workbook()
+    for values in grid:
+        book.active.append(values)
+    path = tmp_path / "any.xlsx"
+    book.save(path)
+    try:
+        _, _, rows = read_records(path)
+        rows = list(rows)
+    except CollectionError:
+        return
+    for row in rows:
+        source = grid[row.number - 1]
+        expected = sorted(t for t in (cell_text(v).strip() for v in source) if t)
+        got = sorted(t for v in row.values.values() for t in (v if isinstance(v, list) else [v]))
+        assert got == expected, (row.number, source, row.values)
