@@ -365,6 +365,8 @@ def ingest(
     """
     from ingest.pipeline import run_ingest
 
+    if html_path is not None and not os.path.isdir(os.path.dirname(os.path.abspath(html_path))):
+        raise click.ClickException(f"--html {html_path}: its folder does not exist")
     archive = obj.archive(workers=workers)
     if not dry_run:
         attach_search(archive)

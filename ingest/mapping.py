@@ -83,12 +83,10 @@ def check_header(collection: Collection, header: list[str] | None) -> None:
                 f"column {column!r} (mapped to {name}) is not in the header; columns are: "
                 + ", ".join(repr(h) for h in header if h),
                 file=collection.records_name,
-                row=None if collection.records_path.suffix.lower() in _WORKBOOKS else 1,
+                row=1 if getattr(header, "cell", None) is None else None,
                 field=f"fields.{name}",
+                cell=getattr(header, "cell", None),
             )
-
-
-_WORKBOOKS = (".xlsx", ".xlsm", ".xls", ".ods")
 
 
 def map_row(collection: Collection, row: Row, matcher: ImageMatcher | None = None) -> Draft:

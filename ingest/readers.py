@@ -45,6 +45,12 @@ class Row:
         return cell_ref(self.sheet, self.number, _column_index(letter))
 
 
+class Header(list):
+    """A header's column names; ``cell`` says where a workbook's header is (its row)."""
+
+    cell: str | None = None
+
+
 def _column_index(letters: str) -> int:
     index = 0
     for char in letters:

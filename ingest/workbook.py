@@ -24,7 +24,7 @@ from typing import Any
 
 from archive.errors import CollectionError
 
-from .readers import Row
+from .readers import Header, Row
 
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods")
 HEADER_SCAN_ROWS = 50  # the header is looked for in this many rows from the top
@@ -183,7 +183,8 @@ def read_workbook(
         names_at[index] = text
         for c in range(index, spans.get(index, index) + 1):
             owner[c] = index
-    header = [names_at[i] for i in sorted(names_at)]
+    header = Header(names_at[i] for i in sorted(names_at))
+    header.cell = f"{sheet_ref(name)} row {head + 1}"
     letters = {names_at[i]: column_letter(i) for i in names_at}
     unnamed: dict[int, str] = {}
 

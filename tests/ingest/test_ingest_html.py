@@ -101,3 +101,13 @@ def test_html_report_offline_in_chromium(tmp_path: Path, runner, home, chromium)
         page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
     finally:
         context.close()
+
+
+def test_html_into_a_missing_folder_fails_before_the_run(tmp_path: Path, runner, home) -> None:
+    folder = tmp_path / "hall"
+    folder.mkdir()
+    hostile_register(folder)
+    target = tmp_path / "no" / "report.html"
+    result = runner.invoke(cli, ["--home", str(home), "ingest", "--html", str(target), str(folder)])
+    assert result.exit_code == 1 and "its folder does not exist" in result.output
+    assert "Ingest report" not in result.output  # nothing was run

@@ -177,6 +177,15 @@ def test_duplicate_header_and_no_header_are_named(tmp_path: Path) -> None:
         read_records(tmp_path / "numbers.xlsx")
 
 
+def test_a_mapped_column_missing_names_the_header_row(tmp_path: Path, archive) -> None:
+    folder = tmp_path / "memorial"
+    register(folder / "register.xlsx")
+    toml(folder, fields={"id": "資料番号", "title": "名称", "date": "年代"})
+    report = run_ingest(archive, [str(folder)], workers=1, progress=None)
+    error = report.institutions[0].error
+    assert error.startswith(f"register.xlsx {SHEET} row 4, field 'fields.date': column '年代'")
+
+
 def test_not_a_workbook_is_one_clear_error(tmp_path: Path) -> None:
     (tmp_path / "broken.xlsx").write_bytes(b"PK\x03\x04 this is not a zip")
     with pytest.raises(CollectionError, match="cannot be read as a workbook") as err:
