@@ -32,7 +32,7 @@ from archive.records import (
 from .collection import Collection, inside
 from .dates import normalise_date
 from .matching import ImageMatcher
-from .readers import Row
+from .readers import Labelled, Row
 
 _JAPANESE_EXAMPLE = {"behavior": "冊子 or 巻子", "viewing_direction": "右から左"}
 _TRUE = {"true", "1", "yes", "y", "公開", "○", "〇", "可", "はい"}
@@ -52,8 +52,13 @@ class Draft:
 
 def _as_text(value: Any) -> str:
     if isinstance(value, list):
-        return "; ".join(v.strip() for v in value if v.strip())
+        return "; ".join(_shown(v) for v in value if v.strip())
     return str(value).strip()
+
+
+def _shown(value: str) -> str:
+    """A value as text: a workbook cell under a sub-header with its label (縦 21.2)."""
+    return value.shown().strip() if isinstance(value, Labelled) else value.strip()
 
 
 def _as_list(value: Any, splitter) -> list[str]:

@@ -45,6 +45,21 @@ class Row:
         return cell_ref(self.sheet, self.number, _column_index(letter))
 
 
+class Labelled(str):
+    """A cell's text under a second header row (法量 over 縦, 横, 高): the text is the
+    value (an image path stays a path), ``label`` the sub-header, shown with it in text."""
+
+    label: str = ""
+
+    def __new__(cls, text: str, label: str) -> Labelled:
+        value = super().__new__(cls, text)
+        value.label = label
+        return value
+
+    def shown(self) -> str:
+        return f"{self.label} {self}" if self.label else str(self)
+
+
 class Header(list):
     """A header's column names; ``cell`` says where a workbook's header is (its row)."""
 

@@ -10,8 +10,9 @@ The header is found the way a person finds it: the first row whose cells look li
 column names (two or more texts, no numbers or dates, across at least half the
 table's width), skipping the title, the date of the export and blank rows above it.
 A header cell merged across several columns names all of them (their cells are
-read together, as several values); one merged down across rows pushes the data
-below the merge. Rows carry their Excel row number and the sheet, so a message can
+read together, as several values), and a second header row under them (法量 over
+縦, 横, 高) labels those values; one merged down across rows pushes the data below
+the merge. Rows carry their Excel row number and the sheet, so a message can
 say ``収蔵品台帳!D12``.
 """
 
@@ -24,7 +25,7 @@ from typing import Any
 
 from archive.errors import CollectionError
 
-from .readers import Header, Row
+from .readers import Header, Labelled, Row
 
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods")
 HEADER_SCAN_ROWS = 50  # the header is looked for in this many rows from the top
@@ -188,10 +189,22 @@ def read_workbook(
     letters = {names_at[i]: column_letter(i) for i in names_at}
     unnamed: dict[int, str] = {}
 
+    # A second header row under merged cells (法量 over 縦, 横, 高): texts only, and only
+    # under merged cells. Its texts label the values; the data starts below it.
+    under = {c for c0, c1 in spans.items() for c in range(c0, c1 + 1)}
+    labels: dict[int, str] = {}
+    for r in range(head + 1, max(data_start, head + 2)):
+        if not under or r >= len(top):
+            break
+        filled = {i: c for i, c in enumerate(top[r]) if c not in (None, "")}
+        if filled and set(filled) <= under and all(isinstance(c, str) for c in filled.values()):
+            labels.update((i, c.strip()) for i, c in filled.items())
+            data_start = max(data_start, r + 1)
+
     width = max(len(header_cells), max(owner, default=-1) + 1)
-    plan: list[tuple[str, bool] | None] = [None] * width  # column -> (name, merged)
+    plan: list[tuple[str, bool, str] | None] = [None] * width  # column -> (name, merged, label)
     for index, first in owner.items():
-        plan[index] = (names_at[first], first in spans)
+        plan[index] = (names_at[first], first in spans, labels.get(index, ""))
 
     def row_of(number: int, cells: list[Any], start: int) -> Row | None:
         values: dict[str, Any] = {}
@@ -210,7 +223,9 @@ def read_workbook(
                     letters[column] = column_letter(index)
                 values[column] = text
             elif target[1]:
-                values.setdefault(target[0], []).append(text)
+                values.setdefault(target[0], []).append(
+                    Labelled(text, target[2]) if target[2] else text
+                )
             else:
                 values[target[0]] = text
         if not values:

@@ -177,6 +177,32 @@ def test_duplicate_header_and_no_header_are_named(tmp_path: Path) -> None:
         read_records(tmp_path / "numbers.xlsx")
 
 
+def test_two_header_rows_under_merged_cells(tmp_path: Path, archive) -> None:
+    """法量 merged over 縦, 横, 高 in a second header row; 資料番号 merged down both rows."""
+    folder = tmp_path / "memorial"
+    folder.mkdir()
+    book = openpyxl.Workbook()
+    ws = book.active
+    ws.title = SHEET
+    ws.append(["資料番号", "名称", "法量", None, None, "画像", None])
+    ws.append([None, None, "縦", "横", "高", "表", "裏"])
+    ws.merge_cells("A1:A2")
+    ws.merge_cells("B1:B2")
+    ws.merge_cells("C1:E1")
+    ws.merge_cells("F1:G1")
+    ws.append(["T-1", "茶碗", "8.5cm", "12.0cm", None, "T-1a.jpg", "T-1b.jpg"])
+    book.save(folder / "register.xlsx")
+    write_image(folder / "T-1a.jpg")
+    write_image(folder / "T-1b.jpg", seed=1)
+    toml(folder, fields={"id": "資料番号", "title": "名称", "dimensions": "法量", "images": "画像"})
+    report = run_ingest(archive, [str(folder)], workers=1, progress=None)
+    assert report.institutions[0].added == 1, report.render()
+    rec = archive.catalog.get_record("memorial_T-1")
+    assert rec.fields["dimensions"] == "縦 8.5cm; 横 12.0cm"  # labelled by the second row
+    assert [i.source for i in rec.images] == ["T-1a.jpg", "T-1b.jpg"]  # paths stay paths
+    assert rec.source.row == 3
+
+
 def test_a_mapped_column_missing_names_the_header_row(tmp_path: Path, archive) -> None:
     folder = tmp_path / "memorial"
     register(folder / "register.xlsx")
