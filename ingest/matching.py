@@ -150,4 +150,10 @@ def build_matcher(collection: Collection) -> ImageMatcher | None:
         matcher.by_record.setdefault(key, []).append(Match(Path(path), relative, n))
     for matches in matcher.by_record.values():
         matches.sort(key=lambda m: (m.n, m.relative))
+        for before, after in zip(matches, matches[1:], strict=False):
+            if before.n == after.n:  # a copy in a backup folder, or F-1_1 beside F-1-1
+                matcher.ambiguous.append(
+                    f"{after.relative}: the same place in the order as {before.relative} "
+                    "(both are used; remove or rename one)"
+                )
     return matcher

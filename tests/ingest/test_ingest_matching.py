@@ -89,6 +89,16 @@ def test_ambiguous_names_go_to_the_full_number_and_are_reported(tmp_path: Path) 
     assert "camera/F-10.jpg: given to F-10, not to F (image 10)" in matcher.ambiguous
 
 
+def test_two_files_in_the_same_place_are_reported(tmp_path: Path) -> None:
+    folder = folder_with(tmp_path, [rec("F-1")], ["camera/F-1_1.jpg", "backup/F-1_1.jpg"])
+    matcher = build_matcher(load_collection(folder))
+    assert len(matcher.images_for("F-1")) == 2  # nothing is dropped
+    assert matcher.ambiguous == [
+        "camera/F-1_1.jpg: the same place in the order as backup/F-1_1.jpg "
+        "(both are used; remove or rename one)"
+    ]
+
+
 def test_dry_run_lists_unmatched_and_missing(tmp_path: Path, runner, home) -> None:
     folder = folder_with(tmp_path, [rec("F-1"), rec("F-2")], ["F-1.jpg", "F-7_1.jpg"])
     result = runner.invoke(cli, ["--home", str(home), "ingest", "--dry-run", str(folder)])
