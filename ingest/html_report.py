@@ -129,7 +129,10 @@ def _institution(inst: InstitutionReport, dry_run: bool, budget: _Budget) -> str
     for title, items in (
         ("Public records without an image", inst.without_images),
         ("Images named after no record", inst.unmatched_images),
-        ("Image names two records could claim", inst.ambiguous_images),
+        (
+            "Image names to check (two records could claim them, or two files share a place)",
+            inst.ambiguous_images,
+        ),
     ):
         if items:
             rows = "".join(f"<li>{_e(item)}</li>" for item in items)

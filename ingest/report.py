@@ -68,7 +68,7 @@ class InstitutionReport:
     note: str | None = None
     without_images: list[str] = field(default_factory=list)  # public records with no image
     unmatched_images: list[str] = field(default_factory=list)  # files named after no record
-    ambiguous_images: list[str] = field(default_factory=list)  # names two records could claim
+    ambiguous_images: list[str] = field(default_factory=list)  # names to check, and why
 
     @property
     def ok(self) -> bool:
@@ -157,7 +157,7 @@ class Report:
             for label, items in (
                 ("public, no image", inst.without_images),
                 ("image named after no record", inst.unmatched_images),
-                ("ambiguous image name", inst.ambiguous_images),
+                ("image name to check", inst.ambiguous_images),
             ):
                 if items:
                     lines.append(f"  {label} ({len(items)}):")
