@@ -124,9 +124,10 @@ def read_workbook(
 
     # The top of the sheet, held to find the header; the rest is streamed.
     top: list[list[Any]] = []
+    limit = max(HEADER_SCAN_ROWS, (header_row or 0) + 2)  # and the row below a given header
     for cells in rows:
         top.append([None] * offset + list(cells))
-        if len(top) >= (header_row or HEADER_SCAN_ROWS):
+        if len(top) >= limit:
             break
     if header_row is not None:
         if header_row < 1 or header_row > len(top):

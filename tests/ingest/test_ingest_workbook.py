@@ -201,6 +201,8 @@ def test_two_header_rows_under_merged_cells(tmp_path: Path, archive) -> None:
     assert rec.fields["dimensions"] == "縦 8.5cm; 横 12.0cm"  # labelled by the second row
     assert [i.source for i in rec.images] == ["T-1a.jpg", "T-1b.jpg"]  # paths stay paths
     assert rec.source.row == 3
+    _, _, rows = read_records(folder / "register.xlsx", header_row=1)  # the same when given
+    assert [r.number for r in rows] == [3]
 
 
 def test_a_mapped_column_missing_names_the_header_row(tmp_path: Path, archive) -> None:
