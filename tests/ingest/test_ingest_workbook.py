@@ -302,3 +302,22 @@ def test_any_sheet_reads_or_says_why_and_keeps_every_cell(tmp_path: Path, grid) 
         expected = sorted(t for t in (cell_text(v).strip() for v in source) if t)
         got = sorted(t for v in row.values.values() for t in (v if isinstance(v, list) else [v]))
         assert got == expected, (row.number, source, row.values)
+
+
+def test_date_cells_in_any_format_and_serial_numbers(tmp_path: Path) -> None:
+    """A date cell shown in 和暦 (ggge"年"m"月"d"日") or as yyyy/m/d is a date whatever its
+    format; a plain number in a General cell stays the number the curator sees."""
+    book = openpyxl.Workbook()
+    ws = book.active
+    ws.append(["番号", "名称", "年"])
+    ws.append(["A-1", "x", dt.date(1901, 5, 3)])
+    ws["C2"].number_format = '[$-ja-JP-x-gannen]ggge"年"m"月"d"日"'
+    ws.append(["A-2", "y", 44287])  # Excel's serial number of 2021-04-01, shown as a date
+    ws["C3"].number_format = "yyyy/m/d"
+    ws.append(["A-3", "z", 1895])  # a year typed as a number
+    book.save(tmp_path / "dates.xlsx")
+    _, _, rows = read_records(tmp_path / "dates.xlsx")
+    assert [r.values["年"] for r in rows] == ["1901/5/3", "2021/4/1", "1895"]
+    from ingest.dates import normalise_date
+
+    assert normalise_date("1901/5/3").era == "明治時代"
