@@ -65,10 +65,22 @@ class ImageMatcher:
         return self.by_record.get(search_key(local_id), [])
 
 
-def _record_numbers(collection: Collection) -> tuple[set[str], set[str]]:
-    """Every record number in the records file (search keys), and the image cells it lists."""
-    ids: set[str] = set()
-    listed: set[str] = set()
+@dataclass
+class Scan:
+    """What one quick pass over the records file tells before the real one."""
+
+    ids: set[str] = field(default_factory=set)  # every record number (search keys)
+    listed: set[str] = field(default_factory=set)  # every image cell's path (NFC)
+    image_cells: int = 0  # how many images the cells list: the progress bar's total
+
+
+def scan_records(collection: Collection) -> Scan:
+    """Read the records file once for the numbers and image cells; kept on the collection,
+    so the progress bar's count and the matcher share one pass."""
+    cached = collection.extra.get("scan")
+    if cached is not None:
+        return cached
+    scan = Scan()
     id_column = collection.fields["id"]
     image_column = collection.fields.get("images")
     try:
@@ -84,21 +96,25 @@ def _record_numbers(collection: Collection) -> tuple[set[str], set[str]]:
             if isinstance(value, list):
                 value = "; ".join(value)
             if value and str(value).strip():
-                ids.add(search_key(str(value).strip()))
+                scan.ids.add(search_key(str(value).strip()))
             cell = row.values.get(image_column) if image_column else None
             if cell:
-                for item in cell if isinstance(cell, list) else split_images(str(cell)):
-                    listed.add(unicodedata.normalize("NFC", item.replace("\\", "/").strip()))
+                items = cell if isinstance(cell, list) else split_images(str(cell))
+                scan.image_cells += len(items)
+                for item in items:
+                    scan.listed.add(unicodedata.normalize("NFC", item.replace("\\", "/").strip()))
     except CollectionError:
         pass  # the real pass reports it
-    return ids, listed
+    collection.extra["scan"] = scan
+    return scan
 
 
 def build_matcher(collection: Collection) -> ImageMatcher | None:
     """The images of a folder matched to its record numbers; None when matching is off."""
     if not collection.match_images:
         return None
-    ids, listed = _record_numbers(collection)
+    scan = scan_records(collection)
+    ids, listed = scan.ids, scan.listed
     patterns = [
         (pattern, [p.casefold() for p in re.split(r"\{id\}|\{n\}", name) if p])
         for pattern, name in zip(

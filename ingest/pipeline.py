@@ -44,7 +44,7 @@ from archive.records import ImageRef, Institution, Record, image_id, record_id, 
 from .collection import Collection, load_collection
 from .images import ImageResult, ImageTask, PageResult, TileParams, process_image, sha256_file
 from .mapping import Draft, check_header, map_row
-from .matching import build_matcher
+from .matching import build_matcher, scan_records
 from .progress import Progress
 from .readers import read_records
 from .report import Change, InstitutionReport, Report
@@ -426,26 +426,11 @@ class _Run:
 
 
 def _count_images(collection: Collection) -> int:
-    """Image cells in the records file: the progress bar's total (read once more; cheap)."""
-    column = collection.fields.get("images")
-    if not column:
+    """Image cells in the records file: the progress bar's total (one quick pass, shared
+    with the image matcher)."""
+    if "images" not in collection.fields and not collection.match_images:
         return 0
-    try:
-        _, _, rows = read_records(
-            collection.records_path,
-            encoding=collection.encoding,
-            delimiter=collection.delimiter,
-            sheet=collection.sheet,
-            header_row=collection.header_row,
-        )
-        total = 0
-        for row in rows:
-            value = row.values.get(column)
-            if value:
-                total += len(value) if isinstance(value, list) else len(split_images(str(value)))
-        return total
-    except CollectionError:
-        return 0  # reported properly by the real pass
+    return scan_records(collection).image_cells
 
 
 def _load(paths: list[str], report: Report) -> list[tuple[Collection, InstitutionReport]]:
