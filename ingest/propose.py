@@ -192,6 +192,7 @@ def propose(folder: Path, records: Path | None = None) -> Proposal:
     )
     if records.suffix.lower() in WORKBOOK_SUFFIXES:
         proposal.sheet = codec.removeprefix("sheet ").strip("'")
+        proposal.header_row = getattr(header, "row", None)
     for column in columns:
         name_ = field_for(column)
         if name_ is not None and name_ not in proposal.fields:
@@ -255,7 +256,8 @@ def render_toml(
     ]
     if proposal.sheet is not None:
         out.append(f"sheet = {_toml_string(proposal.sheet)}")
-        out.append("# header_row = 3                # found automatically; set it if wrong")
+        row = proposal.header_row
+        out.append(f"# header_row = {row:<16} # the header was found on row {row}; set it if wrong")
     else:
         out.append(f'encoding = "auto"              # detected: {proposal.encoding}')
     out += ["", "[fields]                         # field = column, with a value from the file"]

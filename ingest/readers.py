@@ -64,6 +64,7 @@ class Header(list):
     """A header's column names; ``cell`` says where a workbook's header is (its row)."""
 
     cell: str | None = None
+    row: int | None = None  # a workbook's header row, as Excel numbers it
 
 
 def _column_index(letters: str) -> int:

@@ -187,6 +187,7 @@ def read_workbook(
             owner[c] = index
     header = Header(names_at[i] for i in sorted(names_at))
     header.cell = f"{sheet_ref(name)} row {head + 1}"
+    header.row = head + 1
     letters = {names_at[i]: column_letter(i) for i in names_at}
     unnamed: dict[int, str] = {}
 

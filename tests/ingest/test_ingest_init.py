@@ -102,6 +102,7 @@ def test_init_on_an_excel_register_with_camera_images(tmp_path: Path, runner, ho
     assert result.exit_code == 0, result.output
     proposed = tomllib.loads((folder / "institution.toml").read_text(encoding="utf-8"))
     assert proposed["records"] == {"path": "台帳.xlsx", "sheet": "収蔵品台帳"}
+    assert "# header_row = 3 " in (folder / "institution.toml").read_text(encoding="utf-8")
     assert proposed["fields"] == {
         "id": "整理番号",
         "title": "品名",
