@@ -226,6 +226,8 @@ def _toml_string(text: str) -> str:
 
 
 def _comment(text: str, width: int = 40) -> str:
+    """One line of at most ``width`` printable characters: safe in a TOML comment and on a
+    terminal (a cell's escape sequences or line breaks never reach either)."""
     flat = " ".join("".join(c if c.isprintable() else " " for c in text).split())
     return flat if len(flat) <= width else flat[: width - 1] + "…"
 
@@ -356,14 +358,18 @@ def run_init(
     )
     echo(f"Records: {proposal.records.name} ({where}), {len(proposal.columns)} columns")
     if proposal.others:
-        echo("  also here, not used: " + ", ".join(p.name for p in proposal.others))
+        echo("  also here, not used: " + ", ".join(_comment(p.name, 80) for p in proposal.others))
     echo("Proposed mapping (field = column: a value from the file):")
     order = [f.name for f in FIELDS]
     for name in sorted(proposal.fields, key=order.index):
         column = proposal.fields[name]
-        echo(f"  {name:<18} = {column}: {_comment(proposal.samples.get(column, ''))}")
+        sample = _comment(proposal.samples.get(column, ""))
+        echo(f"  {name:<18} = {_comment(column, 60)}: {sample}")
     if proposal.unmapped:
-        echo("Not mapped (kept as extra metadata): " + ", ".join(proposal.unmapped))
+        echo(
+            "Not mapped (kept as extra metadata): "
+            + ", ".join(_comment(c, 60) for c in proposal.unmapped)
+        )
     complete = all(f in proposal.fields for f in ("id", "title"))
     if complete and "images" not in proposal.fields:
         from .collection import load_collection

@@ -117,6 +117,24 @@ def test_init_on_an_excel_register_with_camera_images(tmp_path: Path, runner, ho
     assert "2 added" in dry.output and "public, no image (1):\n    M-2" in dry.output
 
 
+def test_init_with_hostile_column_names_and_cells(tmp_path: Path, runner) -> None:
+    """Escape sequences and line breaks in a header or a cell reach neither the terminal
+    nor the TOML file's comments; the column names themselves stay exact in the TOML."""
+    folder = tmp_path / "hall"
+    folder.mkdir()
+    evil = 'メモ\x1b[2J\n[fields]\nid = "x"'
+    text = f'資料番号,名称,"{evil}"\nA-1,壺,"\x1b]0;pwned\x07\r\n# not a comment"\n'
+    (folder / "records.csv").write_text(text, encoding="utf-8")
+    result = runner.invoke(cli, ["init", str(folder)])
+    assert result.exit_code == 0, result.output
+    assert "\x1b" not in result.output and "\x07" not in result.output
+    written = (folder / "institution.toml").read_text(encoding="utf-8")
+    assert "\x1b" not in written
+    proposed = tomllib.loads(written)  # still valid TOML, with only the real mapping
+    assert proposed["fields"] == {"id": "資料番号", "title": "名称"}
+    assert load_collection(folder).fields == {"id": "資料番号", "title": "名称"}
+
+
 @pytest.mark.parametrize(
     ("column", "field"),
     [

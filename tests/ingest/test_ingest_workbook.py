@@ -124,6 +124,17 @@ def test_ingest_workbook_dates_and_located_errors(tmp_path: Path, archive) -> No
     bad = by_record["L-4"]
     assert bad.cell == f"{SHEET}!F8" and bad.column == "画像" and bad.value == "../outside.jpg"
     assert f"register.xlsx {SHEET}!F8" in report.render()
+    saved = {f["record"]: f for f in report.to_dict()["institutions"][0]["failures"]}
+    assert saved["L-4"] | {"reason": None} == {
+        "reason": None,
+        "record": "L-4",
+        "file": "register.xlsx",
+        "row": 8,
+        "field": "images",
+        "cell": f"{SHEET}!F8",
+        "column": "画像",
+        "value": "../outside.jpg",
+    }
     rec = archive.catalog.get_record("memorial_L-1", public_only=False)
     assert (rec.fields["date"], rec.date_start, rec.era) == ("1901/5/3", 1901, "明治時代")
     rec2 = archive.catalog.get_record("memorial_L-2", public_only=False)
