@@ -96,7 +96,11 @@ def load_collection(path: str | Path) -> Collection:
     toml_path = folder / TOML_NAME
     where = str(toml_path)
     if not toml_path.is_file():
-        raise CollectionError(f"no {TOML_NAME} in this folder", file=str(folder))
+        raise CollectionError(
+            f"no {TOML_NAME} in this folder; `archive init {path}` proposes one from its "
+            "records file or workbook",
+            file=str(folder),
+        )
     try:
         data = tomllib.loads(toml_path.read_text(encoding="utf-8-sig"))
     except UnicodeDecodeError:

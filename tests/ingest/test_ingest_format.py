@@ -139,7 +139,7 @@ def test_institution_toml_full(tmp_path: Path) -> None:
 
 
 def test_not_a_collection(tmp_path: Path) -> None:
-    with pytest.raises(CollectionError, match="no institution.toml"):
+    with pytest.raises(CollectionError, match="no institution.toml in this folder; `archive init"):
         load_collection(tmp_path)
 
 
