@@ -111,3 +111,16 @@ def test_html_into_a_missing_folder_fails_before_the_run(tmp_path: Path, runner,
     result = runner.invoke(cli, ["--home", str(home), "ingest", "--html", str(target), str(folder)])
     assert result.exit_code == 1 and "its folder does not exist" in result.output
     assert "Ingest report" not in result.output  # nothing was run
+
+
+def test_csv_errors_name_file_row_column_and_value(tmp_path: Path, archive, make_collection):
+    from ingest_helpers import row
+
+    from ingest.html_report import render_html
+    from ingest.pipeline import run_ingest
+
+    folder = make_collection([row("A-1", "壺"), row("A-2", "皿", 公開="<b>maybe</b>")])
+    report = run_ingest(archive, [str(folder)], dry_run=True, workers=1, progress=None)
+    page = render_html(report)
+    assert "<td>records.csv, row 3</td><td>A-2</td><td>public</td><td>公開</td>" in page
+    assert '<td class="value">&lt;b&gt;maybe&lt;/b&gt;</td>' in page and "<b>maybe" not in page
