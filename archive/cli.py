@@ -21,10 +21,11 @@ from .errors import ArchiveError, StorageUnavailable
 from .storage import Home, ImageStore, open_store
 
 FORMAT_HELP = """\b
-A collection folder, one per institution:
+A collection folder, one per institution (`archive init FOLDER` proposes the toml):
   <folder>/institution.toml
-  <folder>/records.csv | .tsv | .json | .jsonl   (named in institution.toml)
-  <folder>/images/...                            (any depth)
+  <folder>/records.csv | .tsv | .json | .jsonl | .xlsx | .xlsm | .xls | .ods
+  <folder>/images/...     (any depth; or named after the record numbers:
+                           F-1.jpg, F-1_2.jpg, F-1-2.tif, F-1 (2).JPG)
 
 \b
 institution.toml:
@@ -37,6 +38,8 @@ institution.toml:
   [records]
   path = "records.csv"
   encoding = "auto"                 # UTF-8 (BOM or not), else CP932
+  # sheet = "収蔵品台帳"              # workbooks: the sheet (default: first)
+  # header_row = 3                  # workbooks: found by itself
   [fields]                          # canonical field = source column/key
   id = "資料番号"                    # required
   title = "名称"                     # required
@@ -48,7 +51,8 @@ object_type_en, material, material_en, dimensions, description,
 description_en, keywords (split on ; ； 、 |), rights, public, max_image_size,
 behavior (paged/continuous/individuals, or 冊子/巻子...), viewing_direction
 (left-to-right, right-to-left or 右から左...). Unmapped columns are kept as extra
-metadata.
+metadata. Rows without images (or no images column): files named after the
+record's number are used ([images] names, folder, match change that).
 Full reference: docs/collection-format.md
 """
 
@@ -286,26 +290,94 @@ def serve(
 
 
 @cli.command()
+@click.argument("folder", type=click.Path(exists=True, file_okay=False))
+@click.option(
+    "--id",
+    "inst_id",
+    default=None,
+    help="The institution's id ([a-z0-9-], never changed once published); "
+    "default: made from the folder's name.",
+)
+@click.option(
+    "--records",
+    default=None,
+    help="The records file or workbook in FOLDER, when it holds several "
+    "(default: the first workbook, else CSV, TSV, JSON Lines, JSON).",
+)
+@click.option("--force", is_flag=True, help="Replace an existing institution.toml.")
+def init(folder: str, inst_id: str | None, records: str | None, force: bool) -> None:
+    """Propose FOLDER/institution.toml from the records file or workbook it holds.
+
+    Finds the records file (.xlsx, .xlsm, .xls, .ods, .csv, .tsv, .json, .jsonl), detects
+    its encoding (UTF-8 or CP932) or, in a workbook, the header row below any title
+    rows, and maps its columns to the archive's fields from the names Japanese and
+    English registers use (資料番号/登録番号 -> id, 名称/作品名 -> title, よみ -> title_kana,
+    作者 -> creator, 時代/年代 -> date, 法量/寸法 -> dimensions, 公開 -> public,
+    画像/ファイル名 -> images, and their English twins such as 名称（英語）). Each mapped
+    line carries a value from the file as a comment; columns it does not recognise are
+    listed and kept as extra metadata. Without an images column, images are found by
+    the record's number (F-1.jpg, F-1_2.jpg, F-1-2.tif, F-1 (2).JPG, in any folder).
+
+    Asks for the file and the institution's names only when standard input is a
+    terminal; never replaces an existing institution.toml without --force. Check the
+    file as the output says, then run `archive ingest --dry-run --html report.html FOLDER`.
+    """
+    from pathlib import Path
+
+    from ingest.propose import run_init
+
+    interactive = sys.stdin is not None and sys.stdin.isatty()
+    complete = run_init(
+        Path(folder),
+        inst_id=inst_id,
+        records=records,
+        force=force,
+        echo=click.echo,
+        prompt=(lambda text, default: click.prompt(text, default=default)) if interactive else None,
+    )
+    if not complete:
+        sys.exit(1)
+
+
+@cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
 @click.option("--workers", type=int, default=None, help="Tiling processes (default: CPU cores).")
 @click.option("--dry-run", is_flag=True, help="Validate and show what would change; write nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON instead of text.")
+@click.option(
+    "--html",
+    "html_path",
+    default=None,
+    type=click.Path(dir_okay=False, writable=True),
+    help="Also write the report as one HTML page to open in a browser, offline: "
+    "changes, every error with its sheet, row, column and value, and a thumbnail "
+    "of each added or changed image as it will be published.",
+)
 @click.pass_obj
 def ingest(
-    obj: Context, paths: tuple[str, ...], workers: int | None, dry_run: bool, as_json: bool
+    obj: Context,
+    paths: tuple[str, ...],
+    workers: int | None,
+    dry_run: bool,
+    as_json: bool,
+    html_path: str | None,
 ) -> None:
     """Ingest institution folders: check, tile images, update the catalog and search index.
 
     Shows progress on stderr, then a report per institution (records added, updated,
     unchanged, removed, failed, each failure with its file, row and field); the same
     report is saved as JSON under the archive's reports/ folder. --dry-run writes
-    nothing and lists what a real run would change. Only one ingest writes at a time.
+    nothing and lists what a real run would change, the images named after no record
+    and the public records without images. --html FILE writes the same report as one
+    page to open in a browser, offline, with thumbnails. Only one ingest writes at a time.
     Exit status is 0 only when every record of every folder succeeded, 130 when the
     run was interrupted (Ctrl-C or SIGTERM: the images being tiled are finished, the
     rest is left for the next run, which resumes where this one stopped).
     """
     from ingest.pipeline import run_ingest
 
+    if html_path is not None and not os.path.isdir(os.path.dirname(os.path.abspath(html_path))):
+        raise click.ClickException(f"--html {html_path}: its folder does not exist")
     archive = obj.archive(workers=workers)
     archive.images.check()  # a wrong storage_url, bucket or credentials: one line, now
     if not dry_run:
@@ -320,6 +392,16 @@ def ingest(
         click.echo("\nInterrupted; nothing was lost. Run the same command again.", err=True)
         sys.exit(130)
     click.echo(_dump(report.to_dict()) if as_json else report.render())
+    if html_path is not None:
+        from ingest.html_report import write_html
+
+        try:
+            written = write_html(report, html_path)
+        except OSError as exc:
+            raise click.ClickException(
+                f"{html_path}: cannot write the HTML report: {exc.strerror or exc}"
+            ) from None
+        click.echo(f"HTML report: {written}", err=True)
     if report.interrupted:
         sys.exit(130)
     if not report.ok:

@@ -33,6 +33,9 @@ class CollectionError(ArchiveError):
         row: int | None = None,
         field: str | None = None,
         record: str | None = None,
+        cell: str | None = None,
+        column: str | None = None,
+        value: str | None = None,
     ) -> None:
         super().__init__(reason)
         self.reason = reason
@@ -40,10 +43,15 @@ class CollectionError(ArchiveError):
         self.row = row
         self.field = field
         self.record = record
+        self.cell = cell  # a workbook's sheet and cell as Excel shows them: 収蔵品台帳!D12
+        self.column = column  # the source column (header name or JSON key)
+        self.value = value  # the offending cell's text, when there is one
 
     def where(self) -> str:
         parts = []
-        if self.file:
+        if self.file and self.cell:
+            parts.append(f"{self.file} {self.cell}")
+        elif self.file:
             parts.append(self.file if self.row is None else f"{self.file}:{self.row}")
         if self.record:
             parts.append(f"record {self.record}")
@@ -57,6 +65,9 @@ class CollectionError(ArchiveError):
             "row": self.row,
             "field": self.field,
             "record": self.record,
+            "cell": self.cell,
+            "column": self.column,
+            "value": self.value,
             "reason": self.reason,
         }
 

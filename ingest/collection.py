@@ -17,7 +17,9 @@ from archive.errors import CollectionError
 from archive.records import FIELDS_BY_NAME, INSTITUTION_ID_RE, Institution, is_valid_rights
 
 TOML_NAME = "institution.toml"
-RECORD_SUFFIXES = (".csv", ".tsv", ".json", ".jsonl")
+RECORD_SUFFIXES = (".csv", ".tsv", ".json", ".jsonl", ".xlsx", ".xlsm", ".xls", ".ods")
+# How image files are named after their record's number (see docs/collection-format.md).
+DEFAULT_IMAGE_NAMES = ("{id}", "{id}_{n}", "{id}-{n}", "{id} ({n})")
 
 
 @dataclass
@@ -31,6 +33,11 @@ class Collection:
     fields: dict[str, str]  # canonical field -> source column (or JSON key)
     delimiter: str | None = None  # CSV/TSV override
     extra: dict[str, Any] = field(default_factory=dict)
+    sheet: str | None = None  # a workbook's sheet (default: the first)
+    header_row: int | None = None  # a workbook's header row (default: found)
+    match_images: bool = True  # find images by the record's number (see matching.py)
+    image_folder: str = ""  # where to look for them, relative to the folder
+    image_names: tuple[str, ...] = DEFAULT_IMAGE_NAMES
 
     @property
     def records_name(self) -> str:
@@ -89,7 +96,11 @@ def load_collection(path: str | Path) -> Collection:
     toml_path = folder / TOML_NAME
     where = str(toml_path)
     if not toml_path.is_file():
-        raise CollectionError(f"no {TOML_NAME} in this folder", file=str(folder))
+        raise CollectionError(
+            f"no {TOML_NAME} in this folder; `archive init {path}` proposes one from its "
+            "records file or workbook",
+            file=str(folder),
+        )
     try:
         data = tomllib.loads(toml_path.read_text(encoding="utf-8-sig"))
     except UnicodeDecodeError:
@@ -174,6 +185,22 @@ def load_collection(path: str | Path) -> Collection:
             "delimiter must be one character", file=where, field="records.delimiter"
         )
 
+    sheet = records.get("sheet")
+    if sheet is not None and (not isinstance(sheet, str) or not sheet):
+        raise CollectionError(
+            "sheet must be the name of a sheet", file=where, field="records.sheet"
+        )
+    header_row = records.get("header_row")
+    if header_row is not None and (
+        not isinstance(header_row, int) or isinstance(header_row, bool) or header_row < 1
+    ):
+        raise CollectionError(
+            f"header_row must be a row number, 1 or more (got {header_row!r})",
+            file=where,
+            field="records.header_row",
+        )
+    match_images, image_folder, image_names = _images_table(data.get("images"), folder, where)
+
     fields = data.get("fields")
     if not isinstance(fields, dict):
         raise CollectionError("[fields] table is required", file=where, field="fields")
@@ -210,4 +237,49 @@ def load_collection(path: str | Path) -> Collection:
         encoding=encoding,
         fields={k: v.strip() for k, v in fields.items()},
         delimiter=delimiter,
+        sheet=sheet,
+        header_row=header_row,
+        match_images=match_images,
+        image_folder=image_folder,
+        image_names=image_names,
     )
+
+
+def _images_table(table: Any, folder: Path, where: str) -> tuple[bool, str, tuple[str, ...]]:
+    """The optional ``[images]`` table: match = true, folder = "", names = [...]."""
+    if table is None:
+        return True, "", DEFAULT_IMAGE_NAMES
+    if not isinstance(table, dict):
+        raise CollectionError("[images] must be a table", file=where, field="images")
+    for key in table:
+        if key not in ("match", "folder", "names"):
+            raise CollectionError(
+                f"unknown key {key!r}; [images] knows match, folder and names",
+                file=where,
+                field=f"images.{key}",
+            )
+    match = table.get("match", True)
+    if not isinstance(match, bool):
+        raise CollectionError(
+            f"match must be true or false (got {match!r})", file=where, field="images.match"
+        )
+    sub = table.get("folder", "")
+    if not isinstance(sub, str) or (sub and inside(folder, sub) is None):
+        raise CollectionError(
+            f"folder must be a folder inside this one (got {sub!r})",
+            file=where,
+            field="images.folder",
+        )
+    names = table.get("names", list(DEFAULT_IMAGE_NAMES))
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+        raise CollectionError(
+            'names must be a list like ["{id}", "{id}_{n}"]', file=where, field="images.names"
+        )
+    for name in names:
+        if name.count("{id}") != 1 or name.count("{n}") > 1 or "/" in name:
+            raise CollectionError(
+                f"{name!r}: each name must hold {{id}} once, {{n}} at most once, and no '/'",
+                file=where,
+                field="images.names",
+            )
+    return match, sub.strip("/"), tuple(names)

@@ -31,7 +31,8 @@ from archive.records import (
 
 from .collection import Collection, inside
 from .dates import normalise_date
-from .readers import Row
+from .matching import ImageMatcher
+from .readers import Labelled, Row
 
 _JAPANESE_EXAMPLE = {"behavior": "冊子 or 巻子", "viewing_direction": "右から左"}
 _TRUE = {"true", "1", "yes", "y", "公開", "○", "〇", "可", "はい"}
@@ -46,12 +47,18 @@ class Draft:
     record: Record
     key: str  # duplicate-detection key of the local id (NFKC, case-folded)
     image_paths: list[Path]  # absolute paths, parallel to record.images (before page expansion)
+    matched: int = 0  # how many of them were found by the record's number (not listed)
 
 
 def _as_text(value: Any) -> str:
     if isinstance(value, list):
-        return "; ".join(v.strip() for v in value if v.strip())
+        return "; ".join(_shown(v) for v in value if v.strip())
     return str(value).strip()
+
+
+def _shown(value: str) -> str:
+    """A value as text: a workbook cell under a sub-header with its label (縦 21.2)."""
+    return value.shown().strip() if isinstance(value, Labelled) else value.strip()
 
 
 def _as_list(value: Any, splitter) -> list[str]:
@@ -81,18 +88,33 @@ def check_header(collection: Collection, header: list[str] | None) -> None:
                 f"column {column!r} (mapped to {name}) is not in the header; columns are: "
                 + ", ".join(repr(h) for h in header if h),
                 file=collection.records_name,
-                row=1,
+                row=1 if getattr(header, "cell", None) is None else None,
                 field=f"fields.{name}",
+                cell=getattr(header, "cell", None),
             )
 
 
-def map_row(collection: Collection, row: Row) -> Draft:
-    """Map and check one row. Raises CollectionError on the first problem found."""
+def map_row(collection: Collection, row: Row, matcher: ImageMatcher | None = None) -> Draft:
+    """Map and check one row. Raises CollectionError on the first problem found.
+
+    With a ``matcher``, a record whose images cell is empty (or that has no images
+    column) gets the images named after its number."""
     inst = collection.institution
     file = collection.records_name
 
     def fail(reason: str, field_name: str | None = None, rec: str | None = None):
-        return CollectionError(reason, file=file, row=row.number, field=field_name, record=rec)
+        column = collection.fields.get(field_name) if field_name else None
+        value = row.values.get(column) if column else None
+        return CollectionError(
+            reason,
+            file=file,
+            row=row.number,
+            field=field_name,
+            record=rec,
+            cell=row.cell(column),
+            column=column,
+            value=_as_text(value) if value is not None else None,
+        )
 
     if row.error:
         raise fail(row.error)
@@ -186,6 +208,12 @@ def map_row(collection: Collection, row: Row) -> Draft:
         seen.add(path)
         images.append(ImageRef(id="", source=relative))
         paths.append(path)
+    matched = 0
+    if not images and matcher is not None:
+        for match in matcher.images_for(local_id):
+            matched += 1
+            images.append(ImageRef(id="", source=match.relative))
+            paths.append(match.path)
 
     dates = normalise_date(fields.get("date"))
     record = Record(
@@ -203,4 +231,4 @@ def map_row(collection: Collection, row: Row) -> Draft:
         images=images,
         source=SourceRef(file=file, row=row.number),
     )
-    return Draft(record=record, key=key, image_paths=paths)
+    return Draft(record=record, key=key, image_paths=paths, matched=matched)

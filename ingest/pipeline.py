@@ -44,6 +44,7 @@ from archive.records import ImageRef, Institution, Record, image_id, record_id, 
 from .collection import Collection, load_collection
 from .images import ImageResult, ImageTask, PageResult, TileParams, process_image, sha256_file
 from .mapping import Draft, check_header, map_row
+from .matching import build_matcher, scan_records
 from .progress import Progress
 from .readers import read_records
 from .report import Change, InstitutionReport, Report
@@ -203,14 +204,20 @@ class _Run:
             encoding=collection.encoding,
             delimiter=collection.delimiter,
             name=collection.records_name,
+            sheet=collection.sheet,
+            header_row=collection.header_row,
         )
         inst_report.encoding = codec
         check_header(collection, header)
+        matcher = build_matcher(collection)
+        if matcher is not None:
+            inst_report.unmatched_images = matcher.unmatched
+            inst_report.ambiguous_images = matcher.ambiguous
         if not self.dry_run:
             self.catalog.put_institution(inst)
         for row in rows:
             try:
-                draft = map_row(collection, row)
+                draft = map_row(collection, row, matcher)
             except CollectionError as exc:
                 inst_report.fail(exc)
                 self.progress.advance(self._image_cells(row))
@@ -219,6 +226,7 @@ class _Run:
                 else:
                     unknown_rows += 1
                 continue
+            self.progress.total += draft.matched  # not in the images cells counted up front
             first = self.first_row.get(draft.key)
             if first is not None:
                 inst_report.fail(
@@ -234,6 +242,8 @@ class _Run:
                 continue
             self.first_row[draft.key] = row.number
             self.seen.add(draft.record.id)
+            if draft.record.public and not draft.image_paths:
+                inst_report.without_images.append(draft.record.local_id)
             self._start(draft)
         for pending, index, result in self.tiler.drain():
             self._deliver(pending, index, result)
@@ -367,8 +377,14 @@ class _Run:
             self.flush()
 
     def _describe(self, rec: Record, new: bool) -> None:
+        shown = [
+            {"source": i.source, "page": i.page, "width": i.width, "height": i.height}
+            for i in rec.images
+        ]  # for the HTML report's thumbnails
         if new:
-            self.inst_report.changes.append(Change("add", rec.local_id))
+            self.inst_report.changes.append(
+                Change("add", rec.local_id, images=shown, cap=rec.max_image_size)
+            )
             return
         old = self.catalog.get_record(rec.id, public_only=False).to_dict()
         now_ = rec.to_dict()
@@ -384,7 +400,9 @@ class _Run:
                 changed.append(key)
         if old["images"] != now_["images"] and "images" not in changed:
             changed.append("images")  # same paths, different pixels
-        self.inst_report.changes.append(Change("update", rec.local_id, changed))
+        self.inst_report.changes.append(
+            Change("update", rec.local_id, changed, images=shown, cap=rec.max_image_size)
+        )
 
     def _remove_missing(self, unknown_rows: int) -> None:
         existing = set(self.catalog.record_ids(self.inst.id, public_only=False))
@@ -438,22 +456,11 @@ class _Run:
 
 
 def _count_images(collection: Collection) -> int:
-    """Image cells in the records file: the progress bar's total (read once more; cheap)."""
-    column = collection.fields.get("images")
-    if not column:
+    """Image cells in the records file: the progress bar's total (one quick pass, shared
+    with the image matcher)."""
+    if "images" not in collection.fields and not collection.match_images:
         return 0
-    try:
-        _, _, rows = read_records(
-            collection.records_path, encoding=collection.encoding, delimiter=collection.delimiter
-        )
-        total = 0
-        for row in rows:
-            value = row.values.get(column)
-            if value:
-                total += len(value) if isinstance(value, list) else len(split_images(str(value)))
-        return total
-    except CollectionError:
-        return 0  # reported properly by the real pass
+    return scan_records(collection).image_cells
 
 
 def _load(paths: list[str], report: Report) -> list[tuple[Collection, InstitutionReport]]:

@@ -1,8 +1,9 @@
-"""Records files as curators' systems write them: CSV, TSV, JSON and JSON Lines.
+"""Records files as curators' systems write them: CSV, TSV, JSON, JSON Lines, workbooks.
 
 Each reader yields ``Row``s carrying their 1-based row number (CSV/TSV: the line
 the record starts on, the header being line 1; JSON: position in the array;
-JSON Lines: the line) so every later message can point at the source. A row
+JSON Lines: the line; a workbook: the Excel row, with its sheet, see workbook.py)
+so every later message can point at the source. A row
 that cannot be read carries an ``error`` instead of values; the others go on.
 """
 
@@ -29,6 +30,48 @@ class Row:
     number: int
     values: dict[str, Any] = field(default_factory=dict)  # column/key -> str | list[str]
     error: str | None = None
+    sheet: str | None = None  # a workbook's sheet
+    letters: dict[str, str] | None = None  # column -> Excel column letter (shared by rows)
+
+    def cell(self, column: str | None = None) -> str | None:
+        """Where this row (or one of its cells) is in a workbook: ``収蔵品台帳!D12``."""
+        if self.sheet is None:
+            return None
+        from .workbook import cell_ref, sheet_ref
+
+        letter = (self.letters or {}).get(column) if column else None
+        if letter is None:
+            return f"{sheet_ref(self.sheet)} row {self.number}"
+        return cell_ref(self.sheet, self.number, _column_index(letter))
+
+
+class Labelled(str):
+    """A cell's text under a second header row (法量 over 縦, 横, 高): the text is the
+    value (an image path stays a path), ``label`` the sub-header, shown with it in text."""
+
+    label: str = ""
+
+    def __new__(cls, text: str, label: str) -> Labelled:
+        value = super().__new__(cls, text)
+        value.label = label
+        return value
+
+    def shown(self) -> str:
+        return f"{self.label} {self}" if self.label else str(self)
+
+
+class Header(list):
+    """A header's column names; ``cell`` says where a workbook's header is (its row)."""
+
+    cell: str | None = None
+    row: int | None = None  # a workbook's header row, as Excel numbers it
+
+
+def _column_index(letters: str) -> int:
+    index = 0
+    for char in letters:
+        index = index * 26 + ord(char) - 64
+    return index - 1
 
 
 def _line_of(data: bytes, offset: int) -> int:
@@ -153,10 +196,23 @@ def read_jsonl(text: str) -> Iterator[Row]:
 
 
 def read_records(
-    path: Path, *, encoding: str = "auto", delimiter: str | None = None, name: str | None = None
+    path: Path,
+    *,
+    encoding: str = "auto",
+    delimiter: str | None = None,
+    name: str | None = None,
+    sheet: str | None = None,
+    header_row: int | None = None,
 ) -> tuple[list[str] | None, str, Iterator[Row]]:
-    """(header or None for JSON, codec used, rows) of a records file. Raises CollectionError."""
+    """(header or None for JSON, codec used, rows) of a records file. Raises CollectionError.
+
+    For a workbook the "codec" is ``sheet 'NAME'``: what the report shows beside the file."""
     file = name or str(path)
+    from .workbook import WORKBOOK_SUFFIXES, read_workbook
+
+    if path.suffix.lower() in WORKBOOK_SUFFIXES:
+        header, used, rows = read_workbook(path, sheet=sheet, header_row=header_row, file=file)
+        return header, f"sheet {used!r}", rows
     try:
         data = path.read_bytes()
     except OSError as exc:

@@ -18,15 +18,25 @@ class Failure:
     file: str | None = None
     row: int | None = None
     field: str | None = None
+    cell: str | None = None  # a workbook's sheet and cell: 収蔵品台帳!D12
+    column: str | None = None  # the source column
+    value: str | None = None  # the cell's text
 
     @classmethod
     def from_error(cls, exc: CollectionError) -> Failure:
-        return cls(exc.reason, exc.record, exc.file, exc.row, exc.field)
+        return cls(
+            exc.reason, exc.record, exc.file, exc.row, exc.field, exc.cell, exc.column, exc.value
+        )
 
     def where(self) -> str:
         return str(
             CollectionError(
-                self.reason, file=self.file, row=self.row, field=self.field, record=self.record
+                self.reason,
+                file=self.file,
+                row=self.row,
+                field=self.field,
+                record=self.record,
+                cell=self.cell,
             )
         )
 
@@ -38,6 +48,8 @@ class Change:
     kind: str  # add | update | remove
     record: str  # local id
     fields: list[str] = field(default_factory=list)  # what changes, for updates
+    images: list[dict] = field(default_factory=list)  # source, page, width, height (adds, updates)
+    cap: int = 0  # the record's max_image_size: the longest side the public gets (0 = none)
 
 
 @dataclass
@@ -55,6 +67,9 @@ class InstitutionReport:
     changes: list[Change] = field(default_factory=list)
     error: str | None = None  # the folder as a whole could not be ingested
     note: str | None = None
+    without_images: list[str] = field(default_factory=list)  # public records with no image
+    unmatched_images: list[str] = field(default_factory=list)  # files named after no record
+    ambiguous_images: list[str] = field(default_factory=list)  # names to check, and why
 
     @property
     def ok(self) -> bool:
@@ -149,6 +164,16 @@ class Report:
                     f"  ... and {len(inst.failures) - max_failures} more errors "
                     "(all are in the JSON report)"
                 )
+            for label, items in (
+                ("public, no image", inst.without_images),
+                ("image named after no record", inst.unmatched_images),
+                ("image name to check", inst.ambiguous_images),
+            ):
+                if items:
+                    lines.append(f"  {label} ({len(items)}):")
+                    lines.extend(f"    {item}" for item in items[:max_changes])
+                    if len(items) > max_changes:
+                        lines.append(f"    ... and {len(items) - max_changes} more")
         lines.append("")
         if self.error:
             lines.append(f"Run failed: {self.error}")

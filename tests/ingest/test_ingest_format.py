@@ -102,7 +102,7 @@ BASE = (
         (("[records]", 'logo = "missing.png"\n[records]'), "logo", "does not exist"),
         (("[records]", "max_image_size = -1\n[records]"), "max_image_size", ">= 0"),
         (('path = "records.csv"', 'path = "../records.csv"'), "records.path", "inside"),
-        (('path = "records.csv"', 'path = "records.xlsx"'), "records.path", "must end in"),
+        (('path = "records.csv"', 'path = "records.numbers"'), "records.path", "must end in"),
         (('title = "名称"', 'title = "名称"\ncolour = "色"'), "fields.colour", "unknown field"),
         (('title = "名称"\n', ""), "fields.title", "must map"),
         (("[records]", '[records]\nencoding = "klingon"'), "records.encoding", "unknown"),
@@ -139,7 +139,7 @@ def test_institution_toml_full(tmp_path: Path) -> None:
 
 
 def test_not_a_collection(tmp_path: Path) -> None:
-    with pytest.raises(CollectionError, match="no institution.toml"):
+    with pytest.raises(CollectionError, match="no institution.toml in this folder; `archive init"):
         load_collection(tmp_path)
 
 
