@@ -172,15 +172,13 @@ class Server:
                 self.proc.wait()
 
 
-def start_ours(home: Path, probe: str, *, cache_mb: int) -> Server:
-    proc, base = serve_archive(
-        home,
-        probe=probe,
-        env={"ARCHIVE_CACHE_SIZE_MB": str(cache_mb)},
-        args=["--no-access-log"],
-        seconds=60,
-    )
-    return Server(f"archive serve (cache {'on' if cache_mb else 'off'})", proc, base)
+def start_ours(home: Path, probe: str, *, cache_mb: int, metrics: bool = False) -> Server:
+    env = {"ARCHIVE_CACHE_SIZE_MB": str(cache_mb)}
+    if metrics:  # every request counted and timed, as with /metrics behind a token
+        env["ARCHIVE_METRICS_TOKEN"] = "bench"
+    proc, base = serve_archive(home, probe=probe, env=env, args=["--no-access-log"], seconds=60)
+    name = f"archive serve (cache {'on' if cache_mb else 'off'}{', metrics' if metrics else ''})"
+    return Server(name, proc, base)
 
 
 def start_iipimage(root: Path, iip: Path) -> Server:
@@ -312,7 +310,14 @@ def main(args: list[str]) -> int:
         default=3,
         help="alternating runs per scenario; the median is reported",
     )
+    p.add_argument(
+        "--metrics-only",
+        action="store_true",
+        help="only the cost of /metrics instrumentation: cached tiles/s with and without it",
+    )
     opts = p.parse_args(args)
+    if opts.metrics_only:
+        return metrics_cost(opts)
     seconds = 5 if opts.quick else opts.seconds
     soak = 10 if opts.quick else opts.soak
     rounds = 1 if opts.quick else opts.rounds
@@ -370,6 +375,8 @@ def main(args: list[str]) -> int:
             cached = start_ours(home, probe, cache_mb=2048)
             servers.append(cached)
             warm(cached, ours_one)
+            metered = start_ours(home, probe, cache_mb=2048, metrics=True)
+            servers.append(metered)
             scenarios = [
                 (
                     "tiles",
@@ -387,6 +394,13 @@ def main(args: list[str]) -> int:
                     ],
                 ),
                 ("info.json", [("iip info", iip, iip_info), ("ours info", cold, ours_info)]),
+                (
+                    "metrics",
+                    [
+                        ("ours tiles cached, metrics off", cached, ours_one),
+                        ("ours tiles cached, metrics on", metered, ours_one),
+                    ],
+                ),
             ]
             for title, runs in scenarios:
                 print(f"{title}: {rounds} rounds of {seconds} s each, alternating", flush=True)
@@ -506,6 +520,7 @@ def main(args: list[str]) -> int:
             "IIPImage + lighttpd",
             higher_is_better=False,
         ),
+        metrics_row(results),
         Row(
             f"errors in {soak} s of load",
             soak_load.errors,
@@ -519,6 +534,60 @@ def main(args: list[str]) -> int:
     ]
     report.rows.extend(rows)
     report.print("IIIF Image API: archive serve vs IIPImage (wrk -t2 -c8, random viewer tiles)")
+    report.save()
+    return 0 if report.ok else 1
+
+
+def metrics_row(results: dict[str, Load]) -> Row:
+    return Row(
+        "tiles/s cached, /metrics instrumentation on",
+        results["ours tiles cached, metrics on"].rps,
+        "req/s",
+        results["ours tiles cached, metrics off"].rps,
+        "the same server without it",
+        target_ratio=0.95,
+        note="prometheus_client multiprocess mode: every request counted by route and "
+        "status and timed; servers alternated round by round, median of the rounds",
+    )
+
+
+def metrics_cost(opts) -> int:
+    """The /metrics cost alone: two cached servers on the same archive, alternated."""
+    ensure_packages()
+    seconds = 5 if opts.quick else opts.seconds
+    rounds = 1 if opts.quick else max(opts.rounds, 3)
+    report = Report(
+        "image-metrics", params={"seconds": seconds, "rounds": rounds, "wrk": "-t2 -c8"}
+    )
+    with scratch("image") as root:
+        print("building the pyramid and the archive...", flush=True)
+        home, ids, _, _ = build_archive(root, True)
+        paths = [f"/iiif/3/{ids[0]}/{t}" for t in viewer_tiles(WIDTH, HEIGHT)]
+        probe = f"/iiif/3/{ids[0]}/info.json"
+        servers: list[Server] = []
+        loads: dict[str, list[Load]] = {
+            "ours tiles cached, metrics off": [],
+            "ours tiles cached, metrics on": [],
+        }
+        try:
+            plain = start_ours(home, probe, cache_mb=2048)
+            servers.append(plain)
+            metered = start_ours(home, probe, cache_mb=2048, metrics=True)
+            servers.append(metered)
+            warm(plain, paths)
+            for n in range(rounds):
+                # Alternate which goes first, so neither always runs on a warmer machine.
+                order = [("off", plain), ("on", metered)]
+                for name, server in order if n % 2 == 0 else order[::-1]:
+                    load = wrk(server, paths, seconds, root)
+                    print(f"  metrics {name}: {load.rps:,.0f} req/s", flush=True)
+                    loads[f"ours tiles cached, metrics {name}"].append(load)
+        finally:
+            for server in servers:
+                server.stop()
+    results = {k: sorted(v, key=lambda load: load.rps)[len(v) // 2] for k, v in loads.items()}
+    report.rows.append(metrics_row(results))
+    report.print("/metrics instrumentation cost on cached tiles (wrk -t2 -c8)")
     report.save()
     return 0 if report.ok else 1
 

@@ -61,6 +61,7 @@ class ImageResult:
     etag: str
     source: Source
     body: Rendered | None = None  # None until rendered (a 304 never renders)
+    how: str = ""  # once rendered: "stored" (a tile copied), "hit" or "miss" (derivative cache)
 
 
 class ImageService:
@@ -178,17 +179,16 @@ class ImageService:
         src, plan = result.source, result.plan
         if copyable_tile(src.pyramid, plan, src.width, src.height):
             body = render(src.path, src.pyramid, plan, src.width, src.height)
-            return ImageResult(plan, result.etag, src, body)
+            return ImageResult(plan, result.etag, src, body, "stored")
         key = self.cache.key(
             src.info.id, src.info.version, str(src.width), str(src.height), plan.canonical
         )
         data = self.cache.get(key)
         if data is not None:
-            body = Rendered(data, FORMATS[plan.format])
-        else:
-            body = render(src.path, src.pyramid, plan, src.width, src.height)
-            self.cache.put(key, body.data)
-        return ImageResult(plan, result.etag, src, body)
+            return ImageResult(plan, result.etag, src, Rendered(data, FORMATS[plan.format]), "hit")
+        body = render(src.path, src.pyramid, plan, src.width, src.height)
+        self.cache.put(key, body.data)
+        return ImageResult(plan, result.etag, src, body, "miss")
 
 
 @lru_cache(maxsize=4096)
