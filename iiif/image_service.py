@@ -18,9 +18,11 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from functools import lru_cache
 
+import pyvips
+
 from archive.catalog import ImageInfo
 from archive.context import Archive
-from archive.errors import NotFound
+from archive.errors import ArchiveError, NotFound
 from archive.records import IMAGE_ID_RE
 
 from . import info as info_mod
@@ -50,9 +52,32 @@ class Source:
         small, and the memory for tile indexes has one bound, that cache's."""
         try:
             return pyramid(self.path)
-        except (OSError, PyramidError) as exc:  # gone since: a re-ingest swept it
-            log.error("image %s: pyramid %s unreadable: %s", self.info.id, self.path, exc)
-            raise NotFound(f"image {self.info.id!r} is not available") from None
+        except (OSError, PyramidError) as exc:  # gone since (a re-ingest swept it), or damaged
+            raise unavailable(self.info.id, self.path, exc) from None
+
+
+class ImageUnavailable(ArchiveError):
+    """The catalog has the image but its pyramid cannot be read (damaged on disk): 503,
+    so caches do not keep it as gone, and `archive check` says which and why."""
+
+    http_status = 503
+
+
+_reported: set[str] = set()
+_reported_lock = threading.Lock()
+
+
+def unavailable(image_id: str, path: str, exc: Exception) -> ArchiveError:
+    """The error to answer for an unreadable pyramid: 404 when the file is gone, else 503.
+    Logged once per file and process, however many tiles of it are asked for."""
+    with _reported_lock:
+        first = path not in _reported
+        _reported.add(path)
+    if first:
+        log.error("image %s: pyramid %s unreadable: %s", image_id, path, exc)
+    if isinstance(exc, FileNotFoundError):
+        return NotFound(f"image {image_id!r} is not available")
+    return ImageUnavailable(f"image {image_id!r} is unavailable: its pyramid is damaged")
 
 
 @dataclass(frozen=True)
@@ -95,24 +120,23 @@ class ImageService:
             if len(local.sources) >= _SOURCES_PER_THREAD:
                 local.sources.clear()
             local.sources[image_id] = found
-        if isinstance(found, str):  # remembered absence: a fresh error each time
-            raise NotFound(found)
+        if isinstance(found, ArchiveError):  # remembered absence: a fresh error each time
+            raise type(found)(str(found))
         return found
 
-    def _load(self, image_id: str) -> Source | str:
-        """The image's Source, or the reason it is not found."""
+    def _load(self, image_id: str) -> Source | ArchiveError:
+        """The image's Source, or the error that says why there is none."""
         try:
             image = self.archive.catalog.get_image(image_id)
         except NotFound as exc:
-            return str(exc)
+            return exc
         if not image.public:
-            return f"no image {image_id!r}"
+            return NotFound(f"no image {image_id!r}")
         path = str(self.archive.images.path(image.id, image.version))
         try:
             pyr = pyramid(path)
         except (OSError, PyramidError) as exc:
-            log.error("image %s: pyramid %s unreadable: %s", image_id, path, exc)
-            return f"image {image_id!r} is not available"
+            return unavailable(image_id, path, exc)
         width, height = info_mod.presented_size(pyr.width, pyr.height, image.max_image_size)
         modified = datetime.strptime(image.updated_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
         return Source(image, width, height, path, modified, format_datetime(modified, usegmt=True))
@@ -175,7 +199,14 @@ class ImageService:
         return ImageResult(plan, etag, src)
 
     def render(self, result: ImageResult) -> ImageResult:
-        """The bytes: an exact stored tile as it is, else from the disk cache or rendered."""
+        """The bytes: an exact stored tile as it is, else from the disk cache or rendered.
+        A pyramid damaged where this request reads it answers 503 (see ``unavailable``)."""
+        try:
+            return self._render(result)
+        except (OSError, PyramidError, pyvips.Error) as exc:
+            raise unavailable(result.source.info.id, result.source.path, exc) from None
+
+    def _render(self, result: ImageResult) -> ImageResult:
         src, plan = result.source, result.plan
         if copyable_tile(src.pyramid, plan, src.width, src.height):
             body = render(src.path, src.pyramid, plan, src.width, src.height)

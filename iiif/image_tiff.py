@@ -8,6 +8,7 @@ re-encode: the common case of a deep-zoom viewer. TIFF 6.0 and BigTIFF.
 
 from __future__ import annotations
 
+import os
 import struct
 from array import array
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ _TYPES = {
     13: (4, "I"),
     18: (8, "q"),
 }
+_MAX_FIELD = 1 << 28  # 256 MiB: tile offsets of a 2-gigapixel level are ~250 KiB
 _MAX_PAGES = 64  # a pyramid of a 2**64-pixel side: anything more is a broken file
 
 
@@ -78,6 +80,8 @@ class Level:
         index = row * self.tiles_across + col
         fh.seek(self.offsets[index])
         data = fh.read(self.counts[index])
+        if len(data) != self.counts[index]:
+            raise PyramidError(f"tile {index} of a level is cut short (the file is truncated)")
         if not data.startswith(b"\xff\xd8"):
             return None
         tables = self.jpeg_tables
@@ -110,6 +114,8 @@ class Pyramid:
 def _read_values(fh, endian: str, typ: int, count: int, value_field: bytes, big: bool):
     size, code = _TYPES.get(typ, (1, "B"))
     total = size * count
+    if total > _MAX_FIELD:
+        raise PyramidError("TIFF field larger than any pyramid of ours")
     inline = 8 if big else 4
     if total <= inline:
         raw = value_field[:total]
@@ -125,9 +131,18 @@ def _read_values(fh, endian: str, typ: int, count: int, value_field: bytes, big:
 
 
 def read_pyramid(path: str | Path) -> Pyramid:
-    """Every level's geometry and tile index. Raises PyramidError on anything unexpected."""
+    """Every level's geometry and tile index. Raises PyramidError on anything unexpected:
+    a truncated file, garbage, a broken directory (OSError when it cannot be opened)."""
+    try:
+        return _read_pyramid(path)
+    except (struct.error, ValueError, OverflowError, MemoryError) as exc:
+        raise PyramidError(f"broken TIFF structure ({exc})") from None
+
+
+def _read_pyramid(path: str | Path) -> Pyramid:
     levels = []
     with open(path, "rb") as fh:
+        file_size = os.fstat(fh.fileno()).st_size
         head = fh.read(16)
         if head[:2] == b"II":
             endian = "<"
@@ -179,6 +194,11 @@ def read_pyramid(path: str | Path) -> Pyramid:
             offsets, counts = get(_TILE_OFFSETS), get(_TILE_COUNTS)
             if not (width and height and tw and th and offsets and counts):
                 raise PyramidError("TIFF page is not tiled")
+            across, down = -(-width[0] // tw[0]), -(-height[0] // th[0])
+            if len(offsets) != len(counts) or len(offsets) < across * down:
+                raise PyramidError("TIFF tile index does not match the page's size")
+            if max(o + c for o, c in zip(offsets, counts, strict=True)) > file_size:
+                raise PyramidError("tiles lie beyond the end of the file (truncated)")
             compression = get(_COMPRESSION) or (1,)
             samples = get(_SAMPLES) or (1,)
             photometric = (get(_PHOTOMETRIC) or (_PHOTOMETRIC_RGB,))[0]
