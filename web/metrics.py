@@ -31,11 +31,12 @@ import json
 import logging
 import os
 import sys
+import threading
 import time
+from bisect import bisect_left
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from time import perf_counter
-from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -130,10 +131,39 @@ def route_kind(path: str) -> str:
 
 
 # --- the middleware ---------------------------------------------------------------------------
+FLUSH_SECONDS = 1.0
+_BOUNDS = (*_BUCKETS, float("inf"))
+
+
+class _Tally:
+    """One thread's requests since the last flush, in plain Python numbers: a tile must
+    not pay for prometheus_client's locks and memory-mapped writes on every request."""
+
+    __slots__ = ("lock", "requests", "latency", "cache")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()  # taken by its thread and, once a second, the flusher
+        self.requests: dict[tuple[str, str], int] = {}
+        self.latency: dict[str, list] = {}  # kind -> [count per bucket..., sum of seconds]
+        self.cache: dict[str, int] = {}
+
+    def take(self) -> tuple[dict, dict, dict]:
+        with self.lock:
+            out = self.requests, self.latency, self.cache
+            self.requests, self.latency, self.cache = {}, {}, {}
+        return out
+
+
 class Observer:
     """Counts and times every request (``metrics``) and, with ``log_access``, writes one
     access-log record per request (method, path, status, duration and bytes) for the
-    JSON log. Also answers ``/metrics`` on this port when ``token`` is set."""
+    JSON log. Also answers ``/metrics`` on this port when ``token`` is set.
+
+    Each thread tallies its requests in plain numbers; a thread of each worker process
+    adds them to the prometheus_client metrics once a second (and a scrape answered by
+    this process does so before reading), so a scrape sees every worker's requests at
+    most a second late, and a request costs a lock nobody else holds and a few additions.
+    """
 
     def __init__(
         self,
@@ -149,9 +179,10 @@ class Observer:
         self.metrics = metrics
         self.log_access = log_access
         self.expected = f"Bearer {token}".encode() if token else b""
-        self._requests: dict[tuple[str, str], Any] = {}
-        self._latency = {kind: LATENCY.labels(kind) for kind in ROUTES}
-        self._cache = {result: IMAGE_CACHE.labels(result) for result in ("hit", "miss")}
+        self._local = threading.local()
+        self._tallies: list[_Tally] = []
+        self._tallies_lock = threading.Lock()
+        self._flusher_pid = 0  # the process whose flushing thread runs (none after a fork)
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         started = perf_counter()
@@ -179,16 +210,56 @@ class Observer:
         status = seen[0][:3] if seen else "500"
         kind = environ.get("archive.route") or route_kind(environ.get("PATH_INFO", ""))
         if self.metrics:
-            child = self._requests.get((kind, status))
-            if child is None:
-                child = self._requests[(kind, status)] = REQUESTS.labels(kind, status)
-            child.inc()
-            self._latency[kind].observe(elapsed)
-            cache = environ.get("archive.cache")
-            if cache is not None:
-                self._cache[cache].inc()
+            tally = getattr(self._local, "tally", None)
+            if tally is None:
+                tally = self._new_tally()
+            key = (kind, status)
+            with tally.lock:
+                requests = tally.requests
+                requests[key] = requests.get(key, 0) + 1
+                latency = tally.latency.get(kind)
+                if latency is None:
+                    latency = tally.latency[kind] = [0] * (len(_BOUNDS) + 1)
+                latency[bisect_left(_BOUNDS, elapsed)] += 1
+                latency[-1] += elapsed
+                cache = environ.get("archive.cache")
+                if cache is not None:
+                    tally.cache[cache] = tally.cache.get(cache, 0) + 1
         if self.log_access:
             self._log(environ, status, elapsed, seen[1] if seen else [], sent, kind)
+
+    def _new_tally(self) -> _Tally:
+        tally = self._local.tally = _Tally()
+        with self._tallies_lock:
+            if self._flusher_pid != os.getpid():  # first request of this (forked) process
+                self._flusher_pid = os.getpid()
+                self._tallies = []
+                threading.Thread(target=self._flush_forever, name="metrics", daemon=True).start()
+            self._tallies.append(tally)
+        return tally
+
+    def _flush_forever(self) -> None:
+        while True:
+            time.sleep(FLUSH_SECONDS)
+            self.flush()
+
+    def flush(self) -> None:
+        """Add every thread's tally to the prometheus_client metrics."""
+        with self._tallies_lock:
+            tallies = list(self._tallies)
+        for tally in tallies:
+            requests, latency, cache = tally.take()
+            for (kind, status), count in requests.items():
+                REQUESTS.labels(kind, status).inc(count)
+            for kind, counts in latency.items():
+                # Histogram keeps a count per bucket (not cumulative) and a sum, as we do.
+                child = LATENCY.labels(kind)
+                for index, count in enumerate(counts[:-1]):
+                    if count:
+                        child._buckets[index].inc(count)
+                child._sum.inc(counts[-1])
+            for result, count in cache.items():
+                IMAGE_CACHE.labels(result).inc(count)
 
     @staticmethod
     def _log(environ, status, elapsed, headers, sent, kind) -> None:
@@ -229,6 +300,7 @@ class Observer:
                 ],
             )
             return [body]
+        self.flush()
         body = exposition(self.archive)
         start_response(
             "200 OK",

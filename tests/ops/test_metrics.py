@@ -129,6 +129,14 @@ def test_every_workers_requests_are_counted_by_route_and_status(metered, first_i
     assert fetch(f"{base}/iiif/3/manifest/{record}")[0] == 200
     assert fetch(f"{base}/api/search?q=%E8%83%BD")[0] == 200
     assert fetch(f"{base}/no/such/page")[0] == 404
+    tiles = 'archive_http_requests_total{route="tile",status="200"}'
+    deadline = time.monotonic() + 10  # each worker adds its tallies once a second
+    while True:
+        after = scrape(metrics_url)
+        if after.get(tiles, 0) - before.get(tiles, 0) >= n or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    time.sleep(1.5)
     after = scrape(metrics_url)
 
     def delta(key: str) -> float:
