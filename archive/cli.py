@@ -468,6 +468,93 @@ def export(obj: Context, fmt: str | None, output: str, base_url: str | None) -> 
 
 
 @cli.command()
+@click.argument("folders", nargs=-1, type=click.Path(exists=True, file_okay=False))
+@click.option("--deep", is_flag=True, help="Also read every stored tile of every pyramid.")
+@click.option(
+    "--repair",
+    is_flag=True,
+    help="Re-index the search index, sweep orphaned files, and re-tile missing or damaged "
+    "pyramids from the institution FOLDERS given.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
+@click.pass_obj
+def check(obj: Context, folders: tuple[str, ...], deep: bool, repair: bool, as_json: bool) -> None:
+    """Check that the catalog, the pyramids and the search index agree.
+
+    \b
+    Finds pyramids missing, truncated or unreadable (or of the wrong size), files no
+    image of the catalog names, public records missing from the search index and
+    documents left in it; --deep also reads every stored tile. Each problem names its
+    record and image. Exit status 0: healthy; 1: problems (after --repair: those left).
+    --repair re-indexes, sweeps orphans and re-tiles what is damaged from the
+    institution FOLDERS given (the curators' folders, as for `archive ingest`).
+    """
+    from archive.check import check_archive
+    from iiif.image_tiff import read_pyramid, verify_tiles
+    from ingest.lock import lock_holder, write_lock
+
+    def read_size(path: str) -> tuple[int, int]:
+        pyramid = read_pyramid(path)
+        return pyramid.width, pyramid.height
+
+    archive = attach_search(obj.archive())
+
+    def run():
+        return check_archive(
+            archive,
+            read_size=read_size,
+            read_tiles=verify_tiles if deep else None,
+            ingest_running=lock_holder(archive.home.lock) is not None,
+        )
+
+    report = run()
+    if repair and not report.healthy:
+        click.echo(report.render(), err=True)
+        _repair(archive, report, folders, write_lock)
+        report = run()
+    click.echo(_dump(report.to_dict()) if as_json else report.render())
+    if not report.healthy:
+        sys.exit(1)
+
+
+def _repair(archive: Archive, report, folders: tuple[str, ...], write_lock) -> None:
+    """What ``check --repair`` does, each step said on stderr."""
+    from archive.check import remove_damaged, repair_index
+
+    with write_lock(archive.home.lock):  # no ingest writes meanwhile
+        if report.of("missing-from-index", "left-in-index", "search"):
+            count = repair_index(archive)
+            click.echo(f"Repair: re-indexed {count} public records.", err=True)
+        if report.of("orphaned-file"):
+            removed = archive.images.sweep(archive.catalog.image_versions())
+            click.echo(
+                f"Repair: swept {removed} orphaned pyramid(s) and temporary files.", err=True
+            )
+        damaged = remove_damaged(archive, report)
+    broken = damaged + report.of("missing-pyramid")
+    if not broken:
+        return
+    if not folders:
+        click.echo(
+            f"Repair: {len(broken)} pyramid(s) need re-tiling: give the institution folders "
+            "to re-tile them from (archive check --repair FOLDER...).",
+            err=True,
+        )
+        return
+    from ingest.pipeline import run_ingest
+
+    click.echo(
+        f"Repair: re-tiling {len(broken)} pyramid(s) from {len(folders)} folder(s).", err=True
+    )
+    result = run_ingest(archive, [os.fspath(f) for f in folders])
+    click.echo(
+        f"Repair: {result.images_tiled} image(s) tiled"
+        + ("" if result.ok else f"; the ingest reported problems ({result.path})"),
+        err=True,
+    )
+
+
+@cli.command()
 @click.pass_obj
 def reindex(obj: Context) -> None:
     """Rebuild the search index from the catalog (the source of truth).

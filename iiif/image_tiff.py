@@ -164,6 +164,8 @@ def _read_pyramid(path: str | Path) -> Pyramid:
             if offset in seen:
                 raise PyramidError("TIFF pages loop")
             seen.add(offset)
+            if offset >= file_size:
+                raise PyramidError("a directory lies beyond the end of the file (truncated)")
             fh.seek(offset)
             if big:
                 (n,) = struct.unpack(endian + "Q", fh.read(8))
@@ -227,3 +229,24 @@ def _read_pyramid(path: str | Path) -> Pyramid:
 def pyramid(path: str) -> Pyramid:
     """Cached per process: a path carries the image's version, so it never goes stale."""
     return read_pyramid(path)
+
+
+def verify_tiles(path: str | Path) -> int:
+    """Read every stored tile of the pyramid at ``path`` (``archive check --deep``): each must
+    lie whole in the file and be a complete JPEG (start and end markers). Returns the number
+    of tiles; raises PyramidError naming the first bad level and tile."""
+    pyr = read_pyramid(path)
+    tiles = 0
+    with open(path, "rb") as fh:
+        for n, level in enumerate(pyr.levels):
+            down = -(-level.height // level.tile_height)
+            for row in range(down):
+                for col in range(level.tiles_across):
+                    try:
+                        data = level.tile_bytes(fh, col, row)
+                    except PyramidError as exc:
+                        raise PyramidError(f"level {n}, tile {col},{row}: {exc}") from None
+                    if data is not None and not data.rstrip(b"\0").endswith(b"\xff\xd9"):
+                        raise PyramidError(f"level {n}, tile {col},{row}: JPEG cut short")
+                    tiles += 1
+    return tiles
