@@ -618,10 +618,10 @@ def metrics_cost(opts) -> int:
                     load = wrk(server, paths, seconds, root)
                     print(f"  metrics {name}: {load.rps:,.0f} req/s", flush=True)
                     loads[f"ours tiles cached, metrics {name}"].append(load)
-            plain_us, metered_us = in_process_tile_cost(home, paths[0])
         finally:
             for server in servers:
                 server.stop()
+        plain_us, metered_us = in_process_tile_cost(home, paths[0])
     results = {k: sorted(v, key=lambda load: load.rps)[len(v) // 2] for k, v in loads.items()}
     report.rows.append(metrics_row(results))
     report.rows.append(
