@@ -301,7 +301,16 @@ class Observer:
             )
             return [body]
         self.flush()
-        body = exposition(self.archive)
+        try:
+            body = exposition(self.archive)
+        except Exception as exc:  # noqa: BLE001 - the catalog unreadable: say so, never a 500
+            logging.getLogger(__name__).error("metrics: %s", exc)
+            body = f"unavailable: {exc}\n".encode()
+            start_response(
+                "503 Service Unavailable",
+                [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))],
+            )
+            return [body]
         start_response(
             "200 OK",
             [

@@ -282,3 +282,31 @@ def test_the_metrics_process_goes_with_the_server(ingested_home, servers):
         servers.stop_server(proc)
     for pid in kids:
         assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text()
+
+
+@pytest.fixture
+def token_app(home):
+    from web import create_app
+
+    app = create_app(Config.load(home, environ={"ARCHIVE_METRICS_TOKEN": TOKEN}))
+    yield app
+    app.extensions["archive"].close()
+
+
+def test_one_process_counts_exactly_and_a_broken_catalog_is_a_503(token_app, home):
+    client = token_app.test_client()
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    for _ in range(3):
+        with client.get("/api/search?q=x") as resp:  # counted when closed, as servers do
+            assert resp.status_code == 200
+    got = samples(client.get("/metrics", headers=auth).get_data(as_text=True))
+    assert got['archive_http_requests_total{route="search",status="200"}'] == 3
+    assert got['archive_records{visibility="all"}'] == 0
+    assert "archive_last_ingest_ok" not in got  # no ingest yet: no figures, not zeros
+    archive = token_app.extensions["archive"]
+    archive.catalog.close()
+    (home / "catalog.sqlite").write_bytes(b"not a database at all " * 512)
+    for leftover in ("catalog.sqlite-wal", "catalog.sqlite-shm"):
+        (home / leftover).unlink(missing_ok=True)
+    resp = client.get("/metrics", headers=auth)
+    assert resp.status_code == 503 and b"Traceback" not in resp.data
