@@ -155,3 +155,29 @@ def test_corrupted_pyramids_answer_503_or_404_with_one_log_line(
         lines = [line for line in text.splitlines() if ids[name][0] in line]
         assert len(lines) == 1, (name, lines)
     assert ids["GOOD"][0] not in text
+
+
+def test_a_full_disk_under_the_catalog_rolls_its_batch_back(tmp_path, make_folder, archive_cmd):
+    """The catalog itself cannot grow: its batch is rolled back whole, the message names
+    the catalog, and the next run (with room again) puts every record in."""
+    folder = make_folder(tmp_path, {f"R-{n}": (32, 32) for n in range(40)})
+    home = tmp_path / "home"
+    assert archive_cmd(home, "ingest", str(folder)).returncode == 0
+    folder = make_folder(tmp_path, {f"R-{n}": (32, 32) for n in range(400)})
+    room = (home / "catalog.sqlite").stat().st_size + 8192
+
+    def catalog_full() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (room, room))
+
+    first = archive_cmd(home, "ingest", str(folder), preexec_fn=catalog_full)
+    out = first.stdout + first.stderr
+    assert first.returncode == 1 and "Traceback" not in out, out
+    assert f"cannot write the catalog {home.resolve()}/catalog.sqlite" in out, out
+    assert len(catalogued(home)) == 40, "a batch was half-committed"
+    second = archive_cmd(home, "ingest", "--json", str(folder))
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert len(catalogued(home)) == 400
+    found = archive_cmd(home, "search", "--json", "茶碗", "--size", "1")
+    assert json.loads(found.stdout)["total"] == 400
+    assert archive_cmd(home, "check").returncode == 0
