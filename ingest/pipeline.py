@@ -416,7 +416,7 @@ class _Run:
                 self.search.index(records, {self.inst.id: self.inst})
             if deleted:
                 self.search.delete(deleted)
-        except ArchiveError as exc:
+        except (ArchiveError, sqlite3.Error, OSError) as exc:  # down, or its disk full
             self.search_error = str(exc)
             self.catalog.set_meta(SEARCH_BEHIND, f"{now()}: {exc}")
 
