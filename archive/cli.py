@@ -491,7 +491,6 @@ def check(obj: Context, folders: tuple[str, ...], deep: bool, repair: bool, as_j
     """
     from archive.check import check_archive
     from iiif.image_tiff import read_pyramid, verify_tiles
-    from ingest.lock import lock_holder, write_lock
 
     def read_size(path: str) -> tuple[int, int]:
         pyramid = read_pyramid(path)
@@ -504,24 +503,24 @@ def check(obj: Context, folders: tuple[str, ...], deep: bool, repair: bool, as_j
             archive,
             read_size=read_size,
             read_tiles=verify_tiles if deep else None,
-            ingest_running=lock_holder(archive.home.lock) is not None,
+            ingest_running=archive.catalog.lock_holder() is not None,
         )
 
     report = run()
     if repair and not report.healthy:
         click.echo(report.render(), err=True)
-        _repair(archive, report, folders, write_lock)
+        _repair(archive, report, folders)
         report = run()
     click.echo(_dump(report.to_dict()) if as_json else report.render())
     if not report.healthy:
         sys.exit(1)
 
 
-def _repair(archive: Archive, report, folders: tuple[str, ...], write_lock) -> None:
+def _repair(archive: Archive, report, folders: tuple[str, ...]) -> None:
     """What ``check --repair`` does, each step said on stderr."""
     from archive.check import remove_damaged, repair_index
 
-    with write_lock(archive.home.lock):  # no ingest writes meanwhile
+    with archive.catalog.write_lock():  # no ingest writes meanwhile
         if report.of("missing-from-index", "left-in-index", "search"):
             count = repair_index(archive)
             click.echo(f"Repair: re-indexed {count} public records.", err=True)

@@ -352,7 +352,15 @@ def instrument(archive: Archive) -> None:
         if target is None:
             continue
         for name, member in inspect.getmembers(type(target)):
-            if name.startswith("_") or name in ("close", "transaction", "db"):
+            # generation() is asked on every tile (cache validity), the locks are not calls
+            if name.startswith("_") or name in (
+                "close",
+                "transaction",
+                "db",
+                "generation",
+                "write_lock",
+                "lock_holder",
+            ):
                 continue
             if not inspect.isfunction(member) or inspect.isgeneratorfunction(member):
                 continue

@@ -119,6 +119,7 @@ def test_route_kinds_name_a_few_kinds_never_the_path():
 def test_every_workers_requests_are_counted_by_route_and_status(metered, first_image):
     _, base, metrics_url, _ = metered
     record, image = first_image
+    time.sleep(1.5)  # start_server's probes (/api/search) are flushed by now
     before = scrape(metrics_url)
     tile = f"{base}/iiif/3/{image}/0,0,256,256/256,/0/default.jpg"
     n = 30  # a new connection each: granian's SO_REUSEPORT spreads them over both workers
