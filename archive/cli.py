@@ -10,6 +10,7 @@ import gc
 import json
 import os
 import signal
+import subprocess
 import sys
 
 import click
@@ -17,7 +18,7 @@ import click
 from .catalog import SCHEMA_VERSION, SEARCH_BEHIND
 from .config import Config
 from .context import Archive
-from .errors import ArchiveError, StorageUnavailable
+from .errors import ArchiveError, ConfigError, StorageUnavailable
 from .storage import Home, ImageStore, open_store
 
 FORMAT_HELP = """\b
@@ -185,7 +186,7 @@ def wsgi_app(home: str):
     """
     from web import create_app
 
-    app = create_app(Config.load(home))
+    app = create_app(Config.load(home), access_log=os.environ.get(JSON_ACCESS_ENV) == "1")
     gc.collect()
     gc.freeze()
     return app
@@ -207,6 +208,22 @@ SERVER_LOGGING = {
         },
     },
     "root": {"handlers": ["console"], "level": "WARNING"},
+}
+# log_format = "json": every message one JSON object per line; the access log is then
+# written by the application (web.metrics.Observer), which knows the bytes it sent.
+JSON_ACCESS_ENV = "_ARCHIVE_JSON_ACCESS_LOG"  # set by serve for its workers
+JSON_LOGGING = {
+    "formatters": {
+        "generic": {"()": "archive.logs.JsonFormatter"},
+        "access": {"()": "archive.logs.JsonFormatter"},
+    },
+    "handlers": SERVER_LOGGING["handlers"],
+    "root": SERVER_LOGGING["root"],
+    "loggers": {
+        "_granian": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "granian.access": {"handlers": ["access"], "level": "INFO", "propagate": False},
+        "archive.access": {"handlers": ["access"], "level": "INFO", "propagate": False},
+    },
 }
 ACCESS_LOG_FORMAT = (
     '%(addr)s - - [%(time)s] "%(method)s %(path)s?%(query_string)s %(protocol)s" '
@@ -249,17 +266,37 @@ def serve(
     process runs the site as a WSGI app on a few Python threads. A worker that dies is
     started again; SIGTERM or Ctrl-C stops the server after the requests in flight.
     """
-    from granian import Granian
-    from granian.constants import Interfaces
-
     if workers < 0:
         raise click.BadParameter("must be 0 (one per CPU core) or more", param_hint="--workers")
     config = obj.config()
+    json_logs = config.log_format == "json"
+    os.environ[JSON_ACCESS_ENV] = "1" if json_logs and access_log else "0"
+    metrics_dir = None
+    if config.metrics_listen or config.metrics_token:
+        # Each run counts afresh, in files every worker writes and any scrape reads.
+        import tempfile
+
+        metrics_dir = tempfile.mkdtemp(prefix="archive-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    try:
+        _serve(config, host, port, workers, threads, access_log, json_logs)
+    finally:
+        if metrics_dir is not None:
+            import shutil
+
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _serve(config: Config, host, port, workers, threads, access_log, json_logs) -> None:
+    from granian import Granian
+    from granian.constants import Interfaces
+
     # Fail now, in the terminal, on a bad configuration, rather than in every worker.
     open_store(config, Home(config.home)).check()
     from web import create_app
 
     create_app(config).extensions["archive"].close()
+    metrics_server = _start_metrics_server(config) if config.metrics_listen else None
     # Freeze what the workers inherit (modules, mostly) before they are forked: their
     # collections then never write to those objects, so the pages stay shared.
     gc.collect()
@@ -272,21 +309,80 @@ def serve(
         workers=workers or max(2, os.cpu_count() or 1),
         blocking_threads=threads,
         websockets=False,
-        log_dictconfig=SERVER_LOGGING,
-        log_access=access_log,
+        log_dictconfig=JSON_LOGGING if json_logs else SERVER_LOGGING,
+        log_access=access_log and not json_logs,
         log_access_format=ACCESS_LOG_FORMAT,
         respawn_failed_workers=True,
         workers_kill_timeout=30,
     )
-    click.echo(f"Serving {config.home} on http://{host}:{port}/", err=True)
+    say = _json_note if json_logs else lambda message: click.echo(message, err=True)
+    say(f"Serving {config.home} on http://{host}:{port}/")
     if not config.public_url and host not in ("127.0.0.1", "localhost", "::1"):
-        click.echo(
+        say(
             "Note: public_url is not set, so IIIF ids and links take each request's Host "
             "header; set it (archive.toml or ARCHIVE_PUBLIC_URL) to the address the public "
-            "uses, e.g. https://museum.example.jp.",
-            err=True,
+            "uses, e.g. https://museum.example.jp."
         )
-    server.serve(target_loader=wsgi_app)
+    if metrics_server is not None:
+        say(f"Metrics on http://{config.metrics_listen}/metrics")
+    try:
+        server.serve(target_loader=wsgi_app)
+    finally:
+        if metrics_server is not None:
+            metrics_server.terminate()
+            try:
+                metrics_server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                metrics_server.kill()
+                metrics_server.wait()
+
+
+def _json_note(message: str) -> None:
+    import logging
+
+    from .logs import JsonFormatter
+
+    record = logging.makeLogRecord({"msg": message, "levelname": "INFO", "name": "archive.serve"})
+    click.echo(JsonFormatter().format(record), err=True)
+
+
+def _start_metrics_server(config: Config) -> subprocess.Popen:
+    """/metrics on ``metrics_listen``: a small process of its own beside the workers. The
+    socket is bound here, so a bad or busy address is a start-up error in the terminal,
+    and handed over, so no server worker ever holds it."""
+    import socket
+
+    from .config import listen_address
+
+    host, port = listen_address(config.metrics_listen)
+    try:
+        info = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        sock = socket.socket(info[0], socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(info[4])
+        sock.listen(16)
+    except OSError as exc:
+        raise ConfigError(
+            f"setting 'metrics_listen' {config.metrics_listen!r}: {exc.strerror or exc}"
+        ) from None
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-m", "web.metrics", str(config.home), str(sock.fileno())],
+            pass_fds=(sock.fileno(),),
+            preexec_fn=_die_with_parent,
+        )
+    finally:
+        sock.close()
+
+
+def _die_with_parent() -> None:
+    """In the metrics process: SIGTERM when `archive serve` goes, however it goes (Linux)."""
+    import ctypes
+
+    try:
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 @cli.command()
@@ -463,6 +559,92 @@ def export(obj: Context, fmt: str | None, output: str, base_url: str | None) -> 
         if os.path.exists(temp):
             os.unlink(temp)
     click.echo(f"Exported {archive.catalog.count()} public records to {output}", err=True)
+
+
+@cli.command()
+@click.argument("folders", nargs=-1, type=click.Path(exists=True, file_okay=False))
+@click.option("--deep", is_flag=True, help="Also read every stored tile of every pyramid.")
+@click.option(
+    "--repair",
+    is_flag=True,
+    help="Re-index the search index, sweep orphaned files, and re-tile missing or damaged "
+    "pyramids from the institution FOLDERS given.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
+@click.pass_obj
+def check(obj: Context, folders: tuple[str, ...], deep: bool, repair: bool, as_json: bool) -> None:
+    """Check that the catalog, the pyramids and the search index agree.
+
+    \b
+    Finds pyramids missing, truncated or unreadable (or of the wrong size), files no
+    image of the catalog names, public records missing from the search index and
+    documents left in it; --deep also reads every stored tile. Each problem names its
+    record and image. Exit status 0: healthy; 1: problems (after --repair: those left).
+    --repair re-indexes, sweeps orphans and re-tiles what is damaged from the
+    institution FOLDERS given (the curators' folders, as for `archive ingest`).
+    """
+    from archive.check import check_archive
+    from iiif.image_tiff import read_pyramid, verify_tiles
+
+    def read_size(name: str, fh) -> tuple[int, int]:
+        pyramid = read_pyramid(name, fh)
+        return pyramid.width, pyramid.height
+
+    archive = attach_search(obj.archive())
+
+    def run():
+        return check_archive(
+            archive,
+            read_size=read_size,
+            read_tiles=verify_tiles if deep else None,
+            ingest_running=archive.catalog.lock_holder() is not None,
+        )
+
+    report = run()
+    if repair and not report.healthy:
+        click.echo(report.render(), err=True)
+        _repair(archive, report, folders)
+        report = run()
+    click.echo(_dump(report.to_dict()) if as_json else report.render())
+    if not report.healthy:
+        sys.exit(1)
+
+
+def _repair(archive: Archive, report, folders: tuple[str, ...]) -> None:
+    """What ``check --repair`` does, each step said on stderr."""
+    from archive.check import remove_damaged, repair_index
+
+    with archive.catalog.write_lock():  # no ingest writes meanwhile
+        if report.of("missing-from-index", "left-in-index", "search"):
+            count = repair_index(archive)
+            click.echo(f"Repair: re-indexed {count} public records.", err=True)
+        if report.of("orphaned-file"):
+            removed = archive.images.sweep(archive.catalog.image_versions())
+            click.echo(
+                f"Repair: swept {removed} orphaned pyramid(s) and temporary files.", err=True
+            )
+        damaged = remove_damaged(archive, report)
+    broken = damaged + report.of("missing-pyramid")
+    if not broken:
+        return
+    if not folders:
+        click.echo(
+            f"Repair: {len(broken)} pyramid(s) need re-tiling: give the institution folders "
+            "to re-tile them from (archive check --repair FOLDER...).",
+            err=True,
+        )
+        return
+    from ingest.pipeline import run_ingest
+
+    click.echo(
+        f"Repair: re-tiling {len(broken)} pyramid(s) from {len(folders)} folder(s).", err=True
+    )
+    result = run_ingest(archive, [os.fspath(f) for f in folders])
+    click.echo(
+        f"Repair: {result.images_tiled} image(s) tiled"
+        + ("" if result.ok else f"; the ingest reported problems ({result.path})"),
+        err=True,
+    )
 
 
 @cli.command()

@@ -95,7 +95,27 @@ SETTINGS: tuple[Setting, ...] = (
         "",
         "Contact address harvesters see (OAI-PMH Identify); empty means webmaster@<host>.",
     ),
+    # Operations: metrics and logs
+    Setting(
+        "metrics_listen",
+        "",
+        "host:port where `archive serve` answers /metrics (Prometheus) on a small server of "
+        "its own, e.g. 127.0.0.1:9108; empty means none.",
+    ),
+    Setting(
+        "metrics_token",
+        "",
+        "Bearer token that opens /metrics on the public port too; empty means /metrics is "
+        "not served there (404).",
+    ),
+    Setting(
+        "log_format",
+        "text",
+        "'text' (access log in the common log format) or 'json' (one JSON object per line, "
+        "the access log and the application's messages, for log collectors).",
+    ),
 )
+LOG_FORMATS = ("text", "json")
 
 _BY_NAME = {s.name: s for s in SETTINGS}
 
@@ -182,4 +202,24 @@ class Config:
             if name not in _BY_NAME:
                 raise ConfigError(f"unknown setting {name!r}")
             values[name] = _coerce(_BY_NAME[name], value, "command line")
+        _check_operations(values)
         return cls(values)
+
+
+def listen_address(value: str) -> tuple[str, int]:
+    """``host:port`` (``[::1]:port`` for IPv6) as (host, port); ConfigError naming the setting."""
+    host, sep, port = value.strip().rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"setting 'metrics_listen' must be host:port, got {value!r}")
+    return host, int(port)
+
+
+def _check_operations(values: dict[str, Any]) -> None:
+    if values["log_format"] not in LOG_FORMATS:
+        raise ConfigError(
+            f"setting 'log_format' must be one of {', '.join(LOG_FORMATS)}, "
+            f"got {values['log_format']!r}"
+        )
+    if values["metrics_listen"]:
+        listen_address(values["metrics_listen"])

@@ -98,6 +98,13 @@ class NotImplementedFeature(ArchiveError):
     http_status = 501
 
 
+class StorageFull(ArchiveError):
+    """The archive's disk (or a quota, or a file-size limit) refused a write: a run stops
+    cleanly, keeping what it committed, and the next one resumes."""
+
+    http_status = 503
+
+
 class LockedError(ArchiveError):
     """Another process holds the archive's write lock."""
 

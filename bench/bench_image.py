@@ -183,15 +183,13 @@ class Server:
                 self.proc.wait()
 
 
-def start_ours(home: Path, probe: str, *, cache_mb: int) -> Server:
-    proc, base = serve_archive(
-        home,
-        probe=probe,
-        env={"ARCHIVE_CACHE_SIZE_MB": str(cache_mb)},
-        args=["--no-access-log"],
-        seconds=60,
-    )
-    return Server(f"archive serve (cache {'on' if cache_mb else 'off'})", proc, base)
+def start_ours(home: Path, probe: str, *, cache_mb: int, metrics: bool = False) -> Server:
+    env = {"ARCHIVE_CACHE_SIZE_MB": str(cache_mb)}
+    if metrics:  # every request counted and timed, as with /metrics behind a token
+        env["ARCHIVE_METRICS_TOKEN"] = "bench"
+    proc, base = serve_archive(home, probe=probe, env=env, args=["--no-access-log"], seconds=60)
+    name = f"archive serve (cache {'on' if cache_mb else 'off'}{', metrics' if metrics else ''})"
+    return Server(name, proc, base)
 
 
 def start_iipimage(root: Path, iip: Path) -> Server:
@@ -403,7 +401,14 @@ def main(args: list[str]) -> int:
         default=3,
         help="alternating runs per scenario; the median is reported",
     )
+    p.add_argument(
+        "--metrics-only",
+        action="store_true",
+        help="only the cost of /metrics instrumentation: cached tiles/s with and without it",
+    )
     opts = p.parse_args(args)
+    if opts.metrics_only:
+        return metrics_cost(opts)
     seconds = 5 if opts.quick else opts.seconds
     soak = 10 if opts.quick else opts.soak
     rounds = 1 if opts.quick else opts.rounds
@@ -471,6 +476,8 @@ def main(args: list[str]) -> int:
             servers.append(s3_cached)
             warm(s3_cached, ours_one)
             warm(s3_cold, ours_one[:200])  # JIT-compile s3proxy; our cold node caches nothing
+            metered = start_ours(home, probe, cache_mb=2048, metrics=True)
+            servers.append(metered)
             scenarios = [
                 (
                     "tiles",
@@ -490,6 +497,13 @@ def main(args: list[str]) -> int:
                     ],
                 ),
                 ("info.json", [("iip info", iip, iip_info), ("ours info", cold, ours_info)]),
+                (
+                    "metrics",
+                    [
+                        ("ours tiles cached, metrics off", cached, ours_one),
+                        ("ours tiles cached, metrics on", metered, ours_one),
+                    ],
+                ),
             ]
             for title, runs in scenarios:
                 print(f"{title}: {rounds} rounds of {seconds} s each, alternating", flush=True)
@@ -642,6 +656,7 @@ def main(args: list[str]) -> int:
             "IIPImage + lighttpd",
             higher_is_better=False,
         ),
+        metrics_row(results),
         Row(
             f"errors in {soak} s of load",
             soak_load.errors,
@@ -655,6 +670,109 @@ def main(args: list[str]) -> int:
     ]
     report.rows.extend(rows)
     report.print("IIIF Image API: archive serve vs IIPImage (wrk -t2 -c8, random viewer tiles)")
+    report.save()
+    return 0 if report.ok else 1
+
+
+def metrics_row(results: dict[str, Load]) -> Row:
+    return Row(
+        "tiles/s cached, /metrics instrumentation on",
+        results["ours tiles cached, metrics on"].rps,
+        "req/s",
+        results["ours tiles cached, metrics off"].rps,
+        "the same server without it",
+        target_ratio=0.95,
+        note="prometheus_client multiprocess mode: every request counted by route and "
+        "status and timed; servers alternated round by round, median of the rounds",
+    )
+
+
+def in_process_tile_cost(home: Path, path: str) -> tuple[float, float]:
+    """Microseconds per stored tile through the whole WSGI app, without and with metrics."""
+    import time
+
+    from archive.config import Config
+    from web import create_app
+
+    apps = [
+        create_app(Config.load(home, environ={})),
+        create_app(Config.load(home, environ={"ARCHIVE_METRICS_TOKEN": "bench"})),
+    ]
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": path,
+        "QUERY_STRING": "",
+        "wsgi.url_scheme": "http",
+        "HTTP_HOST": "127.0.0.1",
+    }
+
+    def block(app, n: int = 300) -> float:
+        call = app.wsgi_app
+        started = time.perf_counter()
+        for _ in range(n):
+            body = call(dict(environ), lambda *a: None)
+            for _chunk in body:
+                pass
+        return (time.perf_counter() - started) / n * 1e6
+
+    best = [min(block(app) for _ in range(3)) for app in apps]  # warm up
+    for _ in range(80):
+        best = [min(b, block(app)) for b, app in zip(best, apps, strict=True)]
+    for app in apps:
+        app.extensions["archive"].close()
+    return best[0], best[1]
+
+
+def metrics_cost(opts) -> int:
+    """The /metrics cost alone: two cached servers on the same archive, alternated."""
+    ensure_packages()
+    seconds = 5 if opts.quick else opts.seconds
+    rounds = 1 if opts.quick else max(opts.rounds, 3)
+    report = Report(
+        "image-metrics", params={"seconds": seconds, "rounds": rounds, "wrk": "-t2 -c8"}
+    )
+    with scratch("image") as root:
+        print("building the pyramid and the archive...", flush=True)
+        home, ids, _, _ = build_archive(root, True)
+        paths = [f"/iiif/3/{ids[0]}/{t}" for t in viewer_tiles(WIDTH, HEIGHT)]
+        probe = f"/iiif/3/{ids[0]}/info.json"
+        servers: list[Server] = []
+        loads: dict[str, list[Load]] = {
+            "ours tiles cached, metrics off": [],
+            "ours tiles cached, metrics on": [],
+        }
+        try:
+            plain = start_ours(home, probe, cache_mb=2048)
+            servers.append(plain)
+            metered = start_ours(home, probe, cache_mb=2048, metrics=True)
+            servers.append(metered)
+            warm(plain, paths)
+            for n in range(rounds):
+                # Alternate which goes first, so neither always runs on a warmer machine.
+                order = [("off", plain), ("on", metered)]
+                for name, server in order if n % 2 == 0 else order[::-1]:
+                    load = wrk(server, paths, seconds, root)
+                    print(f"  metrics {name}: {load.rps:,.0f} req/s", flush=True)
+                    loads[f"ours tiles cached, metrics {name}"].append(load)
+        finally:
+            for server in servers:
+                server.stop()
+        plain_us, metered_us = in_process_tile_cost(home, paths[0])
+    results = {k: sorted(v, key=lambda load: load.rps)[len(v) // 2] for k, v in loads.items()}
+    report.rows.append(metrics_row(results))
+    report.rows.append(
+        Row(
+            "Python time per stored tile, instrumentation on (in-process)",
+            metered_us,
+            "us",
+            plain_us,
+            "the same app without it",
+            higher_is_better=False,
+            note="the app called directly, 300-call blocks alternated 80 times, fastest "
+            "block of each: what instrumentation adds to a tile without HTTP's share",
+        )
+    )
+    report.print("/metrics instrumentation cost on cached tiles (wrk -t2 -c8)")
     report.save()
     return 0 if report.ok else 1
 

@@ -19,9 +19,11 @@ from email.utils import format_datetime
 from functools import lru_cache
 from pathlib import Path
 
+import pyvips
+
 from archive.catalog import ImageInfo
 from archive.context import Archive
-from archive.errors import NotFound
+from archive.errors import ArchiveError, NotFound
 from archive.records import IMAGE_ID_RE
 from archive.storage import LocalFile, PyramidFile, PyramidStore
 
@@ -55,15 +57,38 @@ class Source:
             if self.store is None or self.store.local:
                 return pyramid(self.path)  # the hot path of a local tile: one dict lookup
             return _remote_structure(self.store, self.info.id, self.info.version)
-        except (OSError, PyramidError) as exc:  # gone since: a re-ingest swept it
-            log.error("image %s: pyramid %s unreadable: %s", self.info.id, self.path, exc)
-            raise NotFound(f"image {self.info.id!r} is not available") from None
+        except (OSError, PyramidError) as exc:  # gone since (a re-ingest swept it), or damaged
+            raise unavailable(self.info.id, self.path, exc) from None
 
     def open(self) -> PyramidFile:
         """A handle on the pyramid for one request (no I/O until it is read on S3)."""
         if self.store is None or self.store.local:
             return LocalFile(Path(self.path))
         return self.store.open(self.info.id, self.info.version)
+
+
+class ImageUnavailable(ArchiveError):
+    """The catalog has the image but its pyramid cannot be read (damaged on disk): 503,
+    so caches do not keep it as gone, and `archive check` says which and why."""
+
+    http_status = 503
+
+
+_reported: set[str] = set()
+_reported_lock = threading.Lock()
+
+
+def unavailable(image_id: str, path: str, exc: Exception) -> ArchiveError:
+    """The error to answer for an unreadable pyramid: 404 when the file is gone, else 503.
+    Logged once per file and process, however many tiles of it are asked for."""
+    with _reported_lock:
+        first = path not in _reported
+        _reported.add(path)
+    if first:
+        log.error("image %s: pyramid %s unreadable: %s", image_id, path, exc)
+    if isinstance(exc, FileNotFoundError):
+        return NotFound(f"image {image_id!r} is not available")
+    return ImageUnavailable(f"image {image_id!r} is unavailable: its pyramid is damaged")
 
 
 def structure(store: PyramidStore, image_id: str, version: str) -> Pyramid:
@@ -103,6 +128,7 @@ class ImageResult:
     etag: str
     source: Source
     body: Rendered | None = None  # None until rendered (a 304 never renders)
+    how: str = ""  # once rendered: "stored" (a tile copied), "hit" or "miss" (derivative cache)
 
 
 class ImageService:
@@ -138,25 +164,24 @@ class ImageService:
             if len(local.sources) >= _SOURCES_PER_THREAD:
                 local.sources.clear()
             local.sources[image_id] = found
-        if isinstance(found, str):  # remembered absence: a fresh error each time
-            raise NotFound(found)
+        if isinstance(found, ArchiveError):  # remembered absence: a fresh error each time
+            raise type(found)(str(found))
         return found
 
-    def _load(self, image_id: str) -> Source | str:
-        """The image's Source, or the reason it is not found."""
+    def _load(self, image_id: str) -> Source | ArchiveError:
+        """The image's Source, or the error that says why there is none."""
         try:
             image = self.archive.catalog.get_image(image_id)
         except NotFound as exc:
-            return str(exc)
+            return exc
         if not image.public:
-            return f"no image {image_id!r}"
+            return NotFound(f"no image {image_id!r}")
         store = self.archive.images
         path = str(store.path(image.id, image.version)) if store.local else store.url
         try:
             pyr = structure(store, image.id, image.version)  # StorageUnavailable: a 503
         except (OSError, PyramidError) as exc:
-            log.error("image %s: pyramid %s unreadable: %s", image_id, path, exc)
-            return f"image {image_id!r} is not available"
+            return unavailable(image_id, path, exc)
         width, height = info_mod.presented_size(pyr.width, pyr.height, image.max_image_size)
         modified = datetime.strptime(image.updated_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
         http_date = format_datetime(modified, usegmt=True)
@@ -220,22 +245,23 @@ class ImageService:
         return ImageResult(plan, etag, src)
 
     def render(self, result: ImageResult) -> ImageResult:
-        """The bytes: an exact stored tile as it is, else from the disk cache or rendered."""
+        """The bytes: an exact stored tile as it is, else from the disk cache or rendered.
+        A pyramid gone (swept by a re-ingest: 404) or damaged where this request reads it
+        (503) is answered as ``unavailable`` says."""
         src, plan = result.source, result.plan
         # A stored tile on the local disk is one read: caching it gains nothing. From
         # object storage it is a network round trip, which the disk cache saves.
         if src.store.local and copyable_tile(src.pyramid, plan, src.width, src.height):
-            return ImageResult(plan, result.etag, src, self._render(src, plan))
+            return ImageResult(plan, result.etag, src, self._render(src, plan), "stored")
         key = self.cache.key(
             src.info.id, src.info.version, str(src.width), str(src.height), plan.canonical
         )
         data = self.cache.get(key)
         if data is not None:
-            body = Rendered(data, FORMATS[plan.format])
-        else:
-            body = self._render(src, plan)
-            self.cache.put(key, body.data)
-        return ImageResult(plan, result.etag, src, body)
+            return ImageResult(plan, result.etag, src, Rendered(data, FORMATS[plan.format]), "hit")
+        body = self._render(src, plan)
+        self.cache.put(key, body.data)
+        return ImageResult(plan, result.etag, src, body, "miss")
 
     @staticmethod
     def _render(src: Source, plan: Plan) -> Rendered:
@@ -243,9 +269,8 @@ class ImageService:
         try:
             with src.open() as fh:
                 return render(fh, pyr, plan, src.width, src.height)
-        except FileNotFoundError:  # swept since (a re-ingest): as gone as a deleted record
-            log.error("image %s: pyramid %s is gone", src.info.id, src.path)
-            raise NotFound(f"image {src.info.id!r} is not available") from None
+        except (OSError, PyramidError, pyvips.Error) as exc:
+            raise unavailable(src.info.id, src.path, exc) from None
 
 
 @lru_cache(maxsize=4096)

@@ -9,6 +9,7 @@ re-encode: the common case of a deep-zoom viewer. TIFF 6.0 and BigTIFF.
 from __future__ import annotations
 
 import json
+import os
 import struct
 from array import array
 from dataclasses import dataclass
@@ -43,6 +44,7 @@ _TYPES = {
     18: (8, "q"),
 }
 _CACHED_MAGIC = b"archive-pyramid-1\n"
+_MAX_FIELD = 1 << 28  # 256 MiB: tile offsets of a 2-gigapixel level are ~250 KiB
 _MAX_PAGES = 64  # a pyramid of a 2**64-pixel side: anything more is a broken file
 
 
@@ -85,6 +87,8 @@ class Level:
         else:
             fh.seek(self.offsets[index])
             data = fh.read(self.counts[index])
+        if len(data) != self.counts[index]:
+            raise PyramidError(f"tile {index} of a level is cut short (the file is truncated)")
         if not data.startswith(b"\xff\xd8"):
             return None
         tables = self.jpeg_tables
@@ -165,6 +169,8 @@ class Pyramid:
 def _read_values(fh, endian: str, typ: int, count: int, value_field: bytes, big: bool):
     size, code = _TYPES.get(typ, (1, "B"))
     total = size * count
+    if total > _MAX_FIELD:
+        raise PyramidError("TIFF field larger than any pyramid of ours")
     inline = 8 if big else 4
     if total <= inline:
         raw = value_field[:total]
@@ -180,7 +186,8 @@ def _read_values(fh, endian: str, typ: int, count: int, value_field: bytes, big:
 
 
 def read_pyramid(path: str | Path, fh: BinaryIO | None = None) -> Pyramid:
-    """Every level's geometry and tile index. Raises PyramidError on anything unexpected.
+    """Every level's geometry and tile index. Raises PyramidError on anything unexpected:
+    a truncated file, garbage, a broken directory (OSError when it cannot be opened).
 
     Reads ``path``, or the file object ``fh`` (a store's ``PyramidFile``, which reads
     ahead, so a remote pyramid's directories take a few ranged GETs) named ``path``.
@@ -188,6 +195,22 @@ def read_pyramid(path: str | Path, fh: BinaryIO | None = None) -> Pyramid:
     if fh is None:
         with open(path, "rb") as local:
             return read_pyramid(path, local)
+    try:
+        return _read_pyramid(path, fh)
+    except (struct.error, ValueError, OverflowError, MemoryError) as exc:
+        raise PyramidError(f"broken TIFF structure ({exc})") from None
+
+
+def _file_size(fh) -> int:
+    """The size of a local file or of a store's ``PyramidFile``."""
+    size = getattr(fh, "size", None)
+    if isinstance(size, int):
+        return size
+    return os.fstat(fh.fileno()).st_size
+
+
+def _read_pyramid(path: str | Path, fh) -> Pyramid:
+    file_size = _file_size(fh)
     levels = []
     head = fh.read(16)
     if head[:2] == b"II":
@@ -210,6 +233,8 @@ def read_pyramid(path: str | Path, fh: BinaryIO | None = None) -> Pyramid:
         if offset in seen:
             raise PyramidError("TIFF pages loop")
         seen.add(offset)
+        if offset >= file_size:
+            raise PyramidError("a directory lies beyond the end of the file (truncated)")
         fh.seek(offset)
         if big:
             (n,) = struct.unpack(endian + "Q", fh.read(8))
@@ -240,6 +265,11 @@ def read_pyramid(path: str | Path, fh: BinaryIO | None = None) -> Pyramid:
         offsets, counts = get(_TILE_OFFSETS), get(_TILE_COUNTS)
         if not (width and height and tw and th and offsets and counts):
             raise PyramidError("TIFF page is not tiled")
+        across, down = -(-width[0] // tw[0]), -(-height[0] // th[0])
+        if len(offsets) != len(counts) or len(offsets) < across * down:
+            raise PyramidError("TIFF tile index does not match the page's size")
+        if max(o + c for o, c in zip(offsets, counts, strict=True)) > file_size:
+            raise PyramidError("tiles lie beyond the end of the file (truncated)")
         compression = get(_COMPRESSION) or (1,)
         samples = get(_SAMPLES) or (1,)
         photometric = (get(_PHOTOMETRIC) or (_PHOTOMETRIC_RGB,))[0]
@@ -268,3 +298,27 @@ def read_pyramid(path: str | Path, fh: BinaryIO | None = None) -> Pyramid:
 def pyramid(path: str) -> Pyramid:
     """Cached per process: a path carries the image's version, so it never goes stale."""
     return read_pyramid(path)
+
+
+def verify_tiles(path: str | Path, fh: BinaryIO | None = None) -> int:
+    """Read every stored tile of the pyramid at ``path`` (or in the store's file ``fh``)
+    for ``archive check --deep``: each must lie whole in the file and be a complete JPEG
+    (start and end markers). Returns the number of tiles; raises PyramidError naming the
+    first bad level and tile."""
+    if fh is None:
+        with open(path, "rb") as local:
+            return verify_tiles(path, local)
+    pyr = read_pyramid(path, fh)
+    tiles = 0
+    for n, level in enumerate(pyr.levels):
+        down = -(-level.height // level.tile_height)
+        for row in range(down):
+            for col in range(level.tiles_across):
+                try:
+                    data = level.tile_bytes(fh, col, row)
+                except PyramidError as exc:
+                    raise PyramidError(f"level {n}, tile {col},{row}: {exc}") from None
+                if data is not None and not data.rstrip(b"\0").endswith(b"\xff\xd9"):
+                    raise PyramidError(f"level {n}, tile {col},{row}: JPEG cut short")
+                tiles += 1
+    return tiles

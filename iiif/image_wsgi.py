@@ -195,7 +195,15 @@ class ImageAPI:
         ]
         if self._not_modified(environ, etag, result.source):
             return self._send(start_response, 304, headers, b"", method)
-        body = self.service.render(result).body
+        rendered = self.service.render(result)
+        body = rendered.body
+        # For whoever observes requests (web.metrics): a copied tile, or a render and
+        # whether the derivative cache had it.
+        if rendered.how == "stored":
+            environ["archive.route"] = "tile"
+        else:
+            environ["archive.route"] = "render"
+            environ["archive.cache"] = rendered.how
         headers.insert(0, ("Content-Type", body.media_type))
         if result.plan.format == "pdf":
             headers.append(("Content-Disposition", "inline"))

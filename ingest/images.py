@@ -10,6 +10,7 @@ has no JPEG 2000 loader) and handed to pyvips as pixels.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import time
 from dataclasses import dataclass, field
@@ -70,6 +71,11 @@ class ImageResult:
     error: str | None = None
     bytes_read: int = 0
     cpu_seconds: float = 0.0  # CPU this task took in its worker (all libvips threads)
+    write_failed: bool = False  # the archive's disk refused the pyramid: stop the run
+
+
+# What the kernel says when the archive's disk (or a quota, or a file-size limit) is full.
+_FULL = ("No space left on device", "File too large", "Disk quota exceeded")
 
 
 def sha256_file(path: str | Path) -> tuple[str, int]:
@@ -276,6 +282,13 @@ def process_image(task: ImageTask, params: TileParams, dry_run: bool = False) ->
                 write_pyramid(image, temp, tile_size=params.tile_size, quality=params.quality)
                 # Local: renamed in place (the pipeline syncs); remote: uploaded whole.
                 store.commit(temp, img_id, version, fsync=False)
+            except (pyvips.Error, OSError) as exc:
+                reason = _write_reason(exc)
+                if reason is None:
+                    raise
+                result.error = f"cannot write the pyramid {temp}: {reason}"
+                result.write_failed = True
+                break
             finally:
                 temp.unlink(missing_ok=True)
             result.pages.append(PageResult(page, version, image.width, image.height, True))
@@ -293,6 +306,14 @@ def process_image(task: ImageTask, params: TileParams, dry_run: bool = False) ->
         result.pages = []
     result.cpu_seconds = time.process_time() - cpu_start
     return result
+
+
+def _write_reason(exc: Exception) -> str | None:
+    """Why the archive's disk refused a pyramid, or None when the error is not that."""
+    if isinstance(exc, OSError):
+        return exc.strerror if exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT) else None
+    text = f"{exc.message} {exc.detail or ''}"
+    return next((reason for reason in _FULL if reason in text), None)
 
 
 def _vips_reason(exc: pyvips.Error) -> str:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import sqlite3
 import sys
 import time
 import unicodedata
@@ -38,7 +39,7 @@ from typing import TextIO
 
 from archive.catalog import SEARCH_BEHIND, now
 from archive.context import Archive
-from archive.errors import ArchiveError, CollectionError, StorageUnavailable
+from archive.errors import ArchiveError, CollectionError, StorageFull, StorageUnavailable
 from archive.records import ImageRef, Institution, Record, image_id, record_id, split_images
 
 from .collection import Collection, load_collection
@@ -50,6 +51,11 @@ from .readers import read_records
 from .report import Change, InstitutionReport, Report
 
 BATCH = 500
+_RESUME = (
+    "The run stopped there: the records committed before it stay, and no record refers to "
+    "a pyramid not written whole. Free space on the archive's disk and run the same command "
+    "again: it resumes, reusing every pyramid already written"
+)
 
 
 def default_workers(archive: Archive, workers: int | None) -> int:
@@ -318,6 +324,8 @@ class _Run:
         return (img_id, version) in self.stored
 
     def _deliver(self, pending: _Pending, index: int, result: ImageResult) -> None:
+        if result.write_failed:  # every image after this one would fail the same way
+            raise StorageFull(f"{result.error}. {_RESUME}")
         pending.results[index] = result
         self.report.bytes_read += result.bytes_read
         self.report.cpu_seconds += result.cpu_seconds
@@ -439,9 +447,15 @@ class _Run:
             os.sync()  # pyramids on disk before the catalog refers to them (see commit)
             self.unsynced = False
         if records:
-            with self.catalog.transaction():
-                for rec in records:
-                    self.catalog.put_record(rec)
+            try:
+                with self.catalog.transaction():
+                    for rec in records:
+                        self.catalog.put_record(rec)
+            except sqlite3.OperationalError as exc:  # rolled back: none of the batch is in
+                if "full" not in str(exc) and "I/O" not in str(exc):
+                    raise
+                where = getattr(self.catalog, "path", "the catalog")
+                raise StorageFull(f"cannot write the catalog {where}: {exc}. {_RESUME}") from None
         deleted, self.to_unindex = self.to_unindex, []
         if self.search is None or self.search_error:
             return
@@ -450,7 +464,7 @@ class _Run:
                 self.search.index(records, {self.inst.id: self.inst})
             if deleted:
                 self.search.delete(deleted)
-        except ArchiveError as exc:
+        except (ArchiveError, sqlite3.Error, OSError) as exc:  # down, or its disk full
             self.search_error = str(exc)
             self.catalog.set_meta(SEARCH_BEHIND, f"{now()}: {exc}")
 
@@ -519,6 +533,12 @@ def run_ingest(
                 archive.catalog.set_meta(SEARCH_BEHIND, f"{now()}: ingest in progress")
             try:
                 run = _run_all(archive, report, loaded, params, workers, progress)
+            except StorageFull as exc:
+                # As for an interruption: what was committed stays, the rest is resumed.
+                report.error = str(exc)
+                if search is not None:
+                    report.search = "behind: the run stopped early; the next run catches up"
+                return _finish(archive, report, started, cpu_started)
             except KeyboardInterrupt:
                 # Records committed so far stay; pyramids not yet in the catalog stay too
                 # (no sweep), for the next run to reuse; search stays marked behind.
@@ -549,10 +569,15 @@ def _finish(archive: Archive, report: Report, started: float, cpu_started: float
     if not report.dry_run:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
         try:
-            report.keep(archive.images, stamp)
-        except StorageUnavailable as exc:  # kept in the home instead; `archive status` looks
-            report.storage = f"report kept in the archive home: {exc}"
-            report.write(archive.home.reports, stamp)
+            try:
+                report.keep(archive.images, stamp)
+            except StorageUnavailable as exc:  # kept in the home instead; `archive status` looks
+                report.storage = f"report kept in the archive home: {exc}"
+                report.write(archive.home.reports, stamp)
+        except OSError as exc:  # a full disk: the run's outcome is still printed
+            report.path = None
+            note = f"the report could not be saved in {archive.home.reports}: {exc.strerror}"
+            report.error = f"{report.error}; {note}" if report.error else note
     return report
 
 

@@ -109,6 +109,24 @@ class SearchBackend:
     def count(self) -> int:
         raise NotImplementedError
 
+    def document_ids(self) -> set[str]:
+        """The id of every document in the index, public or not: what `archive check`
+        compares with the catalog. Backends answer it from their own storage; this
+        fallback pages through ``search``, as far as the result window reaches."""
+        ids: set[str] = set()
+        page = 1
+        while page * MAX_PAGE_SIZE <= MAX_RESULT_WINDOW:
+            result = self.search(
+                SearchQuery(
+                    sort="added", page=page, size=MAX_PAGE_SIZE, facets=False, public_only=False
+                )
+            )
+            ids.update(hit.id for hit in result.hits)
+            if len(result.hits) < MAX_PAGE_SIZE:
+                break
+            page += 1
+        return ids
+
     def close(self) -> None:
         pass
 

@@ -233,6 +233,9 @@ class SqliteBackend(SearchBackend):
     def count(self) -> int:
         return self.db.execute("SELECT count(*) FROM docs").fetchone()[0]
 
+    def document_ids(self) -> set[str]:
+        return {row[0] for row in self.db.execute("SELECT id FROM docs")}
+
     def health(self) -> dict[str, Any]:
         return {"backend": self.name, "path": str(self.path), "documents": self.count()}
 

@@ -51,12 +51,19 @@ _COMPRESSIBLE = (
 )
 
 
-def create_app(config: Config | None = None) -> Flask:
+def create_app(config: Config | None = None, *, access_log: bool = False) -> Flask:
+    """The whole site. ``access_log`` writes one JSON access-log record per request
+    (``archive serve`` asks for it when ``log_format = "json"``)."""
     config = config or Config.load()
     archive = Archive(config)
     from search import get_backend
 
     archive.search = get_backend(config)
+    metrics = _metrics_enabled(config)
+    if metrics:
+        from .metrics import instrument
+
+        instrument(archive)  # before the blueprints take the catalog's methods
 
     app = Flask(__name__)
     app.config["JSON_AS_ASCII"] = False
@@ -82,7 +89,22 @@ def create_app(config: Config | None = None) -> Flask:
     _install_templates(app, config)
     _install_headers(app)
     _install_errors(app)
+    if metrics or access_log:
+        from .metrics import Observer
+
+        # Outermost, so tiles (answered ahead of Flask) are observed too.
+        app.wsgi_app = Observer(
+            app.wsgi_app,
+            archive,
+            metrics=metrics,
+            log_access=access_log,
+            token=config.metrics_token,
+        )
     return app
+
+
+def _metrics_enabled(config: Config) -> bool:
+    return bool(config.metrics_listen or config.metrics_token)
 
 
 # --- language -------------------------------------------------------------------------------

@@ -380,6 +380,12 @@ class BackendContract:
         assert self.find(indexed, "茶碗") == set()
         assert indexed.count() == len(PUBLIC_IDS) - 1
 
+    def test_document_ids_are_every_indexed_record(self, indexed):
+        """What `archive check` compares with the catalog."""
+        assert indexed.document_ids() == set(PUBLIC_IDS)
+        indexed.delete(["craft_C-1"])
+        assert indexed.document_ids() == set(PUBLIC_IDS) - {"craft_C-1"}
+
     def test_rebuild_replaces_everything(self, indexed):
         kept = [r for r in corpus() if r.institution == "noh"]
         assert indexed.rebuild(kept, INSTITUTIONS) == 3
