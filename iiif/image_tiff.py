@@ -212,6 +212,7 @@ def _file_size(fh) -> int:
 def _read_pyramid(path: str | Path, fh) -> Pyramid:
     file_size = _file_size(fh)
     levels = []
+    fh.seek(0)  # the handle may have been read before (archive check reads it twice)
     head = fh.read(16)
     if head[:2] == b"II":
         endian = "<"
