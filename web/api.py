@@ -25,6 +25,7 @@ from archive.errors import (
     SearchUnavailable,
 )
 from archive.records import RECORD_ID_RE, Institution
+from iiif.presentation import identifier
 from iiif.routes import finish_response, json_document, request_links
 from search.base import FACETS, MAX_PAGE_SIZE, SORTS, SearchQuery
 
@@ -193,7 +194,11 @@ def api_blueprint(archive: Archive) -> Blueprint:
                     "institution": record.institution,
                     "institution_name": inst.label(query.lang) if inst else record.institution,
                     "title": record.label(query.lang),
-                    "thumbnail": links.thumbnail(record.images[0].id) if record.images else None,
+                    "thumbnail": (
+                        links.thumbnail(identifier(record.images[0], record.max_image_size))
+                        if record.images
+                        else None
+                    ),
                     "manifest": links.manifest(record.id),
                     "url": links.object_page(record.id),
                     "date": record.get("date"),
