@@ -43,7 +43,7 @@ demo: install ## ingest the sample collections and serve http://127.0.0.1:8000
 test: install browser postgres nginx lint ## lint, then everything: unit, IIIF validator, browser, OpenSearch, PostgreSQL, nginx
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-bench: install ## speed and memory benchmarks; prints tables with their anchors
+bench: install nginx ## speed and memory benchmarks; prints tables with their anchors
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 lint: install ## ruff: lint and formatting

@@ -43,14 +43,13 @@ http {{
 
 
 def render_config(template: str, nodes: list[str], listen: str) -> str:
-    """archive.conf for these nodes: @LISTEN@ replaced, the @NODE@ line once per node."""
+    """archive.conf for these nodes, as the sed command in its header does it: every
+    @LISTEN@ replaced, the ``server @NODE@`` line once per node."""
     if not nodes:
         raise ValueError("nginx needs at least one node")
     out = []
     for line in template.splitlines():
-        if line.lstrip().startswith("#"):
-            out.append(line)
-        elif "@NODE@" in line:
+        if line.lstrip().startswith("server @NODE@"):
             out.extend(line.replace("@NODE@", node) for node in nodes)
         else:
             out.append(line.replace("@LISTEN@", listen))
@@ -108,6 +107,12 @@ def start_nginx(prefix: Path, nodes: list[str], port: int) -> Nginx:
             time.sleep(0.1)
     server.stop()
     raise RuntimeError("nginx did not listen within 20 s")
+
+
+@pytest.fixture(scope="session")
+def nginx_config():
+    """(the repository's archive.conf, the function that fills it in), for tests of it."""
+    return NGINX_CONF, render_config
 
 
 @pytest.fixture(scope="session")

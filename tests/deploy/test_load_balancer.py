@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -29,7 +30,8 @@ from types import SimpleNamespace
 import pytest
 
 BIN = Path(sys.executable).parent
-COLLECTIONS = Path(__file__).resolve().parents[2] / "collections_data"
+REPO = Path(__file__).resolve().parents[2]
+COLLECTIONS = REPO / "collections_data"
 pytestmark = pytest.mark.slow
 
 FIRST = ("noh-museum", "craft-museum")  # ingested before the nodes start
@@ -256,3 +258,23 @@ def fetch_or_none(url: str) -> int | None:
         return fetch(url, timeout=2)[0]
     except OSError:
         return None
+
+
+def test_the_documented_sed_fills_in_the_configuration_as_the_tests_do(nginx_config):
+    """docs/deployment.md shows operators a sed command; it must give what the tests run."""
+    conf, render_config = nginx_config
+    docs = (REPO / "docs" / "deployment.md").read_text(encoding="utf-8")
+    command = re.search(r"^sed (-e '.*?' \\\n\s+-e '.*?') \\\n", docs, re.M)
+    assert command, "docs/deployment.md has no sed command for archive.conf"
+    expressions = re.findall(r"-e '(.*?)'", command.group(1))
+    out = subprocess.run(
+        ["sed", *[a for e in expressions for a in ("-e", e)], str(conf)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    expected = render_config(
+        conf.read_text(encoding="utf-8"), ["10.0.0.11:8000", "10.0.0.12:8000"], "80"
+    )
+    assert out == expected
+    assert "    server 10.0.0.12:8000 max_fails=2 fail_timeout=10s;" in out.splitlines()
