@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import pytest
 import pyvips
+from hypothesis import given
+from hypothesis import strategies as st
 
 from archive.records import record_id
 from iiif.info import image_tag, split_identifier, versioned_id
@@ -49,6 +51,13 @@ def test_tag_is_a_function_of_the_pixels_and_the_presented_size():
 )
 def test_split_identifier(identifier, expected):
     assert split_identifier(identifier) == expected
+
+
+@given(st.text(alphabet="abc019_~.-xyzABC", max_size=40))
+def test_split_identifier_is_total_and_loses_nothing(text):
+    image_id, tag = split_identifier(text)
+    assert (f"{image_id}.{tag}" if tag is not None else image_id) == text
+    assert tag is None or len(tag) == 10
 
 
 def test_pinned_tiles_are_immutable_and_revalidate(make_image, image_archive, iclient):
