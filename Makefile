@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 DEMO_HOME ?= demo-home
 PYTEST_ARGS ?=
 
-.PHONY: install demo test bench lint browser postgres clean
+.PHONY: install demo test bench lint browser postgres nginx clean
 
 install: $(VENV)/.stamp node_modules/.stamp ## virtualenv with everything, and front-end packages from npm
 
@@ -30,15 +30,20 @@ postgres: ## Debian's PostgreSQL server programs for the catalog tests (initdb, 
 	  apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
 
+nginx: ## Debian's nginx, the load balancer the deployment tests put in front of two nodes
+	@test -x /usr/sbin/nginx || command -v nginx >/dev/null 2>&1 || { \
+	  apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null; }
+
 demo: install ## ingest the sample collections and serve http://127.0.0.1:8000
 	$(BIN)/python collections_data/make_images.py
 	$(BIN)/archive --home $(DEMO_HOME) ingest collections_data/*/
 	$(BIN)/archive --home $(DEMO_HOME) serve --host 127.0.0.1 --port 8000
 
-test: install browser postgres lint ## lint, then everything: unit, IIIF validator, browser, OpenSearch, PostgreSQL
+test: install browser postgres nginx lint ## lint, then everything: unit, IIIF validator, browser, OpenSearch, PostgreSQL, nginx
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-bench: install ## speed and memory benchmarks; prints tables with their anchors
+bench: install nginx ## speed and memory benchmarks; prints tables with their anchors
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 lint: install ## ruff: lint and formatting

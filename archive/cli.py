@@ -187,9 +187,31 @@ def wsgi_app(home: str):
     from web import create_app
 
     app = create_app(Config.load(home), access_log=os.environ.get(JSON_ACCESS_ENV) == "1")
+    _exit_with_parent()
     gc.collect()
     gc.freeze()
     return app
+
+
+def _exit_with_parent(interval: float = 0.5) -> None:
+    """End this worker when the server process that forked it is gone.
+
+    granian restarts dead workers, but nothing ends the workers of a server killed with
+    SIGKILL (or by the OOM killer): they would keep answering on the port, from a node
+    that its operator, its supervisor and the load balancer believe stopped, and hold
+    the catalog open. A daemon thread notices the new parent and exits at once.
+    """
+    import threading
+    import time
+
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 # Server messages go to stderr beside our own; the access log, when on, to stdout. Our

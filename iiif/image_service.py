@@ -5,6 +5,11 @@ its threads. Catalog lookups are cached per thread and dropped whenever the
 catalog's ``generation()`` moves (any writer's commit, on any node), so a
 re-ingested image is seen at once (within a second on PostgreSQL); the pyramid
 path carries the version, so old pixels cannot leak.
+
+Images are asked for by a published identifier: ``<image id>.<tag>`` (pinned to one
+version of the pixels, ``info.versioned_id``) or the bare image id (whatever is
+current). A pinned identifier whose tag is no longer current raises ``Stale``, so
+that HTTP can send the client on to the current one instead of new pixels under it.
 """
 
 from __future__ import annotations
@@ -48,6 +53,12 @@ class Source:
     last_modified: datetime  # of the record, which changes whenever the pixels do
     http_date: str  # the same, as an HTTP date (RFC 9110 §5.6.7)
     store: PyramidStore | None = field(default=None, compare=False, repr=False)
+    tag: str = ""  # of the current pixels at the presented size (info.image_tag)
+
+    @property
+    def identifier(self) -> str:
+        """The pinned identifier of the current version: what manifests publish."""
+        return f"{self.info.id}.{self.tag}"
 
     @property
     def pyramid(self) -> Pyramid:
@@ -122,6 +133,14 @@ def _remote_structure(store: PyramidStore, image_id: str, version: str) -> Pyram
     return pyr
 
 
+class Stale(Exception):
+    """A pinned identifier of pixels the image no longer has; ``current`` is the one it has."""
+
+    def __init__(self, current: str) -> None:
+        super().__init__(current)
+        self.current = current
+
+
 @dataclass(frozen=True)
 class ImageResult:
     plan: Plan
@@ -129,6 +148,7 @@ class ImageResult:
     source: Source
     body: Rendered | None = None  # None until rendered (a 304 never renders)
     how: str = ""  # once rendered: "stored" (a tile copied), "hit" or "miss" (derivative cache)
+    pinned: bool = False  # asked for by a pinned identifier: the response never changes
 
 
 class ImageService:
@@ -146,6 +166,16 @@ class ImageService:
         self._local = threading.local()
 
     # -- lookup --------------------------------------------------------------------------------
+    def lookup(self, identifier: str) -> tuple[Source, bool]:
+        """(Source, pinned) for a published identifier; NotFound, or Stale for an old tag."""
+        image_id, tag = info_mod.split_identifier(identifier)
+        src = self.source(image_id)
+        if tag is None:
+            return src, False
+        if tag != src.tag:
+            raise Stale(src.identifier)
+        return src, True
+
     def source(self, image_id: str) -> Source:
         """The public image ``image_id``, or NotFound (also for non-public ones, on purpose).
 
@@ -184,15 +214,21 @@ class ImageService:
             return unavailable(image_id, path, exc)
         width, height = info_mod.presented_size(pyr.width, pyr.height, image.max_image_size)
         modified = datetime.strptime(image.updated_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        # The tag from the catalog's sizes, as manifests compute it (presentation.py).
+        tag = info_mod.image_tag(
+            image.version,
+            *info_mod.presented_size(image.width, image.height, image.max_image_size),
+        )
         http_date = format_datetime(modified, usegmt=True)
-        return Source(image, width, height, path, modified, http_date, store)
+        return Source(image, width, height, path, modified, http_date, store, tag)
 
     # -- info.json -----------------------------------------------------------------------------
-    def info_json(self, version: str, image_id: str, base_url: str) -> tuple[bytes, Source]:
-        """info.json serialised; memoised, as viewers ask for it on every page view."""
-        src = self.source(image_id)
+    def info_json(self, version: str, identifier: str, base_url: str) -> tuple[bytes, Source, bool]:
+        """(info.json serialised, Source, pinned); memoised, as viewers ask for it on every
+        page view. Its id is the identifier asked for (3.0 §5.1: the image's base URI)."""
+        src, pinned = self.lookup(identifier)
         base = base_url.rstrip("/")
-        service_id = f"{base}/iiif/{version}/{image_id}"
+        service_id = f"{base}/iiif/{version}/{identifier}"
         manifest = f"{base}/iiif/3/manifest/{src.info.record_id}" if version == "3" else None
         body = _info_bytes(
             version,
@@ -204,13 +240,13 @@ class ImageService:
             available_formats(),
             manifest,
         )
-        return body, src
+        return body, src, pinned
 
-    def info_etag(self, version: str, src: Source, base_url: str) -> str:
+    def info_etag(self, version: str, src: Source, base_url: str, identifier: str = "") -> str:
         return _etag(
             "info",
             version,
-            src.info.id,
+            identifier or src.info.id,
             src.info.version,
             str(src.width),
             str(src.height),
@@ -222,14 +258,14 @@ class ImageService:
     def plan(
         self,
         version: str,
-        image_id: str,
+        identifier: str,
         region: str,
         size: str,
         rotation: str,
         quality_format: str,
     ) -> ImageResult:
         """Parse and resolve a request (400 before any pixel is decoded), without rendering."""
-        src = self.source(image_id)
+        src, pinned = self.lookup(identifier)
         plan = _plan(
             version, region, size, rotation, quality_format, src.width, src.height, self.limits
         )
@@ -242,7 +278,7 @@ class ImageService:
             str(src.height),
             plan.canonical,
         )
-        return ImageResult(plan, etag, src)
+        return ImageResult(plan, etag, src, pinned=pinned)
 
     def render(self, result: ImageResult) -> ImageResult:
         """The bytes: an exact stored tile as it is, else from the disk cache or rendered.
@@ -252,16 +288,18 @@ class ImageService:
         # A stored tile on the local disk is one read: caching it gains nothing. From
         # object storage it is a network round trip, which the disk cache saves.
         if src.store.local and copyable_tile(src.pyramid, plan, src.width, src.height):
-            return ImageResult(plan, result.etag, src, self._render(src, plan), "stored")
+            body = self._render(src, plan)
+            return ImageResult(plan, result.etag, src, body, "stored", result.pinned)
         key = self.cache.key(
             src.info.id, src.info.version, str(src.width), str(src.height), plan.canonical
         )
         data = self.cache.get(key)
         if data is not None:
-            return ImageResult(plan, result.etag, src, Rendered(data, FORMATS[plan.format]), "hit")
+            body = Rendered(data, FORMATS[plan.format])
+            return ImageResult(plan, result.etag, src, body, "hit", result.pinned)
         body = self._render(src, plan)
         self.cache.put(key, body.data)
-        return ImageResult(plan, result.etag, src, body, "miss")
+        return ImageResult(plan, result.etag, src, body, "miss", result.pinned)
 
     @staticmethod
     def _render(src: Source, plan: Plan) -> Rendered:

@@ -11,6 +11,13 @@ requests with the canonical and profile ``Link`` headers (3.0 §4.7, §6); §5 i
 information, JSON-LD when asked (3.0 §5.1); CORS on every response (3.0 §7.1);
 errors 400/404/501 with a short text saying what was wrong (3.0 §7.4).
 Conditional requests (RFC 9110 §13): ETag and Last-Modified, 304 before rendering.
+
+Caching (docs/deployment.md): under a pinned identifier (``<image id>.<tag>``, what
+manifests and the site publish) an image response never changes, so it is
+``immutable`` for a year; info.json there lives an hour (it also says what this
+server's settings allow). Under the bare image id everything lives five minutes. A
+pinned identifier of pixels since replaced is sent on (302, one minute) to the
+current one: old URLs keep working and never get new pixels under a year's lifetime.
 """
 
 from __future__ import annotations
@@ -22,18 +29,24 @@ from typing import Any
 
 from archive.errors import ArchiveError, NotFound
 
-from .image_service import ImageService, Source
+from .image_service import ImageService, Source, Stale
 from .info import CONTEXT_2, CONTEXT_3, PROFILE_2, PROFILE_3_URI
 
 log = logging.getLogger(__name__)
 
 CONTEXTS = {"3": CONTEXT_3, "2": CONTEXT_2}
 PROFILES = {"3": PROFILE_3_URI, "2": PROFILE_2}
-MAX_AGE = 86400
-RETRY_AFTER = 5  # seconds, on a 503 (object storage unreachable): tiles are retried soon
+RETRY_AFTER = 5  # seconds, on a 503 whose error names none: tiles are retried soon
+IMMUTABLE = "public, max-age=31536000, immutable"
+PINNED_INFO = "public, max-age=3600"
+BARE = "public, max-age=300"
+MOVED = "public, max-age=60"
+CLIENT_ERROR = "public, max-age=60"  # a CDN may absorb repeated bad URLs a little while
+SERVER_ERROR = "no-store"
 _STATUS = {
     200: "200 OK",
     204: "204 No Content",
+    302: "302 Found",
     303: "303 See Other",
     304: "304 Not Modified",
     400: "400 Bad Request",
@@ -104,22 +117,32 @@ class ImageAPI:
                     method,
                 )
             return self._route(environ, start_response, method)
+        except Stale as stale:
+            return self._moved(environ, start_response, method, stale.current)
         except ArchiveError as exc:
             status = exc.http_status if exc.http_status in _STATUS else 500
-            retry = [("Retry-After", str(RETRY_AFTER))] if status == 503 else []
-            if status == 503:
+            headers = [
+                ("Content-Type", "text/plain; charset=utf-8"),
+                ("Cache-Control", CLIENT_ERROR if status < 500 else SERVER_ERROR),
+            ]
+            if status == 503:  # storage or catalog away, or a damaged pyramid: retried soon
+                headers.append(("Retry-After", str(exc.retry_after or RETRY_AFTER)))
                 log.warning("Image API 503 on %s: %s", environ.get("PATH_INFO"), exc)
             return self._send(
                 start_response,
                 status,
-                [("Content-Type", "text/plain; charset=utf-8"), *retry],
+                headers,
                 (str(exc) + "\n").encode("utf-8", "replace"),
                 method,
             )
         except Exception:  # a broken pyramid or a bug: logged, never a traceback to the client
             log.exception("Image API error on %s", environ.get("PATH_INFO"))
             return self._send(
-                start_response, 500, [("Content-Type", "text/plain")], b"internal error\n", method
+                start_response,
+                500,
+                [("Content-Type", "text/plain"), ("Cache-Control", SERVER_ERROR)],
+                b"internal error\n",
+                method,
             )
 
     def _route(self, environ: dict, start_response: StartResponse, method: str):
@@ -133,9 +156,11 @@ class ImageAPI:
         if len(parts) == 2 and parts[1] == "info.json":
             return self._info(environ, start_response, method, version, image_id)
         if len(parts) == 1 or (len(parts) == 2 and parts[1] == ""):
-            self.service.source(image_id)  # 404 for unknown ids, not a redirect to nowhere
+            self.service.lookup(image_id)  # 404 for unknown ids, not a redirect to nowhere
             location = f"{self.base_url(environ)}/iiif/{version}/{image_id}/info.json"
-            return self._send(start_response, 303, [("Location", location)], b"", method)
+            return self._send(
+                start_response, 303, [("Location", location), ("Cache-Control", BARE)], b"", method
+            )
         raise NotFound(
             "not an Image API URL: expected info.json or "
             "{region}/{size}/{rotation}/{quality}.{format}"
@@ -159,16 +184,16 @@ class ImageAPI:
         self, environ: dict, start_response: StartResponse, method: str, version: str, image_id: str
     ):
         base = self.base_url(environ)
-        body, src = self.service.info_json(version, image_id, base)
-        etag = '"' + self.service.info_etag(version, src, base) + '"'
+        body, src, pinned = self.service.info_json(version, image_id, base)
+        etag = '"' + self.service.info_etag(version, src, base, image_id) + '"'
         if "application/ld+json" in environ.get("HTTP_ACCEPT", ""):
             ctype = f'application/ld+json;profile="{CONTEXTS[version]}"'
         else:
             ctype = "application/json"
         headers = [
             ("Link", f'<{PROFILES[version]}>;rel="profile"'),
-            ("Vary", "Accept"),
-            *self._validators(etag, src),
+            ("Vary", "Accept"),  # the media type follows Accept (3.0 §5.1)
+            *self._validators(etag, src, PINNED_INFO if pinned else BARE),
         ]
         if self._not_modified(environ, etag, src):
             return self._send(start_response, 304, headers, b"", method)
@@ -191,7 +216,7 @@ class ImageAPI:
         canonical = f"{self.base_url(environ)}/iiif/{version}/{image_id}/{result.plan.canonical}"
         headers = [
             ("Link", f'<{canonical}>;rel="canonical", <{PROFILES[version]}>;rel="profile"'),
-            *self._validators(etag, result.source),
+            *self._validators(etag, result.source, IMMUTABLE if result.pinned else BARE),
         ]
         if self._not_modified(environ, etag, result.source):
             return self._send(start_response, 304, headers, b"", method)
@@ -209,13 +234,22 @@ class ImageAPI:
             headers.append(("Content-Disposition", "inline"))
         return self._send(start_response, 200, headers, body.data, method)
 
+    def _moved(self, environ: dict, start_response: StartResponse, method: str, current: str):
+        """The same request on the current version's identifier, briefly cacheable."""
+        path = environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8", "replace")
+        version, rest = path[6], path[8:]
+        tail = rest.split("/", 1)[1] if "/" in rest else ""
+        location = f"{self.base_url(environ)}/iiif/{version}/{current}/{tail or 'info.json'}"
+        headers = [("Location", location), ("Cache-Control", MOVED)]
+        return self._send(start_response, 302, headers, b"", method)
+
     # -- HTTP helpers --------------------------------------------------------------------------
     @staticmethod
-    def _validators(etag: str, src: Source) -> list[tuple[str, str]]:
+    def _validators(etag: str, src: Source, cache_control: str) -> list[tuple[str, str]]:
         return [
             ("ETag", etag),
             ("Last-Modified", src.http_date),
-            ("Cache-Control", f"public, max-age={MAX_AGE}"),
+            ("Cache-Control", cache_control),
         ]
 
     @staticmethod

@@ -10,7 +10,9 @@ Image API 3.0 §5 (https://iiif.io/api/image/3.0/#5-image-information) and
 
 from __future__ import annotations
 
+import hashlib
 import math
+import re
 from typing import Any
 
 from .image_request import FORMATS, NO_LIMITS, Limits
@@ -65,6 +67,40 @@ def presented_size(width: int, height: int, max_image_size: int) -> tuple[int, i
     if width >= height:
         return max_image_size, max(1, round(height * scale))
     return max(1, round(width * scale)), max_image_size
+
+
+# --- Versioned identifiers (what makes image URLs immutable) ------------------------------
+# The identifier we publish is ``<image id>.<tag>``: the tag is a digest of what every URL
+# of the image shows (the pyramid's version and the presented size, so a new cap is a new
+# tag too), so a tile under it never changes and can be cached for a year. The bare image
+# id keeps answering, with a short lifetime, for links made before. Bump RENDER_REVISION
+# when a release changes the pixels renders produce: every tag moves with it.
+RENDER_REVISION = "1"
+TAG_LENGTH = 10
+_TAG_RE = re.compile(rf"^[0-9a-f]{{{TAG_LENGTH}}}$")
+
+
+def image_tag(version: str, width: int, height: int) -> str:
+    """The tag of an image's pixels (pyramid ``version``) presented at ``width`` x ``height``."""
+    key = f"{version}:{width}x{height}:{RENDER_REVISION}"
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:TAG_LENGTH]
+
+
+def versioned_id(image_id: str, version: str, width: int, height: int, cap: int = 0) -> str:
+    """The identifier to publish for an image of full size ``width`` x ``height`` under ``cap``."""
+    return f"{image_id}.{image_tag(version, *presented_size(width, height, cap))}"
+
+
+def split_identifier(identifier: str) -> tuple[str, str | None]:
+    """(image id, tag) of a published identifier; tag None for a bare image id.
+
+    Image ids never contain a dot, so the last dot separates the tag; a part after it
+    that is not a tag is left in the id, which the lookup then refuses as unknown.
+    """
+    image_id, dot, tag = identifier.rpartition(".")
+    if dot and _TAG_RE.match(tag):
+        return image_id, tag
+    return identifier, None
 
 
 def level_count(width: int, height: int, tile_size: int = 256) -> int:

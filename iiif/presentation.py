@@ -37,7 +37,7 @@ from archive.records import (
     controlled_term,
 )
 
-from .info import presented_size
+from .info import presented_size, versioned_id
 
 PRESENTATION_CONTEXT = "http://iiif.io/api/presentation/3/context.json"
 # §6.1: the JSON-LD media type with the Presentation 3 context as profile.
@@ -182,6 +182,12 @@ def canvas_size(image: ImageRef, cap: int) -> tuple[int, int]:
     return presented_size(image.width, image.height, cap)
 
 
+def identifier(image: ImageRef, cap: int) -> str:
+    """The Image API identifier we publish: pinned to this version of the pixels, so its
+    tiles are immutable (``info.versioned_id``; the image server checks the same tag)."""
+    return versioned_id(image.id, image.version, image.width, image.height, cap)
+
+
 def image_service(links: Links, image_id: str) -> list[dict]:
     """The Image API 3.0 service block (§3.2 `service`, Image API §5.1)."""
     return [
@@ -286,13 +292,14 @@ def _canvas(links: Links, record: Record, image: ImageRef, index: int) -> Canvas
     """One Canvas per image (§5.4), painted by one Image annotation (§3.4, §5.5)."""
     width, height = canvas_size(image, record.max_image_size)
     canvas_id = f"{links.manifest(record.id)}/canvas/{index}"
+    ident = identifier(image, record.max_image_size)
     body = {
-        "id": links.image(image.id),
+        "id": links.image(ident),
         "type": "Image",
         "format": "image/jpeg",
         "width": width,
         "height": height,
-        "service": image_service(links, image.id),
+        "service": image_service(links, ident),
     }
     anno = Annotation(
         id=f"{canvas_id}/annotation/1", motivation="painting", target=canvas_id, body=body
@@ -311,7 +318,7 @@ def _canvas(links: Links, record: Record, image: ImageRef, index: int) -> Canvas
         width=width,
         height=height,
         items=[page],
-        thumbnail=thumbnail(links, image.id),
+        thumbnail=thumbnail(links, ident),
     )
 
 
@@ -355,7 +362,7 @@ def build_manifest(record: Record, inst: Institution, links: Links) -> Manifest:
     if record.rights:
         kwargs["rights"] = iiif_rights(record.rights)
     if record.images:
-        kwargs["thumbnail"] = thumbnail(links, record.images[0].id)
+        kwargs["thumbnail"] = thumbnail(links, identifier(record.images[0], record.max_image_size))
     if date := nav_date(record):
         kwargs["navDate"] = date
     if behavior := behavior_of(record):
@@ -369,7 +376,7 @@ def manifest_ref(record: Record, links: Links) -> ManifestRef:
     """A Manifest as a Collection lists it: id, label and a thumbnail (§5.2 items)."""
     extra: dict[str, Any] = {}
     if record.images:
-        extra["thumbnail"] = thumbnail(links, record.images[0].id)
+        extra["thumbnail"] = thumbnail(links, identifier(record.images[0], record.max_image_size))
     return ManifestRef(
         id=links.manifest(record.id),
         type="Manifest",

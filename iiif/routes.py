@@ -54,6 +54,8 @@ def image_blueprint(archive: Archive) -> Blueprint:
 # Served as JSON-LD (Presentation 3.0 §6.1, Change Discovery 1.0 §2.1) with CORS (§6.2),
 # validators for conditional requests, and gzip for clients that ask for it.
 GZIP_MIN_BYTES = 1024
+ERROR_MAX_AGE = 60
+
 _COMPRESSIBLE = ("application/json", "application/ld+json", "text/csv", "application/x-ndjson")
 
 
@@ -110,8 +112,15 @@ def json_document(
 
 
 def finish_response(resp: Response) -> Response:
-    """CORS for every response, and gzip when the client accepts it (after conditionals)."""
+    """CORS for every response, and gzip when the client accepts it (after conditionals).
+    Errors say how long they may be kept: a minute for a 4xx, never for a 5xx."""
     resp.headers["Access-Control-Allow-Origin"] = "*"
+    if "Cache-Control" not in resp.headers and resp.status_code >= 400:
+        resp.headers["Cache-Control"] = (
+            "no-store" if resp.status_code >= 500 else f"public, max-age={ERROR_MAX_AGE}"
+        )
+    if resp.status_code == 503:
+        resp.headers.setdefault("Retry-After", "30")
     resp.headers.setdefault(
         "Access-Control-Expose-Headers", "ETag, Last-Modified, Content-Length, Link"
     )
@@ -123,17 +132,20 @@ def finish_response(resp: Response) -> Response:
     resp.vary.add("Accept-Encoding")
     if (
         "gzip" not in request.accept_encodings
-        or resp.status_code != 200
+        or resp.status_code not in (200, 304)
         or "Content-Encoding" in resp.headers
         or request.method == "HEAD"
     ):
         return resp
-    data = resp.get_data()
+    data = resp.get_data()  # a 304 still holds the body it stands for
     if len(data) < GZIP_MIN_BYTES:
         return resp
-    resp.set_data(gzip.compress(data, compresslevel=6, mtime=0))
-    resp.headers["Content-Encoding"] = "gzip"
+    if resp.status_code == 200:
+        resp.set_data(gzip.compress(data, compresslevel=6, mtime=0))
+        resp.headers["Content-Encoding"] = "gzip"
+    # A 304 carries the validator its 200 would have: the gzipped one's.
     etag, weak = resp.get_etag()
+
     if etag:  # same content, other bytes: a weak validator (RFC 9110 §8.8.1)
         resp.set_etag(etag, weak=True)
     return resp

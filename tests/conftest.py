@@ -93,17 +93,20 @@ def start_server(
     args: tuple[str, ...] = (),
     log: Path | None = None,
     access_log: Path | None = None,
+    port: int | None = None,
 ):
     """Start `archive serve` for real and wait until it answers; returns (process, base URL).
 
     Its stderr (server and application messages) goes to ``log``, by default a file
     beside the home, so a long run can never block on a full pipe; the tail is shown
     if the server exits before answering. ``args`` are more ``serve`` options; stdout
-    (the access log) goes to ``access_log`` if given, else nowhere.
+    (the access log) goes to ``access_log`` if given (appended to), else nowhere.
+    ``port`` is a free one unless given (a node restarted where its load balancer
+    expects it).
     """
-    port = free_port()
+    port = port or free_port()
     log = log or home.parent / f"serve-{port}.log"
-    with open(log, "wb") as stderr, open(access_log or os.devnull, "wb") as stdout:
+    with open(log, "ab") as stderr, open(access_log or os.devnull, "ab") as stdout:
         proc = subprocess.Popen(
             [
                 str(BIN / "archive"),

@@ -124,6 +124,9 @@ def _install_language(app: Flask) -> None:
                 secure=request.is_secure,
                 httponly=True,
             )
+            # Runs after _cache_policy (Flask calls these hooks last-registered first): a
+            # response that sets a cookie is this visitor's, never a shared cache's.
+            resp.headers["Cache-Control"] = "private, no-cache"
         if resp.mimetype == "text/html":
             resp.vary.update(("Accept-Language", "Cookie"))
         return resp
@@ -193,7 +196,56 @@ def _install_headers(app: Flask) -> None:
             resp.cache_control.public = True
             resp.cache_control.max_age = 31_536_000
             resp.cache_control.immutable = True
+        _cache_policy(resp)
         return _gzip(resp)
+
+
+# --- caching (docs/deployment.md) -----------------------------------------------------------
+PAGE_MAX_AGE = 60  # pages show search counts and "recently added": a minute behind is fine
+MACHINE_MAX_AGE = 3600  # robots.txt and sitemaps
+ERROR_MAX_AGE = 60
+_CACHEABLE_PAGES = ("text/html", "application/xml", "text/plain")
+
+
+def _cache_policy(resp: Response) -> None:
+    """Say how long every response may be kept, so no cache (a CDN's default lifetime
+    included) ever guesses: pages a minute, validated with an ETag (304 when unchanged);
+    what is personal or degraded not at all in shared caches; errors a minute (4xx) or
+    never (5xx). The IIIF and API blueprints set their own lifetimes first."""
+    if "Cache-Control" in resp.headers:
+        return
+    status = resp.status_code
+    if status >= 500:
+        resp.headers["Cache-Control"] = "no-store"
+        return
+    if status >= 400:
+        resp.headers["Cache-Control"] = f"public, max-age={ERROR_MAX_AGE}"
+        return
+    if request.path.startswith(_MACHINE_PREFIXES):  # OAI-PMH and such: revalidate each time
+        resp.headers["Cache-Control"] = "no-cache"
+        return
+    if "Set-Cookie" in resp.headers or getattr(g, "search_down", False):
+        # A cookie is this visitor's own; a page without search results must not outlive
+        # the outage in a cache.
+        resp.headers["Cache-Control"] = "private, no-cache"
+        return
+    if (
+        status != 200
+        or resp.mimetype not in _CACHEABLE_PAGES
+        or request.method not in ("GET", "HEAD")
+    ):
+        resp.headers["Cache-Control"] = "no-cache"
+        return
+    machine = request.path in ("/robots.txt", "/sitemap.xml") or request.path.startswith(
+        "/sitemap/"
+    )
+    resp.cache_control.public = True
+    resp.cache_control.max_age = MACHINE_MAX_AGE if machine else PAGE_MAX_AGE
+    if resp.direct_passthrough or resp.is_streamed:  # sitemaps: a lifetime, no validator
+        return
+
+    resp.set_etag(hashlib.sha256(resp.get_data()).hexdigest()[:32])
+    resp.make_conditional(request)
 
 
 def _gzip(resp: Response) -> Response:
@@ -205,18 +257,27 @@ def _gzip(resp: Response) -> Response:
         request.path.startswith(_MACHINE_PREFIXES)  # the API and IIIF blueprints decide themselves
         or resp.direct_passthrough
         or resp.is_streamed
-        or resp.status_code != 200
+        or resp.status_code not in (200, 304)
         or "Content-Encoding" in resp.headers
         or resp.mimetype not in _COMPRESSIBLE
-        or "gzip" not in request.headers.get("Accept-Encoding", "")
     ):
         return resp
     body = resp.get_data()
     if len(body) < 1024:
         return resp
-    resp.set_data(gzip.compress(body, 6))
-    resp.headers["Content-Encoding"] = "gzip"
+    # Compressed or not, this body depends on Accept-Encoding: say so either way, or a
+    # cache that stored the plain one would hand it to everyone (and the gzipped one to
+    # clients that cannot read it).
     resp.vary.add("Accept-Encoding")
+    if "gzip" not in request.headers.get("Accept-Encoding", ""):
+        return resp
+    if resp.status_code == 200:
+        resp.set_data(gzip.compress(body, 6))
+        resp.headers["Content-Encoding"] = "gzip"
+    # A 304 carries the validator its 200 would have: the gzipped one's.
+    etag, weak = resp.get_etag()
+    if etag:  # same content, other bytes: a weak validator (RFC 9110 §8.8.1)
+        resp.set_etag(etag, weak=True)
     return resp
 
 

@@ -25,6 +25,7 @@ from archive.errors import (
     SearchUnavailable,
 )
 from archive.records import RECORD_ID_RE, Institution
+from iiif.presentation import identifier
 from iiif.routes import finish_response, json_document, request_links
 from search.base import FACETS, MAX_PAGE_SIZE, SORTS, SearchQuery
 
@@ -42,6 +43,8 @@ from .openapi import (
 )
 
 _TRUE, _FALSE = "true", "false"
+# A full export reads every record: a cache in front may serve it for a few minutes.
+EXPORT_MAX_AGE = 300
 
 
 def _one(name: str, default: str | None = None) -> str | None:
@@ -193,7 +196,11 @@ def api_blueprint(archive: Archive) -> Blueprint:
                     "institution": record.institution,
                     "institution_name": inst.label(query.lang) if inst else record.institution,
                     "title": record.label(query.lang),
-                    "thumbnail": links.thumbnail(record.images[0].id) if record.images else None,
+                    "thumbnail": (
+                        links.thumbnail(identifier(record.images[0], record.max_image_size))
+                        if record.images
+                        else None
+                    ),
                     "manifest": links.manifest(record.id),
                     "url": links.object_page(record.id),
                     "date": record.get("date"),
@@ -207,15 +214,14 @@ def api_blueprint(archive: Archive) -> Blueprint:
             ]
             for name in FACETS
         }
-        return json_response(
-            {
-                "total": result.total,
-                "page": query.page,
-                "size": query.size,
-                "facets": facets,
-                "items": items,
-            }
-        )
+        body = {
+            "total": result.total,
+            "page": query.page,
+            "size": query.size,
+            "facets": facets,
+            "items": items,
+        }
+        return json_document(json.dumps(body, ensure_ascii=False), "application/json", max_age=60)
 
     @bp.get("/suggest")
     def suggest() -> Response:
@@ -229,7 +235,8 @@ def api_blueprint(archive: Archive) -> Blueprint:
             return json_response({"q": q, "suggestions": []})
         if archive.search is None:
             raise SearchUnavailable("search is not configured")
-        return json_response({"q": q, "suggestions": archive.search.suggest(q, lang, limit)})
+        body = {"q": q, "suggestions": archive.search.suggest(q, lang, limit)}
+        return json_document(json.dumps(body, ensure_ascii=False), "application/json", max_age=60)
 
     @bp.get("/records/<record_id>")
     def record(record_id: str) -> Response:
@@ -249,7 +256,10 @@ def api_blueprint(archive: Archive) -> Blueprint:
         return Response(
             body,
             content_type="application/x-ndjson; charset=utf-8",
-            headers={"Content-Disposition": 'attachment; filename="archive-export.jsonl"'},
+            headers={
+                "Content-Disposition": 'attachment; filename="archive-export.jsonl"',
+                "Cache-Control": f"public, max-age={EXPORT_MAX_AGE}",
+            },
         )
 
     @bp.get("/export.csv")
@@ -260,7 +270,10 @@ def api_blueprint(archive: Archive) -> Blueprint:
         return Response(
             body,
             content_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": 'attachment; filename="archive-export.csv"'},
+            headers={
+                "Content-Disposition": 'attachment; filename="archive-export.csv"',
+                "Cache-Control": f"public, max-age={EXPORT_MAX_AGE}",
+            },
         )
 
     @bp.get("/health")

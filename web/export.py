@@ -18,7 +18,7 @@ from archive.catalog import Catalog
 from archive.citation import bibtex, citation, rights_label
 from archive.records import Institution, Record
 from iiif.info import presented_size
-from iiif.presentation import Links
+from iiif.presentation import Links, identifier
 
 BOM = "\ufeff"
 CSV_COLUMNS = (
@@ -78,18 +78,20 @@ def record_json(record: Record, inst: Institution, links: Links) -> dict[str, An
     images = []
     for position, image in enumerate(record.images, 1):
         width, height = presented_size(image.width, image.height, record.max_image_size)
+        ident = identifier(image, record.max_image_size)  # pinned: cacheable for a year
         images.append(
             {
                 "id": image.id,
                 "position": position,
                 "width": width,
                 "height": height,
-                "service": links.image_service(image.id),
-                "info": f"{links.image_service(image.id)}/info.json",
-                "full": links.image(image.id),
-                "thumbnail": links.thumbnail(image.id),
+                "service": links.image_service(ident),
+                "info": f"{links.image_service(ident)}/info.json",
+                "full": links.image(ident),
+                "thumbnail": links.thumbnail(ident),
             }
         )
+
     keywords = record.get("keywords") or []
     return {
         "id": record.id,

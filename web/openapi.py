@@ -227,7 +227,10 @@ SCHEMAS: dict[str, Any] = {
         "type": "object",
         "required": ["id", "position", "width", "height", "service", "info", "full", "thumbnail"],
         "properties": {
-            "id": _STR,
+            "id": {
+                **_STR,
+                "description": "Stable image id; /iiif/3/{id} always shows the current pixels.",
+            },
             "position": {"type": "integer", "minimum": 1},
             "width": {
                 "type": "integer",
@@ -235,7 +238,12 @@ SCHEMAS: dict[str, Any] = {
                 "description": "Width as served (after any size cap).",
             },
             "height": {"type": "integer", "minimum": 1},
-            "service": {**_URL, "description": "IIIF Image API 3.0 service (base URI)."},
+            "service": {
+                **_URL,
+                "description": "IIIF Image API 3.0 service (base URI), under the id pinned to "
+                "this version of the pixels ({id}.{tag}): cacheable for a year; after a "
+                "re-ingest it redirects to the current version.",
+            },
             "info": _URL,
             "full": _URL,
             "thumbnail": _URL,

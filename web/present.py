@@ -9,6 +9,7 @@ from typing import Any
 
 from archive.citation import rights_label
 from archive.records import FIELDS_BY_NAME, ImageRef, Institution, Record
+from iiif.presentation import identifier
 
 from .i18n import era_label
 
@@ -16,6 +17,8 @@ THUMB = "!400,400"
 
 
 # --- Image API URLs (IIIF Image API 3.0 §2.1) -----------------------------------------------
+# ``image_id`` here is the identifier to publish: ``identifier(image, cap)``, pinned to the
+# version of the pixels, so browsers and a CDN may keep what these URLs answer for a year.
 def image_url(base: str, image_id: str, size: str = "max", fmt: str = "jpg") -> str:
     return f"{base}/iiif/3/{image_id}/full/{size}/0/default.{fmt}"
 
@@ -145,6 +148,7 @@ def downloads(base: str, image: ImageRef, record: Record, rights: Rights) -> lis
     """The sizes a visitor may download: small and medium always, the largest served size
     when the rights allow; each no bigger than the institution's cap."""
     cap = record.max_image_size or 0
+    ident = identifier(image, cap)
     limit = rights.max_download
     longest = max(image.width, image.height)
     ceiling = min(x for x in (longest, cap or longest, limit or longest))
@@ -153,10 +157,10 @@ def downloads(base: str, image: ImageRef, record: Record, rights: Rights) -> lis
         if box >= ceiling:
             break
         w, h = fit(image.width, image.height, box)
-        out.append(Download(key, image_url(base, image.id, f"!{box},{box}"), w, h))
+        out.append(Download(key, image_url(base, ident, f"!{box},{box}"), w, h))
     w, h = fit(image.width, image.height, ceiling)
     size = "max" if ceiling == longest and not cap else f"!{ceiling},{ceiling}"
-    out.append(Download("large", image_url(base, image.id, size), w, h))
+    out.append(Download("large", image_url(base, ident, size), w, h))
     return out
 
 
@@ -205,8 +209,9 @@ def json_ld(
     if record.get("keywords"):
         data["keywords"] = list(record.get("keywords"))
     if record.images:
-        data["image"] = [image_url(base, i.id, "!1200,1200") for i in record.images[:5]]
-        data["thumbnailUrl"] = thumb_url(base, record.images[0].id)
+        idents = [identifier(i, record.max_image_size) for i in record.images[:5]]
+        data["image"] = [image_url(base, i, "!1200,1200") for i in idents]
+        data["thumbnailUrl"] = thumb_url(base, idents[0])
     return data
 
 

@@ -28,7 +28,7 @@ from archive.citation import bibtex, citation
 from archive.context import Archive
 from archive.errors import NotFound, SearchUnavailable
 from archive.records import RECORD_ID_RE, Institution, Record
-from iiif.presentation import Links, canvas_size, viewing_direction_of
+from iiif.presentation import Links, canvas_size, identifier, viewing_direction_of
 from search.base import FACETS, MAX_RESULT_WINDOW, SearchQuery, SearchResult
 
 from . import content_state
@@ -198,7 +198,7 @@ def site_blueprint(archive: Archive) -> Blueprint:
             )
             if rec.images:
                 img = rec.images[0]
-                card.thumb = thumb_url("", img.id)
+                card.thumb = thumb_url("", identifier(img, rec.max_image_size))
                 w, h = canvas_size(img, rec.max_image_size)
                 card.thumb_w, card.thumb_h = fit(w, h, 400)
             out.append(card)
@@ -321,7 +321,7 @@ def site_blueprint(archive: Archive) -> Blueprint:
                     "n": n + 1,
                     "width": w,
                     "height": h,
-                    "thumb": thumb_url("", img.id),
+                    "thumb": thumb_url("", identifier(img, record.max_image_size)),
                     "thumb_w": tw,
                     "thumb_h": th,
                     "downloads": downloads("", img, record, rights),
@@ -329,7 +329,9 @@ def site_blueprint(archive: Archive) -> Blueprint:
             )
         view, view_error = _shared_view(request.args.get(content_state.PARAM), manifest, canvases)
         viewer = {
-            "tileSources": [info_url("", img.id) for img in record.images],
+            "tileSources": [
+                info_url("", identifier(img, record.max_image_size)) for img in record.images
+            ],
             "canvases": canvases,
             "sizes": [[i["width"], i["height"]] for i in images],
             "manifest": manifest,
@@ -371,7 +373,7 @@ def site_blueprint(archive: Archive) -> Blueprint:
             mirador_url="/compare?" + urlencode([("id", record.id), ("open", "1")]),
             jsonld=json_ld(record, inst, url=url, base=base(), manifest=manifest, lang=lang),
             og_image=(
-                base() + thumb_url("", record.images[0].id).replace("!400,400", "!1200,1200")
+                base() + images[0]["thumb"].replace("!400,400", "!1200,1200")
                 if record.images
                 else None
             ),

@@ -7,6 +7,7 @@ import pytest
 
 from archive.catalog import Catalog
 from archive.storage import Home
+from iiif.info import image_tag
 from search.base import FACETS
 
 BASE = "http://localhost"
@@ -43,7 +44,10 @@ def test_items_carry_every_field_with_absolute_urls(client, catalog):
     assert item["date"] == record.get("date")
     assert item["manifest"] == f"{BASE}/iiif/3/manifest/noh-museum_N-4"
     assert item["url"] == f"{BASE}/object/noh-museum_N-4"
-    assert item["thumbnail"] == (f"{BASE}/iiif/3/{record.images[0].id}/full/!400,400/0/default.jpg")
+    image = record.images[0]
+    pinned = f"{image.id}.{image_tag(image.version, image.width, image.height)}"
+    assert not record.max_image_size
+    assert item["thumbnail"] == f"{BASE}/iiif/3/{pinned}/full/!400,400/0/default.jpg"
     assert client.get(item["thumbnail"].removeprefix(BASE)).status_code == 200
     assert client.get(item["manifest"].removeprefix(BASE)).status_code == 200
     assert any("<mark>" in text for text in item["highlights"].values())

@@ -14,7 +14,7 @@ import pytest
 from archive.catalog import Catalog
 from archive.config import Config
 from archive.storage import Home
-from iiif.info import presented_size
+from iiif.info import image_tag, presented_size
 
 # tests/conftest.py SHARED: the folder beside the repository.
 SCHEMA_PATH = Path(__file__).resolve().parents[3] / "shared" / "iiif-schema" / "iiif_3_0.json"
@@ -102,7 +102,8 @@ def test_one_canvas_per_image_in_order_at_the_presented_size(client, catalog):
             assert anno["motivation"] == "painting" and anno["target"] == canvas["id"]
             body = anno["body"]
             assert body["type"] == "Image" and (body["width"], body["height"]) == size
-            service = f"{BASE}/iiif/3/{image.id}"
+            # The identifier is pinned to this version of the pixels at this size.
+            service = f"{BASE}/iiif/3/{image.id}.{image_tag(image.version, *size)}"
             assert body["service"] == [
                 {"id": service, "type": "ImageService3", "profile": "level2"}
             ]

@@ -162,7 +162,7 @@ def test_object_page_json_ld_open_graph_and_canonical(client):
     assert data["url"].endswith("/object/noh-museum_N-12") and data["name"]
     assert data["license"].startswith("http") and data["image"][0].endswith("/default.jpg")
     og = re.search(r'<meta property="og:image" content="([^"]+)"', html).group(1)
-    assert re.match(r"https?://[^/]+/iiif/3/noh-museum_N-12~[0-9a-f]{10}/full/", og)
+    assert re.match(r"https?://[^/]+/iiif/3/noh-museum_N-12~[0-9a-f]{10}\.[0-9a-f]{10}/full/", og)
     canonical = re.search(r'<link rel="canonical" href="([^"]+)"', html).group(1)
     assert canonical.endswith("/object/noh-museum_N-12?lang=en")
 
