@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from .base import FACETS, SearchQuery
-from .documents import TEXT_FIELDS
+from .documents import ROMAJI_FIELD, ROMAJI_WEIGHT, TEXT_FIELDS
 from .query import Clause
 from .text import FOLD_TABLE, fold
 
@@ -85,6 +85,8 @@ def index_body(kuromoji: bool, bulk_load: bool = False) -> dict[str, Any]:
         if kuromoji and name in KUROMOJI_FIELDS:
             subfields["ja"] = {"type": "text", "analyzer": "archive_ja"}
         properties[name] = {"type": "text", "analyzer": "archive_bigram", "fields": subfields}
+    # Romaji keys, already made by search.readings: split on spaces, nothing else.
+    properties[ROMAJI_FIELD] = {"type": "text", "analyzer": "whitespace", "norms": False}
     properties.update(
         {
             "id": {"type": "keyword"},
@@ -128,6 +130,7 @@ def doc_source(doc: dict[str, Any]) -> dict[str, Any]:
     return {
         "id": doc["id"],
         **{name: doc[name] for name in TEXT_FIELDS},
+        ROMAJI_FIELD: doc[ROMAJI_FIELD],
         "facets": {name: doc["facets"][name] for name in FACETS if doc["facets"][name]},
         "date_start": doc["date_start"],
         "date_end": doc["date_end"],
@@ -149,6 +152,23 @@ def _clause_query(clause: Clause, kuromoji: bool) -> dict[str, Any]:
             "fields": [f"{name}{suffix}^{TEXT_FIELDS[name]:g}" for name in fields],
         }
     }
+    if clause.widened:
+        alternatives = [query]
+        if clause.norm_tokens:
+            suffix = ".uni" if clause.norm_prefix else ""
+            alternatives.append(
+                {
+                    "match_phrase": {
+                        f"norm{suffix}": {"query": clause.norm, "boost": TEXT_FIELDS["norm"]}
+                    }
+                }
+            )
+        if clause.romaji:
+            kind = "prefix" if clause.romaji_prefix else "term"
+            alternatives.append(
+                {kind: {ROMAJI_FIELD: {"value": clause.romaji, "boost": ROMAJI_WEIGHT}}}
+            )
+        query = {"bool": {"should": alternatives, "minimum_should_match": 1}}
     ja_fields = [name for name in fields if name in KUROMOJI_FIELDS]
     if kuromoji and ja_fields and not clause.negate:
         return {

@@ -26,14 +26,14 @@ from archive.sqlite import Connections
 from archive.storage import Home
 
 from .base import FACETS, Hit, SearchBackend, SearchQuery, SearchResult, check_query
-from .documents import HIGHLIGHT_FIELDS, TEXT_FIELDS, record_to_doc
+from .documents import HIGHLIGHT_FIELDS, ROMAJI_FIELD, ROMAJI_WEIGHT, TEXT_FIELDS, record_to_doc
 from .highlight import Highlighter
 from .query import Clause, parse
 from .sqlite_columns import Columns
 from .text import fold, index_text
 
-SCHEMA_VERSION = "1"
-_COLUMNS = tuple(TEXT_FIELDS)
+SCHEMA_VERSION = "2"  # 2: readings, normalised forms and romaji keys
+_COLUMNS = (*TEXT_FIELDS, ROMAJI_FIELD)
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS docs (
@@ -60,20 +60,41 @@ CREATE INDEX IF NOT EXISTS suggest_key ON suggest (key);
 CREATE INDEX IF NOT EXISTS suggest_doc ON suggest (doc);
 """
 # bm25() weights, in column order.
-_WEIGHTS = ", ".join(str(TEXT_FIELDS[name]) for name in _COLUMNS)
+_WEIGHTS = ", ".join(str({**TEXT_FIELDS, ROMAJI_FIELD: ROMAJI_WEIGHT}[name]) for name in _COLUMNS)
+_TEXT_COLUMNS = "{" + " ".join(TEXT_FIELDS) + "}"
 # Sort name -> order in Columns.orders (an empty query "by relevance" lists by id).
 _ORDERS = {"relevance": "id", "date_asc": "date_asc", "date_desc": "date_desc", "added": "added"}
+_EXTRA_TABLES: tuple[str, ...] = ()
 FACET_LIMIT = 100  # values returned per facet
 RANK_LIMIT = 2000  # matches ranked by BM25 in full; beyond, see _ranked_page
 TITLE_FIELDS = ("title", "kana")
 
 
+def _quote(token: str) -> str:
+    return '"' + token.replace('"', '""') + '"'
+
+
+def _tokens_phrase(tokens: tuple[str, ...], prefix: bool) -> str:
+    return " + ".join(map(_quote, tokens)) + (" *" if prefix else "")
+
+
 def _phrase(clause: Clause) -> str:
-    quoted = " + ".join('"' + token.replace('"', '""') + '"' for token in clause.tokens)
-    expr = quoted + (" *" if clause.prefix else "")
-    if clause.fields:
-        expr = "{" + " ".join(clause.fields) + "} : (" + expr + ")"
-    return expr
+    """One clause: its tokens in a row in the text columns (or its fields), or, for a bare
+    word, its normalised form in ``norm`` or its romaji key in ``romaji``."""
+    expr = _tokens_phrase(clause.tokens, clause.prefix)
+    columns = "{" + " ".join(clause.fields) + "}" if clause.fields else _TEXT_COLUMNS
+    expr = f"{columns} : ({expr})"
+    if not clause.widened:
+        return expr
+    alternatives = [expr]
+    if clause.norm_tokens:
+        alternatives.append(
+            "{norm} : (" + _tokens_phrase(clause.norm_tokens, clause.norm_prefix) + ")"
+        )
+    if clause.romaji:
+        star = " *" if clause.romaji_prefix else ""
+        alternatives.append(f"{{{ROMAJI_FIELD}}} : ({_quote(clause.romaji)}{star})")
+    return "(" + " OR ".join(alternatives) + ")"
 
 
 def match_expression(clauses: list[Clause]) -> str:
@@ -98,12 +119,33 @@ class SqliteBackend(SearchBackend):
         self._connections = Connections(self.path, ("cache_size=-65536",))
         self._lock = threading.Lock()
         self._cols: Columns | None = None
+        self._upgrade()
         self.db.executescript(_SCHEMA)  # idempotent; executescript manages its own commit
         with self._write() as db:
             db.execute(
                 "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?),"
                 " ('generation', '0')",
                 (SCHEMA_VERSION,),
+            )
+
+    def _upgrade(self) -> None:
+        """An index of an older schema is dropped (``archive reindex`` refills it): its
+        columns cannot answer this version's queries."""
+        db = self.db
+        has_meta = db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
+        ).fetchone()
+        if not has_meta:
+            return
+        row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        if row is None or row[0] == SCHEMA_VERSION:
+            return
+        with self._connections.transaction() as tx:
+            for table in ("fts", "suggest", "docs", *_EXTRA_TABLES):
+                tx.execute(f"DROP TABLE IF EXISTS {table}")
+            tx.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (SCHEMA_VERSION,))
+            tx.execute(
+                "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'"
             )
 
     # -- connections -------------------------------------------------------------------------
@@ -155,7 +197,9 @@ class SqliteBackend(SearchBackend):
                     json.dumps(doc["original"], ensure_ascii=False),
                 )
             )
-            fts_rows.append((rowid, *(index_text(doc[name]) for name in _COLUMNS)))
+            fts_rows.append(
+                (rowid, *(index_text(doc[name]) for name in TEXT_FIELDS), doc[ROMAJI_FIELD])
+            )
             suggest_rows.extend((rowid, fold(text), text, lang) for text, lang in doc["suggest"])
             if doc["reading"] and doc["suggest"]:
                 suggest_rows.append((rowid, fold(doc["reading"]), doc["suggest"][0][0], "ja"))

@@ -336,6 +336,18 @@ SCHEMAS: dict[str, Any] = {
             },
             "created_at": _nullable(_STR),
             "updated_at": _nullable(_STR),
+            "readings": {
+                "type": "object",
+                "description": "Per field (title, creator, keywords, object_type, material), "
+                "the reading search matches kana and romaji against, and where it came from: "
+                "`curator` (the record's own reading) or `sudachi` (the morphological "
+                "analyser).",
+                "additionalProperties": {
+                    "type": "object",
+                    "required": ["reading", "source"],
+                    "properties": {"reading": _STR, "source": {"enum": ["curator", "sudachi"]}},
+                },
+            },
         },
     },
 }

@@ -18,6 +18,7 @@ CC0 = "https://creativecommons.org/publicdomain/zero/1.0/"
 INSTITUTIONS = {
     "craft": Institution(id="craft", name={"ja": "工芸館", "en": "Craft Museum"}, rights=INC),
     "noh": Institution(id="noh", name={"ja": "能楽美術館", "en": "Noh Museum"}, rights=CC0),
+    "kaga": Institution(id="kaga", name={"ja": "加賀郷土館", "en": "Kaga Folk Museum"}, rights=CC0),
 }
 
 
@@ -180,6 +181,19 @@ def corpus() -> list[Record]:
     ]
 
 
+def japanese_only() -> list[Record]:
+    """Records as many institutions export them: Japanese only, no readings, no English."""
+    return [
+        rec("kaga", "K-1", title="九谷焼 色絵花鳥文大皿", object_type="皿", material="磁器"),
+        rec("kaga", "K-2", title="加賀友禅 訪問着", object_type="着物", material="絹"),
+        rec("kaga", "K-3", title="草稿", creator="泉鏡花", object_type="原稿", material="紙"),
+        rec("kaga", "K-4", title="大樋焼 飴釉茶碗", object_type="茶碗", material="陶器"),
+        rec("kaga", "K-5", title="象嵌 香炉", object_type="香炉", material="銅"),
+        rec("kaga", "K-6", title="焼き物の陶片", object_type="陶片"),
+        rec("kaga", "K-7", title="付属品 一式", object_type="附属品"),
+    ]
+
+
 PUBLIC_IDS = {r.id for r in corpus() if r.public}
 
 
@@ -269,6 +283,78 @@ class BackendContract:
     )
     def test_old_and_new_kanji_forms(self, indexed, query, expected):
         assert expected in self.find(indexed, query)
+
+    # -- readings, romaji and spelling variants (no reading or English in the records) -----
+    @pytest.fixture
+    def japanese(self, backend: SearchBackend) -> SearchBackend:
+        backend.index(corpus() + japanese_only(), INSTITUTIONS)
+        return backend
+
+    @pytest.mark.parametrize(
+        ("query", "expected"),
+        [
+            ("くたにやき", "kaga_K-1"),
+            ("クタニヤキ", "kaga_K-1"),
+            ("ｸﾀﾆﾔｷ", "kaga_K-1"),
+            ("くたに", "kaga_K-1"),
+            ("いずみきょうか", "kaga_K-3"),
+            ("ゆうぜん", "kaga_K-2"),
+            ("おおひ", "kaga_K-4"),
+            ("ぞうがん", "kaga_K-5"),
+        ],
+    )
+    def test_kana_finds_the_analysers_reading(self, japanese, query, expected):
+        assert expected in self.find(japanese, query)
+
+    @pytest.mark.parametrize(
+        ("query", "expected"),
+        [
+            ("kutani", "kaga_K-1"),
+            ("Kutani-yaki", "kaga_K-1"),
+            ("KUTANI", "kaga_K-1"),
+            ("yuzen", "kaga_K-2"),
+            ("yuuzen", "kaga_K-2"),
+            ("Yūzen", "kaga_K-2"),
+            ("izumi kyoka", "kaga_K-3"),
+            ("Izumi Kyōka", "kaga_K-3"),
+            ("izumi kyouka", "kaga_K-3"),
+            ("izumi kyooka", "kaga_K-3"),
+            ("zogan", "kaga_K-5"),
+            ("zougan", "kaga_K-5"),
+            ("Ōhi", "kaga_K-4"),
+            ("ohi", "kaga_K-4"),
+            ("oohi", "kaga_K-4"),
+            ("ohiyaki", "kaga_K-4"),
+            ("chawan", "kaga_K-4"),
+            ("tyawan", "kaga_K-4"),
+        ],
+    )
+    def test_romaji_finds_the_reading_in_any_spelling(self, japanese, query, expected):
+        assert expected in self.find(japanese, query)
+
+    def test_romaji_is_a_word_prefix_not_any_substring(self, japanese):
+        assert "kaga_K-1" not in self.find(japanese, "tani")
+        assert "kaga_K-3" not in self.find(japanese, "zumi")
+
+    def test_curators_reading_wins_over_the_analysers(self, japanese):
+        # Sudachi reads 黒楽 as コクラク; the curator wrote くろらくちゃわん.
+        assert "craft_C-1" in self.find(japanese, "kuroraku")
+        assert "craft_C-1" in self.find(japanese, "くろらく")
+        assert "craft_C-1" not in self.find(japanese, "kokuraku")
+        assert "craft_C-1" not in self.find(japanese, "こくらく")
+
+    @pytest.mark.parametrize("query", ["焼物", "やきもの", "焼き物", "焼きもの"])
+    def test_spelling_variants_fold_to_one_form(self, japanese, query):
+        assert "kaga_K-6" in self.find(japanese, query)
+
+    @pytest.mark.parametrize("query", ["附属", "付属"])
+    def test_old_and_new_spellings_of_a_word(self, japanese, query):
+        assert self.find(japanese, query) >= {"kaga_K-7"}
+
+    def test_quoted_phrases_are_not_widened(self, japanese):
+        assert "kaga_K-6" not in self.find(japanese, '"焼物"')
+        assert "kaga_K-1" not in self.find(japanese, '"kutani"')
+        assert "kaga_K-1" not in self.find(japanese, "title:kutani")
 
     # -- English -------------------------------------------------------------------------
     @pytest.mark.parametrize("query", ["lacquer", "Lacquered", "LACQUERS"])
