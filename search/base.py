@@ -41,6 +41,9 @@ class SearchQuery:
     lang: str = "ja"  # language of snippets and facet labels
     facets: bool = True
     public_only: bool = True
+    # Hybrid: add the records nearest in meaning (sentence embeddings) to the text
+    # matches and fuse both rankings. Off: text matching only.
+    semantic: bool = True
 
 
 @dataclass

@@ -25,6 +25,7 @@ from archive.records import Institution, Record
 from archive.sqlite import Connections
 from archive.storage import Home
 
+from . import vectors
 from .base import FACETS, Hit, SearchBackend, SearchQuery, SearchResult, check_query
 from .documents import HIGHLIGHT_FIELDS, ROMAJI_FIELD, ROMAJI_WEIGHT, TEXT_FIELDS, record_to_doc
 from .highlight import Highlighter
@@ -58,16 +59,18 @@ CREATE TABLE IF NOT EXISTS suggest (
 );
 CREATE INDEX IF NOT EXISTS suggest_key ON suggest (key);
 CREATE INDEX IF NOT EXISTS suggest_doc ON suggest (doc);
+CREATE TABLE IF NOT EXISTS vectors (rowid INTEGER PRIMARY KEY, v BLOB NOT NULL);
 """
 # bm25() weights, in column order.
 _WEIGHTS = ", ".join(str({**TEXT_FIELDS, ROMAJI_FIELD: ROMAJI_WEIGHT}[name]) for name in _COLUMNS)
 _TEXT_COLUMNS = "{" + " ".join(TEXT_FIELDS) + "}"
 # Sort name -> order in Columns.orders (an empty query "by relevance" lists by id).
 _ORDERS = {"relevance": "id", "date_asc": "date_asc", "date_desc": "date_desc", "added": "added"}
-_EXTRA_TABLES: tuple[str, ...] = ()
+_EXTRA_TABLES = ("vectors",)
 FACET_LIMIT = 100  # values returned per facet
 RANK_LIMIT = 2000  # matches ranked by BM25 in full; beyond, see _ranked_page
 TITLE_FIELDS = ("title", "kana")
+HYBRID_WINDOW = 200  # ranks of each list fused for a page by relevance
 
 
 def _quote(token: str) -> str:
@@ -174,7 +177,12 @@ class SqliteBackend(SearchBackend):
             rows = db.execute(
                 f"SELECT rowid FROM docs WHERE id IN ({','.join('?' * len(ids))})", ids
             ).fetchall()
-            for table, key in (("fts", "rowid"), ("suggest", "doc"), ("docs", "rowid")):
+            for table, key in (
+                ("fts", "rowid"),
+                ("suggest", "doc"),
+                ("vectors", "rowid"),
+                ("docs", "rowid"),
+            ):
                 db.executemany(f"DELETE FROM {table} WHERE {key} = ?", rows)
 
     def _insert_many(self, db: sqlite3.Connection, docs: list[dict[str, Any]]) -> None:
@@ -215,6 +223,16 @@ class SqliteBackend(SearchBackend):
         )
         db.executemany(
             "INSERT INTO suggest (doc, key, term, lang) VALUES (?, ?, ?, ?)", suggest_rows
+        )
+        matrix, scales = vectors.embed_passages([vectors.passage_text(doc) for doc in docs])
+        db.executemany(
+            "INSERT INTO vectors (rowid, v) VALUES (?, ?)",
+            (
+                (rowid, vectors.to_bytes(row, scale))
+                for rowid, row, scale in zip(
+                    range(first, first + len(docs)), matrix, scales, strict=True
+                )
+            ),
         )
 
     def _docs(
@@ -266,7 +284,7 @@ class SqliteBackend(SearchBackend):
         """Replace everything in one transaction: readers see the old index until commit."""
         count = 0
         with self._write() as db:
-            for table in ("fts", "suggest", "docs"):
+            for table in ("fts", "suggest", "vectors", "docs"):
                 db.execute(f"DELETE FROM {table}")
             for _ids, docs in self._batches(records, institutions, 2000):
                 self._insert_many(db, docs)
@@ -330,6 +348,75 @@ class SqliteBackend(SearchBackend):
         tail = cols.page("prior", rest, max(0, offset - len(tier)), end - max(offset, len(tier)))
         return first[offset:] + [(int(r), 0.0) for r in tail]
 
+    # -- meaning -----------------------------------------------------------------------------
+    def _vectors(self, cols: Columns) -> tuple[np.ndarray, np.ndarray]:
+        """The int8 embeddings of this generation, aligned with ``cols.live``."""
+        with self._lock:
+            if cols.vectors is None:
+                matrix = np.zeros((len(cols.live), vectors.DIM), dtype=np.int8)
+                scales = np.zeros(len(cols.live), dtype=np.float32)
+                for rowid, blob in self.db.execute("SELECT rowid, v FROM vectors"):
+                    position = int(np.searchsorted(cols.live, rowid))
+                    if position < len(cols.live) and cols.live[position] == rowid:
+                        matrix[position], scales[position] = vectors.from_bytes(blob)
+                cols.vectors = (matrix, scales)
+            return cols.vectors
+
+    def _semantic(
+        self,
+        query: SearchQuery,
+        clauses: list[Clause],
+        cols: Columns,
+        text_rowids: np.ndarray,
+        filtered: bool,
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """(similarity by position in ``cols.live``, rowids to add: the nearest records
+        the text did not find that pass the filters and exclusions), or None when the
+        query is not one to widen by meaning."""
+        text = vectors.semantic_text(clauses) if query.semantic else ""
+        if not text or not len(cols.live):
+            return None
+        matrix, scales = self._vectors(cols)
+        sims = vectors.similarities(matrix, scales, vectors.embed_query(text))
+        live = cols.live
+        allowed = ~np.isin(live, text_rowids)
+        if filtered:
+            passing = cols.filter(live, query.filters, query.year_from, query.year_to)
+            allowed &= np.isin(live, passing)
+        negative = [c for c in clauses if c.negate]
+        if negative:
+            allowed &= ~np.isin(live, self._rowids(" OR ".join(_phrase(c) for c in negative)))
+        allowed &= scales > 0  # a record without a vector is never "near"
+        return sims, live[vectors.semantic_neighbours(sims, allowed)]
+
+    def _hybrid_page(
+        self,
+        clauses: list[Clause],
+        matched: int,
+        text_rowids: np.ndarray,
+        members: np.ndarray,
+        sims: np.ndarray,
+        cols: Columns,
+        offset: int,
+        size: int,
+    ) -> list[tuple[int, float]]:
+        """A page of the text ranking and the similarity ranking fused (RRF), over the
+        first HYBRID_WINDOW of each (or deeper, for a deeper page)."""
+        end = offset + size
+        window = max(end, HYBRID_WINDOW)
+        text_ranked = [
+            r for r, _s in self._ranked_page(clauses, matched, text_rowids, 0, window, cols)
+        ]
+        member_sims = sims[np.searchsorted(cols.live, members)]
+        top = min(window, len(members))
+        if top < len(members):
+            best = np.argpartition(-member_sims, top - 1)[:top]
+        else:
+            best = np.arange(len(members))
+        best = best[np.argsort(-member_sims[best], kind="stable")]
+        fused = vectors.rrf([text_ranked, members[best].tolist()])
+        return [(int(r), float(score)) for r, score in fused[offset:end]]
+
     def search(self, query: SearchQuery) -> SearchResult:
         check_query(query)
         clauses = parse(query.q)
@@ -361,6 +448,10 @@ class SqliteBackend(SearchBackend):
         )
         if filtered:
             rowids = cols.filter(rowids, query.filters, query.year_from, query.year_to)
+        text_rowids = rowids
+        semantic = self._semantic(query, clauses, cols, text_rowids, filtered)
+        if semantic is not None and len(semantic[1]):
+            rowids = np.union1d(rowids, semantic[1])
         plain = not clauses and not filtered
         facets: dict[str, list[tuple[str, int]]] = {}
         if query.facets:
@@ -371,7 +462,11 @@ class SqliteBackend(SearchBackend):
             else:
                 facets = cols.facets(rowids, FACET_LIMIT)
         offset = (query.page - 1) * query.size
-        if positive and query.sort == "relevance":
+        if positive and query.sort == "relevance" and semantic is not None:
+            page = self._hybrid_page(
+                clauses, matched, text_rowids, rowids, semantic[0], cols, offset, query.size
+            )
+        elif positive and query.sort == "relevance":
             page = self._ranked_page(clauses, matched, rowids, offset, query.size, cols)
         else:
             members = None if plain else rowids

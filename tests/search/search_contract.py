@@ -185,7 +185,7 @@ def japanese_only() -> list[Record]:
     """Records as many institutions export them: Japanese only, no readings, no English."""
     return [
         rec("kaga", "K-1", title="九谷焼 色絵花鳥文大皿", object_type="皿", material="磁器"),
-        rec("kaga", "K-2", title="加賀友禅 訪問着", object_type="着物", material="絹"),
+        rec("kaga", "K-2", title="加賀友禅 訪問着", object_type="染織", material="絹"),
         rec("kaga", "K-3", title="草稿", creator="泉鏡花", object_type="原稿", material="紙"),
         rec("kaga", "K-4", title="大樋焼 飴釉茶碗", object_type="茶碗", material="陶器"),
         rec("kaga", "K-5", title="象嵌 香炉", object_type="香炉", material="銅"),
@@ -209,8 +209,9 @@ class BackendContract:
         backend.index(corpus(), INSTITUTIONS)
         return backend
 
-    def find(self, backend: SearchBackend, q: str, **kw) -> set[str]:
-        return set(ids(backend.search(SearchQuery(q=q, size=100, **kw))))
+    def find(self, backend: SearchBackend, q: str, semantic: bool = False, **kw) -> set[str]:
+        """What the text matches (``semantic``: plus what the hybrid ranking adds)."""
+        return set(ids(backend.search(SearchQuery(q=q, size=100, semantic=semantic, **kw))))
 
     # -- basics --------------------------------------------------------------------------
     def test_empty_query_lists_every_public_record(self, indexed):
@@ -327,6 +328,7 @@ class BackendContract:
             ("ohiyaki", "kaga_K-4"),
             ("chawan", "kaga_K-4"),
             ("tyawan", "kaga_K-4"),
+            ("homongi", "kaga_K-2"),  # 訪問着
         ],
     )
     def test_romaji_finds_the_reading_in_any_spelling(self, japanese, query, expected):
@@ -355,6 +357,34 @@ class BackendContract:
         assert "kaga_K-6" not in self.find(japanese, '"焼物"')
         assert "kaga_K-1" not in self.find(japanese, '"kutani"')
         assert "kaga_K-1" not in self.find(japanese, "title:kutani")
+
+    # -- meaning across languages (hybrid ranking) -------------------------------------
+    @pytest.mark.parametrize(
+        ("query", "expected"),
+        [
+            ("tea bowl", "kaga_K-4"),
+            ("folding screen", "craft_C-5"),
+            ("着物", "kaga_K-2"),
+        ],
+    )
+    def test_meaning_finds_records_the_words_miss(self, japanese, query, expected):
+        assert expected not in self.find(japanese, query)
+        assert expected in self.find(japanese, query, semantic=True)
+
+    def test_hybrid_is_the_default_and_keeps_text_matches_first(self, japanese):
+        result = japanese.search(SearchQuery(q="tea bowl", size=100))
+        assert ids(result)[0] == "craft_C-1"  # the record that says "tea bowl"
+        assert result.total == len(ids(result)) > 1
+
+    def test_meaning_never_widens_phrases_fields_or_filters(self, japanese):
+        assert self.find(japanese, '"tea bowl"', semantic=True) == {"craft_C-1"}
+        assert self.find(japanese, "title:bowl", semantic=True) == {"craft_C-1"}
+        found = self.find(japanese, "tea bowl", semantic=True, filters={"institution": ("noh",)})
+        assert found <= {"noh_N-1", "noh_N-2", "noh_N-3"}
+        assert "kaga_K-4" not in self.find(japanese, "tea bowl -大樋焼", semantic=True)
+
+    def test_meaning_never_finds_non_public_records(self, japanese):
+        assert "craft_C-6" not in self.find(japanese, "秘密の茶碗", semantic=True)
 
     # -- English -------------------------------------------------------------------------
     @pytest.mark.parametrize("query", ["lacquer", "Lacquered", "LACQUERS"])
