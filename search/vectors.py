@@ -154,7 +154,9 @@ SEMANTIC_K = 10  # nearest records a query may add beyond its text matches
 SEMANTIC_Z = 0.5
 
 
-def semantic_neighbours(sims: np.ndarray, allowed: np.ndarray | None = None) -> np.ndarray:
+def semantic_neighbours(
+    sims: np.ndarray, allowed: np.ndarray | None = None, limit: int = SEMANTIC_K
+) -> np.ndarray:
     """Positions of the records near enough to a query to be added to its results,
     nearest first (``allowed``: a boolean mask of positions that may be added)."""
     if len(sims) == 0:
@@ -163,7 +165,7 @@ def semantic_neighbours(sims: np.ndarray, allowed: np.ndarray | None = None) -> 
     candidates = np.flatnonzero(sims >= cut)
     if allowed is not None:
         candidates = candidates[allowed[candidates]]
-    order = np.argsort(-sims[candidates], kind="stable")[:SEMANTIC_K]
+    order = np.argsort(-sims[candidates], kind="stable")[:limit]
     return candidates[order]
 
 
