@@ -24,7 +24,7 @@ from archive.records import Institution, Record
 
 from . import cluster_requests as requests_
 from . import vectors
-from .base import FACETS, Hit, SearchBackend, SearchQuery, SearchResult, check_query
+from .base import FACETS, MAX_SIMILAR, Hit, SearchBackend, SearchQuery, SearchResult, check_query
 from .documents import HIGHLIGHT_FIELDS, record_to_doc
 from .highlight import Highlighter
 from .query import parse
@@ -379,6 +379,21 @@ class ClusterBackend(SearchBackend):
             sources = {rid: found[rid] for rid in near}
         by_id = dict(zip(ids, sims.tolist(), strict=True))
         return by_id, near, sources
+
+    def similar(self, record_id: str, limit: int = 10) -> list[str]:
+        limit = max(1, min(limit, MAX_SIMILAR))
+        try:
+            ids, matrix, scales = self._vector_matrix()
+        except _Missing:
+            return []
+        try:
+            position = ids.index(record_id)
+        except ValueError:
+            return []
+        sims = vectors.similarities(matrix, scales, (matrix[position], float(scales[position])))
+        sims[position] = -np.inf
+        order = np.argsort(-sims, kind="stable")[:limit]
+        return [ids[i] for i in order if np.isfinite(sims[i])]
 
     def search(self, query: SearchQuery) -> SearchResult:
         check_query(query)

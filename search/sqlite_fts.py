@@ -26,7 +26,7 @@ from archive.sqlite import Connections
 from archive.storage import Home
 
 from . import vectors
-from .base import FACETS, Hit, SearchBackend, SearchQuery, SearchResult, check_query
+from .base import FACETS, MAX_SIMILAR, Hit, SearchBackend, SearchQuery, SearchResult, check_query
 from .documents import HIGHLIGHT_FIELDS, ROMAJI_FIELD, ROMAJI_WEIGHT, TEXT_FIELDS, record_to_doc
 from .highlight import Highlighter
 from .query import Clause, parse
@@ -416,6 +416,34 @@ class SqliteBackend(SearchBackend):
         best = best[np.argsort(-member_sims[best], kind="stable")]
         fused = vectors.rrf([text_ranked, members[best].tolist()])
         return [(int(r), float(score)) for r, score in fused[offset:end]]
+
+    def similar(self, record_id: str, limit: int = 10) -> list[str]:
+        limit = max(1, min(limit, MAX_SIMILAR))
+        db = self.db
+        db.execute("BEGIN")
+        try:
+            cols = self._columns()
+            found = db.execute("SELECT rowid FROM docs WHERE id = ?", (record_id,)).fetchone()
+            if found is None:
+                return []
+            matrix, scales = self._vectors(cols)
+            position = int(np.searchsorted(cols.live, found[0]))
+            if scales[position] == 0:
+                return []
+            sims = vectors.similarities(matrix, scales, (matrix[position], float(scales[position])))
+            sims[position] = -np.inf
+            sims[scales == 0] = -np.inf
+            top = min(limit, len(sims) - 1)
+            if top <= 0:
+                return []
+            best = np.argpartition(-sims, top - 1)[:top]
+            best = best[np.argsort(-sims[best], kind="stable")]
+            rowids = [int(cols.live[i]) for i in best if np.isfinite(sims[i])]
+            marks = ",".join("?" * len(rowids))
+            names = dict(db.execute(f"SELECT rowid, id FROM docs WHERE rowid IN ({marks})", rowids))
+            return [names[r] for r in rowids if r in names]
+        finally:
+            db.execute("COMMIT")
 
     def search(self, query: SearchQuery) -> SearchResult:
         check_query(query)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from search.base import FACETS, MAX_PAGE_SIZE, SORTS
+from search.base import FACETS, MAX_PAGE_SIZE, MAX_SIMILAR, SORTS
 
 # Limits shared with web/api.py (imported there, so they cannot drift apart).
 LANGS = ("ja", "en")
@@ -241,6 +241,30 @@ SCHEMAS: dict[str, Any] = {
             "thumbnail": _URL,
         },
         "additionalProperties": False,
+    },
+    "SimilarResponse": {
+        "type": "object",
+        "required": ["id", "items"],
+        "additionalProperties": False,
+        "properties": {
+            "id": _STR,
+            "items": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["id", "institution", "title", "thumbnail", "url", "record"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "id": _STR,
+                        "institution": _STR,
+                        "title": _STR,
+                        "thumbnail": _nullable(_URL),
+                        "url": _URL,
+                        "record": _URL,
+                    },
+                },
+            },
+        },
     },
     "Record": {
         "type": "object",
@@ -502,6 +526,30 @@ def document(base_url: str) -> dict[str, Any]:
                         }
                     ],
                     "responses": {"200": ok("Record"), "404": _ERROR},
+                }
+            },
+            "/api/records/{id}/similar": {
+                "get": {
+                    "operationId": "similarRecords",
+                    "summary": "Public records nearest in meaning to this one, nearest first "
+                    "(multilingual sentence embeddings, the ones search ranks by).",
+                    "parameters": [
+                        {
+                            "name": "id",
+                            "in": "path",
+                            "required": True,
+                            "description": "Record id, e.g. `noh-museum_N-12`.",
+                            "schema": {"type": "string"},
+                        },
+                        _int_param("limit", "How many records at most.", 1, MAX_SIMILAR, 10),
+                        _LANG,
+                    ],
+                    "responses": {
+                        "200": ok("SimilarResponse"),
+                        "400": _ERROR,
+                        "404": _ERROR,
+                        "503": _ERROR,
+                    },
                 }
             },
             "/api/export.jsonl": {

@@ -386,6 +386,19 @@ class BackendContract:
     def test_meaning_never_finds_non_public_records(self, japanese):
         assert "craft_C-6" not in self.find(japanese, "秘密の茶碗", semantic=True)
 
+    def test_similar_objects_are_public_and_nearest_first(self, japanese):
+        near = japanese.similar("kaga_K-4", limit=5)  # 大樋焼 飴釉茶碗
+        assert len(near) == 5 and "kaga_K-4" not in near
+        assert "craft_C-6" not in japanese.similar("craft_C-1", limit=50)
+        assert set(japanese.similar("craft_C-1", limit=50)) == (
+            {r.id for r in corpus() + japanese_only() if r.public} - {"craft_C-1"}
+        )
+        assert japanese.similar("craft_C-6") == [] and japanese.similar("no_such") == []
+
+    def test_similar_objects_follow_meaning(self, japanese):
+        assert japanese.similar("noh_N-1", limit=1) != []
+        assert japanese.similar("kaga_K-4", limit=3)[0] in {"craft_C-1", "kaga_K-6", "kaga_K-1"}
+
     # -- English -------------------------------------------------------------------------
     @pytest.mark.parametrize("query", ["lacquer", "Lacquered", "LACQUERS"])
     def test_english_case_and_stemming(self, indexed, query):
