@@ -85,6 +85,10 @@ def parse(q: str) -> list[Clause]:
     """Clauses of a query; raises BadRequest (parameter ``q``) when it is unusable."""
     if len(q) > MAX_QUERY_LENGTH:
         raise BadRequest(f"q is longer than {MAX_QUERY_LENGTH} characters", parameter="q")
+    try:
+        q.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: no text anyone typed
+        raise BadRequest("q is not valid Unicode text", parameter="q") from None
     folded = fold(q.translate(_QUOTES))
     clauses: list[Clause] = []
     for negate, field, quoted, bare in _CLAUSE_RE.findall(folded):

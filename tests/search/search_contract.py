@@ -7,6 +7,8 @@ below is small and made for the contract: each record exists to prove one behavi
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from archive.errors import BadRequest
 from archive.records import ImageRef, Institution, Record
@@ -562,3 +564,68 @@ class BackendContract:
     def test_odd_queries_never_fail(self, indexed, q):
         result = indexed.search(SearchQuery(q=q))
         assert result.total >= 0
+
+    @pytest.mark.parametrize(
+        "q", ["!!!", "。、・「」", "？！…", "---", '"" ()', "\u3000\u3000", "・・・", "〜♪★"]
+    )
+    def test_punctuation_only_lists_in_browse_order(self, indexed, q):
+        browse = indexed.search(SearchQuery(q="", size=100))
+        result = indexed.search(SearchQuery(q=q, size=100))
+        assert ids(result) == ids(browse) and result.total == browse.total
+
+    @pytest.mark.parametrize(
+        "q",
+        [
+            "\u0301",
+            "\u3099\u309a",
+            "a\u0301\u0301\u0301",
+            "🍵",
+            "🍵 茶碗",
+            "👨‍👩‍👧",
+            "茶碗🍵tea",
+            "ｶﾞｷﾞｸﾞ",
+            "𠮷野家",
+            "\ufeff茶碗",
+            "\u200b",
+            "漢" * 500,
+            "a " * 250,
+            "title:" * 80,
+            "كتاب шкатулка κουτί",
+            "\ud800 茶碗",  # a lone surrogate (only through the Python API)
+        ],
+    )
+    def test_any_script_or_mark_gets_an_answer_or_a_400(self, indexed, q):
+        try:
+            result = indexed.search(SearchQuery(q=q))
+        except BadRequest as exc:
+            assert exc.parameter == "q"
+        else:
+            assert result.total >= 0
+
+    # Property-based: whatever a visitor types, the answer is results or a BadRequest
+    # about q, never another exception (Loris fuzzes its IIIF parser the same way).
+    @settings(
+        max_examples=40,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+    @given(
+        q=st.text(
+            alphabet=st.characters(codec="utf-8"),
+            max_size=60,
+        )
+        | st.lists(
+            st.sampled_from(
+                ["茶碗", "kutani", '"', "-", "title:", "ｶﾞ", "\u0301", "🍵", "*", "(", "金", " "]
+            ),
+            max_size=12,
+        ).map("".join),
+        semantic=st.booleans(),
+    )
+    def test_query_path_never_fails(self, indexed, q, semantic):
+        try:
+            result = indexed.search(SearchQuery(q=q, semantic=semantic, size=5))
+        except BadRequest as exc:
+            assert exc.parameter == "q"
+        else:
+            assert 0 <= len(result.hits) <= 5 and result.total >= len(result.hits)
