@@ -50,6 +50,10 @@ from bench.common import (
 BIN = Path(sys.executable).parent
 ARCHIVE = str(BIN / "archive")
 RELEVANCE = REPO / "bench" / "search_relevance.json"
+RELEVANCE_JA = REPO / "bench" / "search_relevance_ja.json"
+TARGET_JA_RECALL = {"kana": 95.0, "romaji": 95.0, "english": 80.0}
+TARGET_OLD_RECALL = 98.8  # the text-only ranking's figures before the hybrid (issue 13)
+TARGET_OLD_MRR = 100.0
 NODE_SCRIPT = REPO / "search" / "opensearch" / "run-node.sh"
 TARGET_RECORDS = 100_000
 TARGET_INDEX_S = 120.0
@@ -131,22 +135,110 @@ def cluster_env(url: str) -> dict[str, str]:
 # -- relevance ----------------------------------------------------------------------------------
 
 
-def relevance(home: Path, env: dict[str, str]) -> tuple[float, float, int]:
-    """(recall@10, MRR, queries) of the relevance set against the backend ``env`` selects."""
+def score(backend, queries: list[dict], semantic: bool) -> tuple[float, float, int]:
+    """(recall@10, MRR, queries) of ``queries`` on a backend."""
+    from search import SearchQuery
+
+    recall = mrr = 0.0
+    for item in queries:
+        query = SearchQuery(q=item["q"], size=10, semantic=semantic)
+        hits = [h.id for h in backend.search(query).hits]
+        relevant = set(item["relevant"])
+        recall += len(relevant & set(hits)) / len(relevant)
+        mrr += next((1 / rank for rank, h in enumerate(hits, 1) if h in relevant), 0.0)
+    return recall / len(queries), mrr / len(queries), len(queries)
+
+
+def relevance(home: Path, env: dict[str, str], semantic: bool = True) -> tuple[float, float, int]:
+    """(recall@10, MRR, queries) of the relevance set against the backend ``env`` selects
+    (``semantic``: the hybrid ranking; off: today's text-only ranking, the anchor)."""
     from archive.config import Config
-    from search import SearchQuery, get_backend
+    from search import get_backend
 
     config = Config.load(home, environ={**os.environ, **env})
     backend = get_backend(config)
     queries = json.loads(RELEVANCE.read_text(encoding="utf-8"))["queries"]
-    recall = mrr = 0.0
-    for item in queries:
-        hits = [h.id for h in backend.search(SearchQuery(q=item["q"], size=10)).hits]
-        relevant = set(item["relevant"])
-        recall += len(relevant & set(hits)) / len(relevant)
-        mrr += next((1 / rank for rank, h in enumerate(hits, 1) if h in relevant), 0.0)
-    backend.close()
-    return recall / len(queries), mrr / len(queries), len(queries)
+    try:
+        return score(backend, queries, semantic)
+    finally:
+        backend.close()
+
+
+JAPANESE_ONLY_DROP = ("title_kana", "title_en", "creator_en", "object_type_en", "material_en")
+
+
+def japanese_only_relevance(
+    samples: Path, scratch_home: Path, env: dict[str, str]
+) -> dict[tuple[str, bool], tuple[float, float, int]]:
+    """(kind, semantic) -> (recall@10, MRR, n) of the kana/romaji/English set, on copies of
+    the sample records with no readings and no English (as many institutions export)."""
+    from archive.catalog import Catalog
+    from archive.config import Config
+    from archive.storage import Home
+    from search import get_backend
+
+    catalog = Catalog(Home(samples).catalog)
+    records = catalog.get_records(catalog.record_ids(public_only=True))
+    institutions = {inst.id: inst for inst in catalog.institutions()}
+    catalog.close()
+    for record in records:
+        for name in (*JAPANESE_ONLY_DROP, "description_en"):
+            record.fields.pop(name, None)
+    environ = {**os.environ, **env, "ARCHIVE_SEARCH_INDEX": "japanese-only"}
+    backend = get_backend(Config.load(scratch_home, environ=environ))
+    backend.rebuild(records, institutions)
+    queries = json.loads(RELEVANCE_JA.read_text(encoding="utf-8"))["queries"]
+    out = {}
+    try:
+        for kind in ("kana", "romaji", "english"):
+            subset = [q for q in queries if q["kind"] == kind]
+            for semantic in (True, False):
+                out[(kind, semantic)] = score(backend, subset, semantic)
+    finally:
+        backend.close()
+    return out
+
+
+def relevance_rows(report: Report, label: str, samples: Path, tmp: Path, env: dict) -> None:
+    """The hybrid ranking's figures, each beside today's text-only ranking (the anchor)."""
+    recall, mrr, n = relevance(samples, env, semantic=True)
+    t_recall, t_mrr, _ = relevance(samples, env, semantic=False)
+    report.add(
+        Row(
+            f"{label} recall@10 (70 queries)",
+            recall * 100,
+            "%",
+            anchor=t_recall * 100,
+            anchor_name="text-only ranking",
+            target=TARGET_OLD_RECALL,
+            note=f"{n} queries",
+        )
+    )
+    report.add(
+        Row(
+            f"{label} MRR (70 queries)",
+            mrr * 100,
+            "%",
+            anchor=t_mrr * 100,
+            anchor_name="text-only ranking",
+            target=TARGET_OLD_MRR,
+        )
+    )
+    found = japanese_only_relevance(samples, tmp / f"japanese-only-{label}", env)
+    for kind, target in TARGET_JA_RECALL.items():
+        h_recall, h_mrr, count = found[(kind, True)]
+        a_recall, _a_mrr, _ = found[(kind, False)]
+        report.add(
+            Row(
+                f"{label} recall@10 {kind}, Japanese-only",
+                h_recall * 100,
+                "%",
+                anchor=a_recall * 100,
+                anchor_name="text-only ranking",
+                target=target,
+                note=f"{count} queries, MRR {h_mrr * 100:.0f}%",
+            )
+        )
 
 
 # -- synthetic records --------------------------------------------------------------------------
@@ -333,15 +425,13 @@ def main(argv: list[str]) -> int:
             )
             run([ARCHIVE, "--home", str(samples), "ingest", *folders])
             recall, mrr, n = relevance(samples, {})
-            report.add(Row("sqlite recall@10", recall * 100, "%", note=f"{n} queries"))
-            report.add(Row("sqlite MRR", mrr * 100, "%"))
+            relevance_rows(report, "sqlite", samples, tmp, {})
             cluster_url = node.wait() if node else ""
             if node:
                 env = cluster_env(cluster_url)
                 run([ARCHIVE, "--home", str(samples), "reindex"], env=env)
                 c_recall, c_mrr, _ = relevance(samples, env)
-                report.add(Row("opensearch recall@10", c_recall * 100, "%"))
-                report.add(Row("opensearch MRR", c_mrr * 100, "%"))
+                relevance_rows(report, "opensearch", samples, tmp, env)
                 report.add(
                     Row(
                         "recall@10 gap",

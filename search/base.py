@@ -24,6 +24,7 @@ FACETS = (
 )
 SORTS = ("relevance", "date_asc", "date_desc", "added")
 MAX_PAGE_SIZE = 100
+MAX_SIMILAR = 50
 # Deepest result reachable by paging (the cluster's index.max_result_window): 100,000
 # records at 100 a page are all reachable.
 MAX_RESULT_WINDOW = 100_000
@@ -41,6 +42,9 @@ class SearchQuery:
     lang: str = "ja"  # language of snippets and facet labels
     facets: bool = True
     public_only: bool = True
+    # Hybrid: add the records nearest in meaning (sentence embeddings) to the text
+    # matches and fuse both rankings. Off: text matching only.
+    semantic: bool = True
 
 
 @dataclass
@@ -100,6 +104,11 @@ class SearchBackend:
         raise NotImplementedError
 
     def suggest(self, prefix: str, lang: str = "ja", limit: int = 10) -> list[str]:
+        raise NotImplementedError
+
+    def similar(self, record_id: str, limit: int = 10) -> list[str]:
+        """Ids of the indexed (public) records nearest in meaning to this one, nearest
+        first; empty when it is not in the index."""
         raise NotImplementedError
 
     def rebuild(self, records: Iterable[Record], institutions: dict[str, Institution]) -> int:

@@ -8,23 +8,32 @@ raises ``SearchUnavailable`` (the web answers 503; ingest reports and stops).
 
 from __future__ import annotations
 
+import base64
 import json
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import Any
+
+import numpy as np
 
 from archive.config import Config
 from archive.errors import ArchiveError, ConfigError, SearchUnavailable
 from archive.records import Institution, Record
 
 from . import cluster_requests as requests_
-from .base import FACETS, Hit, SearchBackend, SearchQuery, SearchResult, check_query
+from . import vectors
+from .base import FACETS, MAX_SIMILAR, Hit, SearchBackend, SearchQuery, SearchResult, check_query
 from .documents import HIGHLIGHT_FIELDS, record_to_doc
 from .highlight import Highlighter
 from .query import parse
 
 BULK_BATCH = 1000
+VECTOR_PAGE = 5000  # vectors read per request when the backend loads them
+VECTOR_CHECK_S = 5.0  # how often a search asks whether the index changed
+HYBRID_WINDOW = 200  # ranks of each list fused for a page by relevance (as on SQLite)
+NEAR_POOL = 5  # nearest records checked against filters, per one that may be added
 
 
 def _client_options(config: Config) -> dict[str, Any]:
@@ -94,6 +103,9 @@ class ClusterBackend(SearchBackend):
         self.flavour: str | None = None
         self.version = ""
         self._kuromoji: bool | None = None
+        self._vectors_lock = threading.Lock()
+        self._vectors: tuple[Any, list[str], np.ndarray, np.ndarray] | None = None
+        self._vectors_checked = 0.0
 
     # -- transport ---------------------------------------------------------------------------
     def _connect(self) -> Any:
@@ -201,15 +213,32 @@ class ClusterBackend(SearchBackend):
     def _docs(
         self, records: Iterable[Record], institutions: dict[str, Institution]
     ) -> Iterator[tuple[str, dict[str, Any] | None]]:
+        """Bulk items of records, embedded a batch at a time."""
+        batch: list[tuple[str, dict[str, Any] | None]] = []
         for record in records:
             if not record.public:
-                yield record.id, None
-                continue
-            doc = record_to_doc(record, institutions.get(record.institution))
-            doc["original"] = {
-                name: record.get(name) for name in HIGHLIGHT_FIELDS if record.get(name)
-            }
-            yield record.id, requests_.doc_source(doc)
+                batch.append((record.id, None))
+            else:
+                doc = record_to_doc(record, institutions.get(record.institution))
+                doc["original"] = {
+                    name: record.get(name) for name in HIGHLIGHT_FIELDS if record.get(name)
+                }
+                batch.append((record.id, doc))
+            if len(batch) >= BULK_BATCH:
+                yield from self._sources(batch)
+                batch = []
+        yield from self._sources(batch)
+
+    @staticmethod
+    def _sources(
+        batch: list[tuple[str, dict[str, Any] | None]],
+    ) -> Iterator[tuple[str, dict[str, Any] | None]]:
+        docs = [doc for _id, doc in batch if doc is not None]
+        matrix, scales = vectors.embed_passages([vectors.passage_text(doc) for doc in docs])
+        for doc, row, scale in zip(docs, matrix, scales, strict=True):
+            doc["vector"] = base64.b64encode(vectors.to_bytes(row, scale)).decode("ascii")
+        for record_id, doc in batch:
+            yield record_id, None if doc is None else requests_.doc_source(doc)
 
     def _write(
         self, target: str, items: Iterable[tuple[str, dict | None]], refresh: str | None
@@ -228,16 +257,22 @@ class ClusterBackend(SearchBackend):
         self._bulk(target, lines, refresh)
         return count
 
+    def _written(self) -> None:
+        self._vectors_checked = 0.0  # the next search asks whether the index changed
+
     def index(self, records: Iterable[Record], institutions: dict[str, Institution]) -> int:
+        self._written()
         self._ensure_alias()
         return self._write(self.alias, self._docs(records, institutions), "wait_for")
 
     def delete(self, record_ids: Iterable[str]) -> None:
+        self._written()
         self._ensure_alias()
         self._write(self.alias, ((rid, None) for rid in record_ids), "wait_for")
 
     def rebuild(self, records: Iterable[Record], institutions: dict[str, Institution]) -> int:
         """Fill a new index, then move the alias to it in one atomic request."""
+        self._written()
         old = self._indices_of_alias()
         new = self._create_index(bulk_load=True)
         try:
@@ -288,13 +323,99 @@ class ClusterBackend(SearchBackend):
         }
 
     # -- reading -----------------------------------------------------------------------------
+    # -- meaning -----------------------------------------------------------------------------
+    def _index_state(self) -> Any:
+        """What changes when the alias moves or documents are written."""
+        stats = self.request("GET", f"/{self.alias}/_stats/docs,indexing")["indices"]
+        return tuple(
+            sorted(
+                (
+                    name,
+                    s["primaries"]["docs"]["count"],
+                    s["primaries"]["indexing"]["index_total"],
+                    s["primaries"]["indexing"]["delete_total"],
+                )
+                for name, s in stats.items()
+            )
+        )
+
+    def _vector_matrix(self) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """(ids, int8 rows, scales) of the index, read once per change of the index (the
+        k-NN plugin is not served for this node version, so similarity is exact, here)."""
+        with self._vectors_lock:
+            now = time.monotonic()
+            if self._vectors is not None and now - self._vectors_checked < VECTOR_CHECK_S:
+                return self._vectors[1:]
+            state = self._index_state()
+            self._vectors_checked = now
+            if self._vectors is not None and self._vectors[0] == state:
+                return self._vectors[1:]
+            ids: list[str] = []
+            rows: list[np.ndarray] = []
+            scales: list[float] = []
+            after = None
+            while True:
+                body = requests_.vectors_body(VECTOR_PAGE, after)
+                page = self.request("POST", f"/{self.alias}/_search", body)["hits"]["hits"]
+                for raw in page:
+                    blob = (raw.get("_source") or {}).get("vector")
+                    if blob:
+                        row, scale = vectors.from_bytes(base64.b64decode(blob))
+                        ids.append(raw["_id"])
+                        rows.append(row)
+                        scales.append(scale)
+                if len(page) < VECTOR_PAGE:
+                    break
+                after = page[-1]["sort"][0]
+            matrix = np.array(rows, dtype=np.int8).reshape(len(rows), vectors.DIM)
+            self._vectors = (state, ids, matrix, np.array(scales, dtype=np.float32))
+            return self._vectors[1:]
+
+    def _near(
+        self, query: SearchQuery, clauses: list, kuromoji: bool
+    ) -> tuple[dict[str, float], list[str], dict[str, dict]] | None:
+        """(similarity by id, ids to add, their sources), or None: not a query to widen."""
+        text = vectors.semantic_text(clauses) if query.semantic else ""
+        if not text:
+            return None
+        ids, matrix, scales = self._vector_matrix()
+        if not ids:
+            return None
+        sims = vectors.similarities(matrix, scales, vectors.embed_query(text))
+        limit = vectors.SEMANTIC_K
+        pool = [ids[i] for i in vectors.semantic_neighbours(sims, limit=limit * NEAR_POOL)]
+        near: list[str] = []
+        sources: dict[str, dict] = {}
+        if pool:
+            body = requests_.neighbours_body(query, clauses, kuromoji, pool)
+            passing = self.request("POST", f"/{self.alias}/_search", body)["hits"]["hits"]
+            found = {raw["_id"]: raw.get("_source") or {} for raw in passing}
+            near = [rid for rid in pool if rid in found][:limit]
+            sources = {rid: found[rid] for rid in near}
+        by_id = dict(zip(ids, sims.tolist(), strict=True))
+        return by_id, near, sources
+
+    def similar(self, record_id: str, limit: int = 10) -> list[str]:
+        limit = max(1, min(limit, MAX_SIMILAR))
+        try:
+            ids, matrix, scales = self._vector_matrix()
+        except _Missing:
+            return []
+        try:
+            position = ids.index(record_id)
+        except ValueError:
+            return []
+        sims = vectors.similarities(matrix, scales, (matrix[position], float(scales[position])))
+        sims[position] = -np.inf
+        order = np.argsort(-sims, kind="stable")[:limit]
+        return [ids[i] for i in order if np.isfinite(sims[i])]
+
     def search(self, query: SearchQuery) -> SearchResult:
         check_query(query)
         clauses = parse(query.q)
         kuromoji = self.kuromoji
-        body = requests_.search_body(query, clauses, kuromoji)
         try:
-            result = self.request("POST", f"/{self.alias}/_search", body)
+            return self._search(query, clauses, kuromoji)
         except _Missing:
             return SearchResult(
                 total=0,
@@ -303,9 +424,34 @@ class ClusterBackend(SearchBackend):
                 page=query.page,
                 size=query.size,
             )
+
+    def _search(self, query: SearchQuery, clauses: list, kuromoji: bool) -> SearchResult:
+        near = self._near(query, clauses, kuromoji)
+        end = query.page * query.size
+        fuse = near is not None and query.sort == "relevance" and end <= HYBRID_WINDOW
+        body = requests_.search_body(
+            query,
+            clauses,
+            kuromoji,
+            near=near[1] if near else None,
+            window=HYBRID_WINDOW if fuse else None,
+        )
+        result = self.request("POST", f"/{self.alias}/_search", body)
+        raw_hits = result["hits"]["hits"]
+        if fuse:
+            by_id, added, sources = near
+            text_ranked = [raw["_id"] for raw in raw_hits if raw.get("_score")]
+            members = list(dict.fromkeys(text_ranked + added))
+            similar = sorted(members, key=lambda rid: -by_id.get(rid, -1.0))
+            fused = vectors.rrf([text_ranked, similar])[(query.page - 1) * query.size : end]
+            found = {raw["_id"]: raw.get("_source") or {} for raw in raw_hits}
+            found.update(sources)
+            raw_hits = [
+                {"_id": rid, "_score": score, "_source": found.get(rid, {})} for rid, score in fused
+            ]
         hits = []
         marker = Highlighter(clauses)
-        for raw in result["hits"]["hits"]:
+        for raw in raw_hits:
             original = (raw.get("_source") or {}).get("original") or {}
             marks = marker.fields(original, HIGHLIGHT_FIELDS) if clauses else {}
             hits.append(Hit(id=raw["_id"], score=float(raw.get("_score") or 0.0), highlights=marks))

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from .base import FACETS, SearchQuery
-from .documents import TEXT_FIELDS
+from .documents import ROMAJI_FIELD, ROMAJI_WEIGHT, TEXT_FIELDS
 from .query import Clause
 from .text import FOLD_TABLE, fold
 
@@ -85,6 +85,8 @@ def index_body(kuromoji: bool, bulk_load: bool = False) -> dict[str, Any]:
         if kuromoji and name in KUROMOJI_FIELDS:
             subfields["ja"] = {"type": "text", "analyzer": "archive_ja"}
         properties[name] = {"type": "text", "analyzer": "archive_bigram", "fields": subfields}
+    # Romaji keys, already made by search.readings: split on spaces, nothing else.
+    properties[ROMAJI_FIELD] = {"type": "text", "analyzer": "whitespace", "norms": False}
     properties.update(
         {
             "id": {"type": "keyword"},
@@ -95,6 +97,9 @@ def index_body(kuromoji: bool, bulk_load: bool = False) -> dict[str, Any]:
             "title_sort": {"type": "keyword"},
             "suggest": {"type": "keyword"},
             "original": {"type": "object", "enabled": False},
+            # int8 embedding and scale (search.vectors.to_bytes), base64; the backend
+            # scores it itself: no k-NN plugin is served for this node version.
+            "vector": {"type": "binary"},
         }
     )
     return {
@@ -128,6 +133,7 @@ def doc_source(doc: dict[str, Any]) -> dict[str, Any]:
     return {
         "id": doc["id"],
         **{name: doc[name] for name in TEXT_FIELDS},
+        ROMAJI_FIELD: doc[ROMAJI_FIELD],
         "facets": {name: doc["facets"][name] for name in FACETS if doc["facets"][name]},
         "date_start": doc["date_start"],
         "date_end": doc["date_end"],
@@ -135,6 +141,7 @@ def doc_source(doc: dict[str, Any]) -> dict[str, Any]:
         "title_sort": fold(doc["title_sort"]),
         "suggest": keys,
         "original": {**doc["original"], "_suggest": doc["suggest"], "_reading": doc["reading"]},
+        **({"vector": doc["vector"]} if doc.get("vector") else {}),
     }
 
 
@@ -149,6 +156,23 @@ def _clause_query(clause: Clause, kuromoji: bool) -> dict[str, Any]:
             "fields": [f"{name}{suffix}^{TEXT_FIELDS[name]:g}" for name in fields],
         }
     }
+    if clause.widened:
+        alternatives = [query]
+        if clause.norm_tokens:
+            suffix = ".uni" if clause.norm_prefix else ""
+            alternatives.append(
+                {
+                    "match_phrase": {
+                        f"norm{suffix}": {"query": clause.norm, "boost": TEXT_FIELDS["norm"]}
+                    }
+                }
+            )
+        if clause.romaji:
+            kind = "prefix" if clause.romaji_prefix else "term"
+            alternatives.append(
+                {kind: {ROMAJI_FIELD: {"value": clause.romaji, "boost": ROMAJI_WEIGHT}}}
+            )
+        query = {"bool": {"should": alternatives, "minimum_should_match": 1}}
     ja_fields = [name for name in fields if name in KUROMOJI_FIELDS]
     if kuromoji and ja_fields and not clause.negate:
         return {
@@ -169,11 +193,7 @@ def _clause_query(clause: Clause, kuromoji: bool) -> dict[str, Any]:
     return query
 
 
-def search_body(query: SearchQuery, clauses: list[Clause], kuromoji: bool) -> dict[str, Any]:
-    """The _search body for a query: phrases ANDed in ``must``, exclusions in ``must_not``,
-    facet and date filters in ``filter`` (unscored), one terms aggregation per facet."""
-    must = [_clause_query(c, kuromoji) for c in clauses if not c.negate]
-    must_not = [_clause_query(c, False) for c in clauses if c.negate]
+def _filters(query: SearchQuery) -> list[dict[str, Any]]:
     filters: list[dict[str, Any]] = []
     for name, values in query.filters.items():
         if values:
@@ -182,8 +202,33 @@ def search_body(query: SearchQuery, clauses: list[Clause], kuromoji: bool) -> di
         filters.append({"range": {"date_end": {"gte": query.year_from}}})
     if query.year_to is not None:
         filters.append({"range": {"date_start": {"lte": query.year_to}}})
+    return filters
+
+
+def search_body(
+    query: SearchQuery,
+    clauses: list[Clause],
+    kuromoji: bool,
+    near: list[str] | None = None,
+    window: int | None = None,
+) -> dict[str, Any]:
+    """The _search body for a query: phrases ANDed in ``must``, exclusions in ``must_not``,
+    facet and date filters in ``filter`` (unscored), one terms aggregation per facet.
+
+    ``near``: ids of records nearest in meaning, added to the matches with a score of 0
+    (so they count in the total and the facets, and the text ranking is kept); ``window``:
+    the first ``window`` hits instead of the query's page, to fuse the rankings."""
+    must = [_clause_query(c, kuromoji) for c in clauses if not c.negate]
+    must_not = [_clause_query(c, False) for c in clauses if c.negate]
+    filters = _filters(query)
     bool_query: dict[str, Any] = {}
-    if must:
+    if must and near:
+        bool_query["should"] = [
+            {"bool": {"must": must}},
+            {"constant_score": {"filter": {"ids": {"values": near}}, "boost": 0.0}},
+        ]
+        bool_query["minimum_should_match"] = 1
+    elif must:
         bool_query["must"] = must
     if must_not:
         bool_query["must_not"] = must_not
@@ -192,8 +237,8 @@ def search_body(query: SearchQuery, clauses: list[Clause], kuromoji: bool) -> di
     sort_name = query.sort if (must or query.sort != "relevance") else None
     body: dict[str, Any] = {
         "query": {"bool": bool_query} if bool_query else {"match_all": {}},
-        "from": (query.page - 1) * query.size,
-        "size": query.size,
+        "from": 0 if window else (query.page - 1) * query.size,
+        "size": window or query.size,
         "track_total_hits": True,
         "sort": _SORTS[sort_name] if sort_name else [{"id": "asc"}],
         "_source": ["original"],
@@ -209,6 +254,35 @@ def search_body(query: SearchQuery, clauses: list[Clause], kuromoji: bool) -> di
             }
             for name in FACETS
         }
+    return body
+
+
+def neighbours_body(
+    query: SearchQuery, clauses: list[Clause], kuromoji: bool, pool: list[str]
+) -> dict[str, Any]:
+    """Which of ``pool`` (ids nearest a query) pass its filters and exclusions and are not
+    text matches already: the records the meaning may add."""
+    must_not = [_clause_query(c, False) for c in clauses if c.negate]
+    must = [_clause_query(c, kuromoji) for c in clauses if not c.negate]
+    if must:
+        must_not.append({"bool": {"must": must}})
+    bool_query: dict[str, Any] = {"filter": [{"ids": {"values": pool}}, *_filters(query)]}
+    if must_not:
+        bool_query["must_not"] = must_not
+    return {"query": {"bool": bool_query}, "size": len(pool), "_source": ["original"]}
+
+
+def vectors_body(size: int, after: str | None) -> dict[str, Any]:
+    """One page of every document's vector, in id order (``after``: the last id seen)."""
+    body: dict[str, Any] = {
+        "query": {"match_all": {}},
+        "size": size,
+        "sort": [{"id": "asc"}],
+        "_source": ["vector"],
+        "track_total_hits": False,
+    }
+    if after is not None:
+        body["search_after"] = [after]
     return body
 
 

@@ -6,6 +6,8 @@ from typing import Any
 
 from archive.records import Institution, Record
 
+from . import readings as readings_
+
 # Text fields of a search document, in the order of the SQLite FTS columns, and the
 # weight of a match in each (title matters most, the catch-all least).
 TEXT_FIELDS: dict[str, float] = {
@@ -17,7 +19,12 @@ TEXT_FIELDS: dict[str, float] = {
     "material": 3.0,
     "description": 1.0,
     "other": 0.5,
+    "norm": 2.0,  # Sudachi's normalised forms of the fields above (search.readings)
 }
+# The romaji keys of every reading (search.readings.romaji_key), matched by whole-key
+# prefix, never by the plain words of a query.
+ROMAJI_FIELD = "romaji"
+ROMAJI_WEIGHT = 5.0
 # Fields whose original text is highlighted in hits (record field -> search field).
 HIGHLIGHT_FIELDS: dict[str, str] = {
     "title": "title",
@@ -52,6 +59,39 @@ def _join(*values: Any) -> str:
     return "\n".join(parts)
 
 
+def _readings(record: Record, keywords: list[str]) -> tuple[str, str, str]:
+    """The reading column (curators' readings first, then Sudachi's for fields they did
+    not read), the normalised forms, and the romaji keys of all the readings."""
+    get = record.get
+    kana: list[str] = []
+    norm: list[str] = []
+    keys: list[str] = []
+    texts = {name: get(name) for name in readings_.READING_FIELDS}
+    texts["keywords"] = keywords
+    for name, curator_field in readings_.READING_FIELDS.items():
+        value = texts[name]
+        values = [str(v) for v in (value if isinstance(value, list | tuple) else [value]) if v]
+        own = get(curator_field) if curator_field else None
+        if own:
+            kana.append(str(own))
+            keys.extend(readings_.reading_keys(str(own), values))
+        for text in values:
+            if not own:  # the curator's reading wins over the analyser's
+                reading = readings_.reading(text)
+                if reading:
+                    kana.append(reading)
+                keys.extend(readings_.romaji_keys(text))
+            normal = readings_.normalized(text)
+            if normal:
+                norm.append(normal)
+    description = get("description")
+    if description:
+        normal = readings_.normalized(str(description))
+        if normal:
+            norm.append(normal)
+    return "\n".join(kana), "\n".join(norm), " ".join(dict.fromkeys(keys))
+
+
 def record_to_doc(record: Record, institution: Institution | None = None) -> dict[str, Any]:
     """The search document of a public record: text fields, facet values, sort keys.
 
@@ -62,11 +102,12 @@ def record_to_doc(record: Record, institution: Institution | None = None) -> dic
     keywords = get("keywords") or []
     if isinstance(keywords, str):
         keywords = [keywords]
+    kana, norm, romaji = _readings(record, keywords)
     return {
         "id": record.id,
         # Text (the keys of TEXT_FIELDS)
         "title": _join(get("title"), get("title_en")),
-        "kana": _join(get("title_kana")),
+        "kana": kana,
         "creator": _join(get("creator"), get("creator_en")),
         "keywords": _join(keywords),
         "object_type": _join(get("object_type"), get("object_type_en")),
@@ -79,6 +120,8 @@ def record_to_doc(record: Record, institution: Institution | None = None) -> dic
             get("dimensions"),
             [value for _label, value in record.extra],
         ),
+        "norm": norm,
+        ROMAJI_FIELD: romaji,
         # Facets (search.base.FACETS)
         "facets": {
             "institution": record.institution,

@@ -3,6 +3,10 @@
 Words are ANDed; ``"quoted phrases"`` (also 「」 and “”) match as written; ``field:word``
 or ``field:"a phrase"`` searches one field; a leading ``-`` excludes. Everything is
 folded (``search.text.fold``) before it is parsed, so ＴＩＴＬＥ：茶碗 works too.
+
+A bare word also matches in two other ways (``search.readings``): a Japanese word by
+its normalised form (焼物 finds やきもの), a Latin word as romaji against the readings
+(kutani finds 九谷焼). Quoted phrases, field searches and exclusions match as written.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from dataclasses import dataclass
 
 from archive.errors import BadRequest
 
+from . import readings
 from .text import fold, query_tokens
 
 # Query field name -> document fields it searches (the SQLite columns / cluster fields).
@@ -44,12 +49,46 @@ class Clause:
     fields: tuple[str, ...] = ()  # empty: every text field
     phrase: bool = False
     negate: bool = False
+    norm: str = ""  # folded normalised form, when it differs from ``text``
+    norm_tokens: tuple[str, ...] = ()
+    norm_prefix: bool = False
+    romaji: str = ""  # romaji key (search.readings.romaji_key) of a Latin word
+    romaji_prefix: bool = False  # keys of 3+ letters match as prefixes, shorter exactly
+
+    @property
+    def widened(self) -> bool:
+        """Whether the clause matches more than its own tokens (readings, normal forms)."""
+        return bool(self.norm_tokens or self.romaji)
+
+
+_LATIN_WORD_RE = re.compile(r"^[a-z]+(?:['-][a-z]+)*$")
+MIN_ROMAJI = 2
+MIN_ROMAJI_PREFIX = 3
+
+
+def _alternatives(text: str, toks: list[str]) -> dict:
+    """The normalised-form and romaji matches of a bare word."""
+    out: dict = {}
+    if _LATIN_WORD_RE.match(text):
+        key = readings.romaji_key(text)
+        if len(key) >= MIN_ROMAJI:
+            out.update(romaji=key, romaji_prefix=len(key) >= MIN_ROMAJI_PREFIX)
+    elif readings.has_japanese(text):
+        norm = readings.normalized(text)
+        norm_toks, norm_prefix = query_tokens(norm)
+        if norm_toks and norm_toks != toks:
+            out.update(norm=norm, norm_tokens=tuple(norm_toks), norm_prefix=norm_prefix)
+    return out
 
 
 def parse(q: str) -> list[Clause]:
     """Clauses of a query; raises BadRequest (parameter ``q``) when it is unusable."""
     if len(q) > MAX_QUERY_LENGTH:
         raise BadRequest(f"q is longer than {MAX_QUERY_LENGTH} characters", parameter="q")
+    try:
+        q.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: no text anyone typed
+        raise BadRequest("q is not valid Unicode text", parameter="q") from None
     folded = fold(q.translate(_QUOTES))
     clauses: list[Clause] = []
     for negate, field, quoted, bare in _CLAUSE_RE.findall(folded):
@@ -60,6 +99,7 @@ def parse(q: str) -> list[Clause]:
         toks, prefix = query_tokens(text)
         if not toks:
             continue
+        bare = not (quoted or field or negate)
         clauses.append(
             Clause(
                 text=text.strip(),
@@ -68,6 +108,7 @@ def parse(q: str) -> list[Clause]:
                 fields=FIELDS.get(field, ()),
                 phrase=bool(quoted),
                 negate=bool(negate),
+                **(_alternatives(text.strip(), toks) if bare else {}),
             )
         )
     if len(clauses) > MAX_CLAUSES:

@@ -25,15 +25,16 @@ from archive.records import Institution, Record
 from archive.sqlite import Connections
 from archive.storage import Home
 
-from .base import FACETS, Hit, SearchBackend, SearchQuery, SearchResult, check_query
-from .documents import HIGHLIGHT_FIELDS, TEXT_FIELDS, record_to_doc
+from . import vectors
+from .base import FACETS, MAX_SIMILAR, Hit, SearchBackend, SearchQuery, SearchResult, check_query
+from .documents import HIGHLIGHT_FIELDS, ROMAJI_FIELD, ROMAJI_WEIGHT, TEXT_FIELDS, record_to_doc
 from .highlight import Highlighter
 from .query import Clause, parse
 from .sqlite_columns import Columns
 from .text import fold, index_text
 
-SCHEMA_VERSION = "1"
-_COLUMNS = tuple(TEXT_FIELDS)
+SCHEMA_VERSION = "2"  # 2: readings, normalised forms and romaji keys
+_COLUMNS = (*TEXT_FIELDS, ROMAJI_FIELD)
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS docs (
@@ -58,22 +59,45 @@ CREATE TABLE IF NOT EXISTS suggest (
 );
 CREATE INDEX IF NOT EXISTS suggest_key ON suggest (key);
 CREATE INDEX IF NOT EXISTS suggest_doc ON suggest (doc);
+CREATE TABLE IF NOT EXISTS vectors (rowid INTEGER PRIMARY KEY, v BLOB NOT NULL);
 """
 # bm25() weights, in column order.
-_WEIGHTS = ", ".join(str(TEXT_FIELDS[name]) for name in _COLUMNS)
+_WEIGHTS = ", ".join(str({**TEXT_FIELDS, ROMAJI_FIELD: ROMAJI_WEIGHT}[name]) for name in _COLUMNS)
+_TEXT_COLUMNS = "{" + " ".join(TEXT_FIELDS) + "}"
 # Sort name -> order in Columns.orders (an empty query "by relevance" lists by id).
 _ORDERS = {"relevance": "id", "date_asc": "date_asc", "date_desc": "date_desc", "added": "added"}
+_EXTRA_TABLES = ("vectors",)
 FACET_LIMIT = 100  # values returned per facet
 RANK_LIMIT = 2000  # matches ranked by BM25 in full; beyond, see _ranked_page
 TITLE_FIELDS = ("title", "kana")
+HYBRID_WINDOW = 200  # ranks of each list fused for a page by relevance
+
+
+def _quote(token: str) -> str:
+    return '"' + token.replace('"', '""') + '"'
+
+
+def _tokens_phrase(tokens: tuple[str, ...], prefix: bool) -> str:
+    return " + ".join(map(_quote, tokens)) + (" *" if prefix else "")
 
 
 def _phrase(clause: Clause) -> str:
-    quoted = " + ".join('"' + token.replace('"', '""') + '"' for token in clause.tokens)
-    expr = quoted + (" *" if clause.prefix else "")
-    if clause.fields:
-        expr = "{" + " ".join(clause.fields) + "} : (" + expr + ")"
-    return expr
+    """One clause: its tokens in a row in the text columns (or its fields), or, for a bare
+    word, its normalised form in ``norm`` or its romaji key in ``romaji``."""
+    expr = _tokens_phrase(clause.tokens, clause.prefix)
+    columns = "{" + " ".join(clause.fields) + "}" if clause.fields else _TEXT_COLUMNS
+    expr = f"{columns} : ({expr})"
+    if not clause.widened:
+        return expr
+    alternatives = [expr]
+    if clause.norm_tokens:
+        alternatives.append(
+            "{norm} : (" + _tokens_phrase(clause.norm_tokens, clause.norm_prefix) + ")"
+        )
+    if clause.romaji:
+        star = " *" if clause.romaji_prefix else ""
+        alternatives.append(f"{{{ROMAJI_FIELD}}} : ({_quote(clause.romaji)}{star})")
+    return "(" + " OR ".join(alternatives) + ")"
 
 
 def match_expression(clauses: list[Clause]) -> str:
@@ -98,12 +122,33 @@ class SqliteBackend(SearchBackend):
         self._connections = Connections(self.path, ("cache_size=-65536",))
         self._lock = threading.Lock()
         self._cols: Columns | None = None
+        self._upgrade()
         self.db.executescript(_SCHEMA)  # idempotent; executescript manages its own commit
         with self._write() as db:
             db.execute(
                 "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?),"
                 " ('generation', '0')",
                 (SCHEMA_VERSION,),
+            )
+
+    def _upgrade(self) -> None:
+        """An index of an older schema is dropped (``archive reindex`` refills it): its
+        columns cannot answer this version's queries."""
+        db = self.db
+        has_meta = db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
+        ).fetchone()
+        if not has_meta:
+            return
+        row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        if row is None or row[0] == SCHEMA_VERSION:
+            return
+        with self._connections.transaction() as tx:
+            for table in ("fts", "suggest", "docs", *_EXTRA_TABLES):
+                tx.execute(f"DROP TABLE IF EXISTS {table}")
+            tx.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (SCHEMA_VERSION,))
+            tx.execute(
+                "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'"
             )
 
     # -- connections -------------------------------------------------------------------------
@@ -132,7 +177,12 @@ class SqliteBackend(SearchBackend):
             rows = db.execute(
                 f"SELECT rowid FROM docs WHERE id IN ({','.join('?' * len(ids))})", ids
             ).fetchall()
-            for table, key in (("fts", "rowid"), ("suggest", "doc"), ("docs", "rowid")):
+            for table, key in (
+                ("fts", "rowid"),
+                ("suggest", "doc"),
+                ("vectors", "rowid"),
+                ("docs", "rowid"),
+            ):
                 db.executemany(f"DELETE FROM {table} WHERE {key} = ?", rows)
 
     def _insert_many(self, db: sqlite3.Connection, docs: list[dict[str, Any]]) -> None:
@@ -155,7 +205,9 @@ class SqliteBackend(SearchBackend):
                     json.dumps(doc["original"], ensure_ascii=False),
                 )
             )
-            fts_rows.append((rowid, *(index_text(doc[name]) for name in _COLUMNS)))
+            fts_rows.append(
+                (rowid, *(index_text(doc[name]) for name in TEXT_FIELDS), doc[ROMAJI_FIELD])
+            )
             suggest_rows.extend((rowid, fold(text), text, lang) for text, lang in doc["suggest"])
             if doc["reading"] and doc["suggest"]:
                 suggest_rows.append((rowid, fold(doc["reading"]), doc["suggest"][0][0], "ja"))
@@ -171,6 +223,16 @@ class SqliteBackend(SearchBackend):
         )
         db.executemany(
             "INSERT INTO suggest (doc, key, term, lang) VALUES (?, ?, ?, ?)", suggest_rows
+        )
+        matrix, scales = vectors.embed_passages([vectors.passage_text(doc) for doc in docs])
+        db.executemany(
+            "INSERT INTO vectors (rowid, v) VALUES (?, ?)",
+            (
+                (rowid, vectors.to_bytes(row, scale))
+                for rowid, row, scale in zip(
+                    range(first, first + len(docs)), matrix, scales, strict=True
+                )
+            ),
         )
 
     def _docs(
@@ -222,7 +284,7 @@ class SqliteBackend(SearchBackend):
         """Replace everything in one transaction: readers see the old index until commit."""
         count = 0
         with self._write() as db:
-            for table in ("fts", "suggest", "docs"):
+            for table in ("fts", "suggest", "vectors", "docs"):
                 db.execute(f"DELETE FROM {table}")
             for _ids, docs in self._batches(records, institutions, 2000):
                 self._insert_many(db, docs)
@@ -289,6 +351,103 @@ class SqliteBackend(SearchBackend):
         tail = cols.page("prior", rest, max(0, offset - len(tier)), end - max(offset, len(tier)))
         return first[offset:] + [(int(r), 0.0) for r in tail]
 
+    # -- meaning -----------------------------------------------------------------------------
+    def _vectors(self, cols: Columns) -> tuple[np.ndarray, np.ndarray]:
+        """The int8 embeddings of this generation, aligned with ``cols.live``."""
+        with self._lock:
+            if cols.vectors is None:
+                matrix = np.zeros((len(cols.live), vectors.DIM), dtype=np.int8)
+                scales = np.zeros(len(cols.live), dtype=np.float32)
+                for rowid, blob in self.db.execute("SELECT rowid, v FROM vectors"):
+                    position = int(np.searchsorted(cols.live, rowid))
+                    if position < len(cols.live) and cols.live[position] == rowid:
+                        matrix[position], scales[position] = vectors.from_bytes(blob)
+                cols.vectors = (matrix, scales)
+            return cols.vectors
+
+    def _semantic(
+        self,
+        query: SearchQuery,
+        clauses: list[Clause],
+        cols: Columns,
+        text_rowids: np.ndarray,
+        filtered: bool,
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """(similarity by position in ``cols.live``, rowids to add: the nearest records
+        the text did not find that pass the filters and exclusions), or None when the
+        query is not one to widen by meaning."""
+        text = vectors.semantic_text(clauses) if query.semantic else ""
+        if not text or not len(cols.live):
+            return None
+        matrix, scales = self._vectors(cols)
+        sims = vectors.similarities(matrix, scales, vectors.embed_query(text))
+        live = cols.live
+        allowed = ~np.isin(live, text_rowids)
+        if filtered:
+            passing = cols.filter(live, query.filters, query.year_from, query.year_to)
+            allowed &= np.isin(live, passing)
+        negative = [c for c in clauses if c.negate]
+        if negative:
+            allowed &= ~np.isin(live, self._rowids(" OR ".join(_phrase(c) for c in negative)))
+        allowed &= scales > 0  # a record without a vector is never "near"
+        return sims, live[vectors.semantic_neighbours(sims, allowed)]
+
+    def _hybrid_page(
+        self,
+        clauses: list[Clause],
+        matched: int,
+        text_rowids: np.ndarray,
+        members: np.ndarray,
+        sims: np.ndarray,
+        cols: Columns,
+        offset: int,
+        size: int,
+    ) -> list[tuple[int, float]]:
+        """A page of the text ranking and the similarity ranking fused (RRF), over the
+        first HYBRID_WINDOW of each (or deeper, for a deeper page)."""
+        end = offset + size
+        window = max(end, HYBRID_WINDOW)
+        text_ranked = [
+            r for r, _s in self._ranked_page(clauses, matched, text_rowids, 0, window, cols)
+        ]
+        member_sims = sims[np.searchsorted(cols.live, members)]
+        top = min(window, len(members))
+        if top < len(members):
+            best = np.argpartition(-member_sims, top - 1)[:top]
+        else:
+            best = np.arange(len(members))
+        best = best[np.argsort(-member_sims[best], kind="stable")]
+        fused = vectors.rrf([text_ranked, members[best].tolist()])
+        return [(int(r), float(score)) for r, score in fused[offset:end]]
+
+    def similar(self, record_id: str, limit: int = 10) -> list[str]:
+        limit = max(1, min(limit, MAX_SIMILAR))
+        db = self.db
+        db.execute("BEGIN")
+        try:
+            cols = self._columns()
+            found = db.execute("SELECT rowid FROM docs WHERE id = ?", (record_id,)).fetchone()
+            if found is None:
+                return []
+            matrix, scales = self._vectors(cols)
+            position = int(np.searchsorted(cols.live, found[0]))
+            if scales[position] == 0:
+                return []
+            sims = vectors.similarities(matrix, scales, (matrix[position], float(scales[position])))
+            sims[position] = -np.inf
+            sims[scales == 0] = -np.inf
+            top = min(limit, len(sims) - 1)
+            if top <= 0:
+                return []
+            best = np.argpartition(-sims, top - 1)[:top]
+            best = best[np.argsort(-sims[best], kind="stable")]
+            rowids = [int(cols.live[i]) for i in best if np.isfinite(sims[i])]
+            marks = ",".join("?" * len(rowids))
+            names = dict(db.execute(f"SELECT rowid, id FROM docs WHERE rowid IN ({marks})", rowids))
+            return [names[r] for r in rowids if r in names]
+        finally:
+            db.execute("COMMIT")
+
     def search(self, query: SearchQuery) -> SearchResult:
         check_query(query)
         clauses = parse(query.q)
@@ -320,6 +479,10 @@ class SqliteBackend(SearchBackend):
         )
         if filtered:
             rowids = cols.filter(rowids, query.filters, query.year_from, query.year_to)
+        text_rowids = rowids
+        semantic = self._semantic(query, clauses, cols, text_rowids, filtered)
+        if semantic is not None and len(semantic[1]):
+            rowids = np.union1d(rowids, semantic[1])
         plain = not clauses and not filtered
         facets: dict[str, list[tuple[str, int]]] = {}
         if query.facets:
@@ -330,7 +493,11 @@ class SqliteBackend(SearchBackend):
             else:
                 facets = cols.facets(rowids, FACET_LIMIT)
         offset = (query.page - 1) * query.size
-        if positive and query.sort == "relevance":
+        if positive and query.sort == "relevance" and semantic is not None:
+            page = self._hybrid_page(
+                clauses, matched, text_rowids, rowids, semantic[0], cols, offset, query.size
+            )
+        elif positive and query.sort == "relevance":
             page = self._ranked_page(clauses, matched, rowids, offset, query.size, cols)
         else:
             members = None if plain else rowids

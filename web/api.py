@@ -27,7 +27,7 @@ from archive.errors import (
 from archive.records import RECORD_ID_RE, Institution
 from iiif.presentation import identifier
 from iiif.routes import finish_response, json_document, request_links
-from search.base import FACETS, MAX_PAGE_SIZE, SORTS, SearchQuery
+from search.base import FACETS, MAX_PAGE_SIZE, MAX_SIMILAR, SORTS, SearchQuery
 
 from . import export, openapi
 from .openapi import (
@@ -247,6 +247,32 @@ def api_blueprint(archive: Archive) -> Blueprint:
         inst = catalog.get_institution(rec.institution)
         body = json.dumps(export.record_json(rec, inst, request_links(archive)), ensure_ascii=False)
         return json_document(body, "application/json", last_modified=rec.updated_at)
+
+    @bp.get("/records/<record_id>/similar")
+    def similar(record_id: str) -> Response:
+        """Public records nearest in meaning to this one (the embeddings search uses)."""
+        if not RECORD_ID_RE.match(record_id):
+            raise NotFound(f"no record {record_id!r}")
+        limit = _int("limit", 10, 1, MAX_SIMILAR) or 10
+        lang = _choice("lang", LANGS, "ja") or "ja"
+        rec = catalog.get_record(record_id, public_only=True)  # 404 unless public
+        if archive.search is None:
+            raise SearchUnavailable("search is not configured")
+        near = archive.search.similar(rec.id, limit)
+        links = request_links(archive)
+        found = {r.id: r for r in catalog.get_records(near)}
+        items = [
+            {
+                "id": r.id,
+                "institution": r.institution,
+                "title": r.label(lang),
+                "thumbnail": links.thumbnail(r.images[0].id) if r.images else None,
+                "url": links.object_page(r.id),
+                "record": links.record_json(r.id),
+            }
+            for r in (found[i] for i in near if i in found and found[i].public)
+        ]
+        return json_response({"id": rec.id, "items": items})
 
     @bp.get("/export.jsonl")
     def export_jsonl() -> Response:

@@ -19,6 +19,7 @@ from archive.citation import bibtex, citation, rights_label
 from archive.records import Institution, Record
 from iiif.info import presented_size
 from iiif.presentation import Links, identifier
+from search.readings import record_readings
 
 BOM = "\ufeff"
 CSV_COLUMNS = (
@@ -139,6 +140,8 @@ def record_json(record: Record, inst: Institution, links: Links) -> dict[str, An
         },
         "created_at": record.created_at,
         "updated_at": record.updated_at,
+        # What kana and romaji search match, and where each reading came from.
+        "readings": record_readings(record),
     }
 
 
@@ -199,6 +202,8 @@ def csv_row(record: Record, inst: Institution, links: Links) -> list[str]:
         "extra": json.dumps(doc["extra"], ensure_ascii=False) if record.extra else "",
         "created_at": record.created_at,
         "updated_at": record.updated_at,
+        # What kana and romaji search match, and where each reading came from.
+        "readings": record_readings(record),
     }
     return [_cell(values[c] if c in values else fields.get(c)) for c in CSV_COLUMNS]
 

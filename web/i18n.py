@@ -140,6 +140,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "object.back": {"ja": "検索結果に戻る", "en": "Back to results"},
     "object.related": {"ja": "関連資料", "en": "Related objects"},
     "object.same_creator": {"ja": "同じ作者", "en": "Same creator"},
+    "object.similar": {"ja": "似ている資料", "en": "Similar objects"},
     "object.same_type": {"ja": "同じ種類", "en": "Same type"},
     "object.same_institution": {"ja": "同じ所蔵館", "en": "Same institution"},
     "object.iiif": {"ja": "IIIF マニフェスト", "en": "IIIF manifest"},

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from search.base import FACETS, MAX_PAGE_SIZE, SORTS
+from search.base import FACETS, MAX_PAGE_SIZE, MAX_SIMILAR, SORTS
 
 # Limits shared with web/api.py (imported there, so they cannot drift apart).
 LANGS = ("ja", "en")
@@ -250,6 +250,30 @@ SCHEMAS: dict[str, Any] = {
         },
         "additionalProperties": False,
     },
+    "SimilarResponse": {
+        "type": "object",
+        "required": ["id", "items"],
+        "additionalProperties": False,
+        "properties": {
+            "id": _STR,
+            "items": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["id", "institution", "title", "thumbnail", "url", "record"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "id": _STR,
+                        "institution": _STR,
+                        "title": _STR,
+                        "thumbnail": _nullable(_URL),
+                        "url": _URL,
+                        "record": _URL,
+                    },
+                },
+            },
+        },
+    },
     "Record": {
         "type": "object",
         "required": [
@@ -344,6 +368,18 @@ SCHEMAS: dict[str, Any] = {
             },
             "created_at": _nullable(_STR),
             "updated_at": _nullable(_STR),
+            "readings": {
+                "type": "object",
+                "description": "Per field (title, creator, keywords, object_type, material), "
+                "the reading search matches kana and romaji against, and where it came from: "
+                "`curator` (the record's own reading) or `sudachi` (the morphological "
+                "analyser).",
+                "additionalProperties": {
+                    "type": "object",
+                    "required": ["reading", "source"],
+                    "properties": {"reading": _STR, "source": {"enum": ["curator", "sudachi"]}},
+                },
+            },
         },
     },
 }
@@ -498,6 +534,30 @@ def document(base_url: str) -> dict[str, Any]:
                         }
                     ],
                     "responses": {"200": ok("Record"), "404": _ERROR},
+                }
+            },
+            "/api/records/{id}/similar": {
+                "get": {
+                    "operationId": "similarRecords",
+                    "summary": "Public records nearest in meaning to this one, nearest first "
+                    "(multilingual sentence embeddings, the ones search ranks by).",
+                    "parameters": [
+                        {
+                            "name": "id",
+                            "in": "path",
+                            "required": True,
+                            "description": "Record id, e.g. `noh-museum_N-12`.",
+                            "schema": {"type": "string"},
+                        },
+                        _int_param("limit", "How many records at most.", 1, MAX_SIMILAR, 10),
+                        _LANG,
+                    ],
+                    "responses": {
+                        "200": ok("SimilarResponse"),
+                        "400": _ERROR,
+                        "404": _ERROR,
+                        "503": _ERROR,
+                    },
                 }
             },
             "/api/export.jsonl": {

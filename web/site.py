@@ -50,6 +50,7 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 COMPARE_COOKIE = "compare"  # record ids joined by "." (never in an id, never quoted)
 MAX_COMPARE = 6
+SIMILAR_ON_PAGE = 6  # similar objects shown on an object page
 SITEMAP_CHUNK = 40_000  # URLs per sitemap file (the protocol allows 50,000)
 FACET_VALUES = 30  # values listed per facet (8 shown, the rest behind "show more")
 # Facets whose values have an English twin field (`material` -> `material_en`).
@@ -447,6 +448,8 @@ def site_blueprint(archive: Archive) -> Blueprint:
         return out
 
     def _related(record: Record) -> list[tuple[str, list[Card]]]:
+        if archive.search is None:
+            return []
         try:
             return _related_from_search(record)
         except SearchUnavailable:
@@ -456,6 +459,12 @@ def site_blueprint(archive: Archive) -> Blueprint:
     def _related_from_search(record: Record) -> list[tuple[str, list[Card]]]:
         groups: list[tuple[str, list[Card]]] = []
         seen = {record.id}
+        # Nearest in meaning first (the same embeddings as search; public records only).
+        similar = [i for i in archive.search.similar(record.id, SIMILAR_ON_PAGE) if i not in seen]
+        if similar:
+            seen.update(similar)
+            found = {r.id: r for r in catalog.get_records(similar)}
+            groups.append(("object.similar", cards([found[i] for i in similar if i in found])))
         criteria = []
         if record.get("creator"):
             criteria.append(("object.same_creator", {"creator": (record.get("creator"),)}))

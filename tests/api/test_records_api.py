@@ -98,3 +98,40 @@ def test_conditional_requests(client):
         ).status_code
         == 304
     )
+
+
+@pytest.fixture(scope="module")
+def catalog_records(catalog):
+    ids = catalog.record_ids(public_only=False)
+    return list(catalog.get_records(ids, public_only=False))
+
+
+def test_similar_records_are_public_and_nearest_first(client, catalog_records):
+    public = [r for r in catalog_records if r.public]
+    resp = client.get(f"/api/records/{public[0].id}/similar?limit=5")
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    body = resp.get_json()
+    assert body["id"] == public[0].id
+    assert 1 <= len(body["items"]) <= 5
+    public_ids = {r.id for r in public}
+    assert all(item["id"] in public_ids and item["id"] != public[0].id for item in body["items"])
+
+
+def test_similar_records_bad_input(client, catalog_records):
+    hidden = [r for r in catalog_records if not r.public]
+    assert client.get("/api/records/no-such_X/similar").status_code == 404
+    if hidden:
+        assert client.get(f"/api/records/{hidden[0].id}/similar").status_code == 404
+    public = next(r for r in catalog_records if r.public)
+    resp = client.get(f"/api/records/{public.id}/similar?limit=0")
+    assert resp.status_code == 400 and resp.get_json()["parameter"] == "limit"
+
+
+def test_record_api_says_where_each_reading_came_from(client, catalog_records):
+    record = next(r for r in catalog_records if r.public and r.get("title"))
+    readings = client.get(f"/api/records/{record.id}").get_json()["readings"]
+    assert readings, record.id
+    for name, entry in readings.items():
+        assert entry["source"] in {"curator", "sudachi"} and entry["reading"], name
+    if record.get("title_kana"):
+        assert readings["title"] == {"reading": record.get("title_kana"), "source": "curator"}

@@ -7,6 +7,8 @@ below is small and made for the contract: each record exists to prove one behavi
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from archive.errors import BadRequest
 from archive.records import ImageRef, Institution, Record
@@ -18,6 +20,7 @@ CC0 = "https://creativecommons.org/publicdomain/zero/1.0/"
 INSTITUTIONS = {
     "craft": Institution(id="craft", name={"ja": "工芸館", "en": "Craft Museum"}, rights=INC),
     "noh": Institution(id="noh", name={"ja": "能楽美術館", "en": "Noh Museum"}, rights=CC0),
+    "kaga": Institution(id="kaga", name={"ja": "加賀郷土館", "en": "Kaga Folk Museum"}, rights=CC0),
 }
 
 
@@ -180,6 +183,19 @@ def corpus() -> list[Record]:
     ]
 
 
+def japanese_only() -> list[Record]:
+    """Records as many institutions export them: Japanese only, no readings, no English."""
+    return [
+        rec("kaga", "K-1", title="九谷焼 色絵花鳥文大皿", object_type="皿", material="磁器"),
+        rec("kaga", "K-2", title="加賀友禅 訪問着", object_type="染織", material="絹"),
+        rec("kaga", "K-3", title="草稿", creator="泉鏡花", object_type="原稿", material="紙"),
+        rec("kaga", "K-4", title="大樋焼 飴釉茶碗", object_type="茶碗", material="陶器"),
+        rec("kaga", "K-5", title="象嵌 香炉", object_type="香炉", material="銅"),
+        rec("kaga", "K-6", title="焼き物の陶片", object_type="陶片"),
+        rec("kaga", "K-7", title="付属品 一式", object_type="附属品"),
+    ]
+
+
 PUBLIC_IDS = {r.id for r in corpus() if r.public}
 
 
@@ -195,8 +211,9 @@ class BackendContract:
         backend.index(corpus(), INSTITUTIONS)
         return backend
 
-    def find(self, backend: SearchBackend, q: str, **kw) -> set[str]:
-        return set(ids(backend.search(SearchQuery(q=q, size=100, **kw))))
+    def find(self, backend: SearchBackend, q: str, semantic: bool = False, **kw) -> set[str]:
+        """What the text matches (``semantic``: plus what the hybrid ranking adds)."""
+        return set(ids(backend.search(SearchQuery(q=q, size=100, semantic=semantic, **kw))))
 
     # -- basics --------------------------------------------------------------------------
     def test_empty_query_lists_every_public_record(self, indexed):
@@ -269,6 +286,120 @@ class BackendContract:
     )
     def test_old_and_new_kanji_forms(self, indexed, query, expected):
         assert expected in self.find(indexed, query)
+
+    # -- readings, romaji and spelling variants (no reading or English in the records) -----
+    @pytest.fixture
+    def japanese(self, backend: SearchBackend) -> SearchBackend:
+        backend.index(corpus() + japanese_only(), INSTITUTIONS)
+        return backend
+
+    @pytest.mark.parametrize(
+        ("query", "expected"),
+        [
+            ("くたにやき", "kaga_K-1"),
+            ("クタニヤキ", "kaga_K-1"),
+            ("ｸﾀﾆﾔｷ", "kaga_K-1"),
+            ("くたに", "kaga_K-1"),
+            ("いずみきょうか", "kaga_K-3"),
+            ("ゆうぜん", "kaga_K-2"),
+            ("おおひ", "kaga_K-4"),
+            ("ぞうがん", "kaga_K-5"),
+        ],
+    )
+    def test_kana_finds_the_analysers_reading(self, japanese, query, expected):
+        assert expected in self.find(japanese, query)
+
+    @pytest.mark.parametrize(
+        ("query", "expected"),
+        [
+            ("kutani", "kaga_K-1"),
+            ("Kutani-yaki", "kaga_K-1"),
+            ("KUTANI", "kaga_K-1"),
+            ("yuzen", "kaga_K-2"),
+            ("yuuzen", "kaga_K-2"),
+            ("Yūzen", "kaga_K-2"),
+            ("izumi kyoka", "kaga_K-3"),
+            ("Izumi Kyōka", "kaga_K-3"),
+            ("izumi kyouka", "kaga_K-3"),
+            ("izumi kyooka", "kaga_K-3"),
+            ("zogan", "kaga_K-5"),
+            ("zougan", "kaga_K-5"),
+            ("Ōhi", "kaga_K-4"),
+            ("ohi", "kaga_K-4"),
+            ("oohi", "kaga_K-4"),
+            ("ohiyaki", "kaga_K-4"),
+            ("chawan", "kaga_K-4"),
+            ("tyawan", "kaga_K-4"),
+            ("homongi", "kaga_K-2"),  # 訪問着
+        ],
+    )
+    def test_romaji_finds_the_reading_in_any_spelling(self, japanese, query, expected):
+        assert expected in self.find(japanese, query)
+
+    def test_romaji_is_a_word_prefix_not_any_substring(self, japanese):
+        assert "kaga_K-1" not in self.find(japanese, "tani")
+        assert "kaga_K-3" not in self.find(japanese, "zumi")
+
+    def test_curators_reading_wins_over_the_analysers(self, japanese):
+        # Sudachi reads 黒楽 as コクラク; the curator wrote くろらくちゃわん.
+        assert "craft_C-1" in self.find(japanese, "kuroraku")
+        assert "craft_C-1" in self.find(japanese, "くろらく")
+        assert "craft_C-1" not in self.find(japanese, "kokuraku")
+        assert "craft_C-1" not in self.find(japanese, "こくらく")
+
+    @pytest.mark.parametrize("query", ["焼物", "やきもの", "焼き物", "焼きもの"])
+    def test_spelling_variants_fold_to_one_form(self, japanese, query):
+        assert "kaga_K-6" in self.find(japanese, query)
+
+    @pytest.mark.parametrize("query", ["附属", "付属"])
+    def test_old_and_new_spellings_of_a_word(self, japanese, query):
+        assert self.find(japanese, query) >= {"kaga_K-7"}
+
+    def test_quoted_phrases_are_not_widened(self, japanese):
+        assert "kaga_K-6" not in self.find(japanese, '"焼物"')
+        assert "kaga_K-1" not in self.find(japanese, '"kutani"')
+        assert "kaga_K-1" not in self.find(japanese, "title:kutani")
+
+    # -- meaning across languages (hybrid ranking) -------------------------------------
+    @pytest.mark.parametrize(
+        ("query", "expected"),
+        [
+            ("tea bowl", "kaga_K-4"),
+            ("folding screen", "craft_C-5"),
+            ("着物", "kaga_K-2"),
+        ],
+    )
+    def test_meaning_finds_records_the_words_miss(self, japanese, query, expected):
+        assert expected not in self.find(japanese, query)
+        assert expected in self.find(japanese, query, semantic=True)
+
+    def test_hybrid_is_the_default_and_keeps_text_matches_first(self, japanese):
+        result = japanese.search(SearchQuery(q="tea bowl", size=100))
+        assert ids(result)[0] == "craft_C-1"  # the record that says "tea bowl"
+        assert result.total == len(ids(result)) > 1
+
+    def test_meaning_never_widens_phrases_fields_or_filters(self, japanese):
+        assert self.find(japanese, '"tea bowl"', semantic=True) == {"craft_C-1"}
+        assert self.find(japanese, "title:bowl", semantic=True) == {"craft_C-1"}
+        found = self.find(japanese, "tea bowl", semantic=True, filters={"institution": ("noh",)})
+        assert found <= {"noh_N-1", "noh_N-2", "noh_N-3"}
+        assert "kaga_K-4" not in self.find(japanese, "tea bowl -大樋焼", semantic=True)
+
+    def test_meaning_never_finds_non_public_records(self, japanese):
+        assert "craft_C-6" not in self.find(japanese, "秘密の茶碗", semantic=True)
+
+    def test_similar_objects_are_public_and_nearest_first(self, japanese):
+        near = japanese.similar("kaga_K-4", limit=5)  # 大樋焼 飴釉茶碗
+        assert len(near) == 5 and "kaga_K-4" not in near
+        assert "craft_C-6" not in japanese.similar("craft_C-1", limit=50)
+        assert set(japanese.similar("craft_C-1", limit=50)) == (
+            {r.id for r in corpus() + japanese_only() if r.public} - {"craft_C-1"}
+        )
+        assert japanese.similar("craft_C-6") == [] and japanese.similar("no_such") == []
+
+    def test_similar_objects_follow_meaning(self, japanese):
+        assert japanese.similar("noh_N-1", limit=1) != []
+        assert japanese.similar("kaga_K-4", limit=3)[0] in {"craft_C-1", "kaga_K-6", "kaga_K-1"}
 
     # -- English -------------------------------------------------------------------------
     @pytest.mark.parametrize("query", ["lacquer", "Lacquered", "LACQUERS"])
@@ -439,3 +570,68 @@ class BackendContract:
     def test_odd_queries_never_fail(self, indexed, q):
         result = indexed.search(SearchQuery(q=q))
         assert result.total >= 0
+
+    @pytest.mark.parametrize(
+        "q", ["!!!", "。、・「」", "？！…", "---", '"" ()', "\u3000\u3000", "・・・", "〜♪★"]
+    )
+    def test_punctuation_only_lists_in_browse_order(self, indexed, q):
+        browse = indexed.search(SearchQuery(q="", size=100))
+        result = indexed.search(SearchQuery(q=q, size=100))
+        assert ids(result) == ids(browse) and result.total == browse.total
+
+    @pytest.mark.parametrize(
+        "q",
+        [
+            "\u0301",
+            "\u3099\u309a",
+            "a\u0301\u0301\u0301",
+            "🍵",
+            "🍵 茶碗",
+            "👨‍👩‍👧",
+            "茶碗🍵tea",
+            "ｶﾞｷﾞｸﾞ",
+            "𠮷野家",
+            "\ufeff茶碗",
+            "\u200b",
+            "漢" * 500,
+            "a " * 250,
+            "title:" * 80,
+            "كتاب шкатулка κουτί",
+            "\ud800 茶碗",  # a lone surrogate (only through the Python API)
+        ],
+    )
+    def test_any_script_or_mark_gets_an_answer_or_a_400(self, indexed, q):
+        try:
+            result = indexed.search(SearchQuery(q=q))
+        except BadRequest as exc:
+            assert exc.parameter == "q"
+        else:
+            assert result.total >= 0
+
+    # Property-based: whatever a visitor types, the answer is results or a BadRequest
+    # about q, never another exception (Loris fuzzes its IIIF parser the same way).
+    @settings(
+        max_examples=40,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+    @given(
+        q=st.text(
+            alphabet=st.characters(codec="utf-8"),
+            max_size=60,
+        )
+        | st.lists(
+            st.sampled_from(
+                ["茶碗", "kutani", '"', "-", "title:", "ｶﾞ", "\u0301", "🍵", "*", "(", "金", " "]
+            ),
+            max_size=12,
+        ).map("".join),
+        semantic=st.booleans(),
+    )
+    def test_query_path_never_fails(self, indexed, q, semantic):
+        try:
+            result = indexed.search(SearchQuery(q=q, semantic=semantic, size=5))
+        except BadRequest as exc:
+            assert exc.parameter == "q"
+        else:
+            assert 0 <= len(result.hits) <= 5 and result.total >= len(result.hits)

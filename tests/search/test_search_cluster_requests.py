@@ -41,10 +41,22 @@ def test_empty_query_lists_everything_in_id_order_with_every_facet():
 def test_words_are_phrases_anded_over_weighted_fields():
     built = body("茶碗 lacquer")
     must = built["query"]["bool"]["must"]
-    assert [m["multi_match"]["query"] for m in must] == ["茶碗", "lacquer"]
+    assert must[0]["multi_match"]["query"] == "茶碗"
     assert must[0]["multi_match"]["type"] == "phrase"
     assert must[0]["multi_match"]["fields"] == [f"{n}^{w:g}" for n, w in TEXT_FIELDS.items()]
+    # A Latin word also matches as romaji: a prefix of a reading's key.
+    plain, romaji = must[1]["bool"]["should"]
+    assert must[1]["bool"]["minimum_should_match"] == 1
+    assert plain["multi_match"]["query"] == "lacquer"
+    assert romaji == {"prefix": {"romaji": {"value": "lacquer", "boost": 5.0}}}
     assert built["sort"] == [{"_score": "desc"}, {"id": "asc"}]
+
+
+def test_quoted_and_field_words_are_never_widened():
+    must = body('"kutani" title:yuzen 焼物')["query"]["bool"]["must"]
+    assert [m["multi_match"]["query"] for m in must[:2]] == ["kutani", "yuzen"]
+    plain, norm = must[2]["bool"]["should"]
+    assert norm == {"match_phrase": {"norm": {"query": "焼き物", "boost": 2.0}}}
 
 
 def test_one_character_queries_use_the_unigram_subfields():
@@ -189,8 +201,9 @@ def test_elasticsearch_client_sends_the_built_search(config, recorder):
     backend = elasticsearch_backend(
         config, recorder, search_username="curator", search_password="s3cret", search_index="museum"
     )
+    # Text only: a hybrid search would first ask the index's stats for its vectors.
     with pytest.raises(SearchUnavailable, match="503"):
-        backend.search(SearchQuery(q="茶碗", filters={"era": ("江戸時代",)}))
+        backend.search(SearchQuery(q="茶碗", filters={"era": ("江戸時代",)}, semantic=False))
     sent = Recorder.seen[0]
     assert (sent["method"], sent["path"]) == ("POST", "/museum/_search")
     assert json.loads(sent["body"]) == body("茶碗", filters={"era": ("江戸時代",)})

@@ -98,6 +98,14 @@ def test_object_page_has_viewer_metadata_and_iiif(client):
     assert "/vendor/openseadragon/openseadragon.min.js" in html
 
 
+def test_object_page_lists_similar_public_objects(client, app):
+    page = client.get("/object/noh-museum_N-12", headers={"Accept-Language": "en"})
+    html = page.get_data(True)
+    assert "Similar objects" in html
+    near = app.extensions["archive"].search.similar("noh-museum_N-12", 6)
+    assert near and f'href="/object/{near[0]}' in html
+
+
 def test_search_lists_public_records_with_institution_facet(client, app):
     html = client.get("/search?institution=noh-museum").get_data(True)
     ids = set(re.findall(r'href="/object/([^"?]+)', html))
