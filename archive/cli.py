@@ -15,7 +15,7 @@ import sys
 
 import click
 
-from .catalog import SCHEMA_VERSION, SEARCH_BEHIND
+from .catalog import SCHEMA_VERSION
 from .config import Config
 from .context import Archive
 from .errors import ArchiveError, ConfigError, StorageUnavailable
@@ -76,7 +76,7 @@ def attach_search(archive: Archive) -> Archive:
     from search import get_backend
 
     if archive.search is None:
-        archive.search = get_backend(archive.config)
+        archive.attach_search(get_backend(archive.config))
     return archive
 
 
@@ -678,9 +678,7 @@ def reindex(obj: Context) -> None:
     answering throughout; on SQLite readers see the old index until the new one is done.
     """
     archive = attach_search(obj.archive())
-    institutions = {inst.id: inst for inst in archive.catalog.institutions()}
-    count = archive.search.rebuild(archive.catalog.records(public_only=True), institutions)
-    archive.catalog.set_meta(SEARCH_BEHIND, None)
+    count = archive.rebuild_search()
     click.echo(f"Indexed {count} public records with the {archive.search.name} backend.")
 
 

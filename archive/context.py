@@ -7,6 +7,7 @@ the CLI), because ``archive`` does not import ``search``.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from typing import Any
 
@@ -14,6 +15,8 @@ from .catalog import SEARCH_BEHIND, open_catalog
 from .config import Config
 from .errors import ArchiveError
 from .storage import Home, PyramidStore, open_store
+
+log = logging.getLogger(__name__)
 
 
 class Archive:
@@ -23,6 +26,25 @@ class Archive:
         self.catalog = open_catalog(config, self.home)
         self.images: PyramidStore = open_store(config, self.home)  # storage_url
         self.search: Any = None  # a search.SearchBackend, attached by the wiring code
+
+    def attach_search(self, backend: Any) -> None:
+        """Attach the search backend (a ``search.SearchBackend``). An index it could not
+        keep (written by an older release, emptied on opening) is rebuilt from the
+        catalog at once: the index is derived data, and visitors must not meet an empty
+        search after an upgrade."""
+        self.search = backend
+        reason = backend.needs_rebuild()
+        if reason:
+            log.warning("%s; rebuilding it from the catalog", reason)
+            count = self.rebuild_search()
+            log.warning("search index rebuilt: %d public records", count)
+
+    def rebuild_search(self) -> int:
+        """Replace the search index with every public record of the catalog."""
+        institutions = {inst.id: inst for inst in self.catalog.institutions()}
+        count = self.search.rebuild(self.catalog.records(public_only=True), institutions)
+        self.catalog.set_meta(SEARCH_BEHIND, None)
+        return count
 
     def search_state(self) -> dict[str, Any]:
         """The search index as operators need it (``archive status``, ``/api/health``):

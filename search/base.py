@@ -115,6 +115,12 @@ class SearchBackend:
         """Replace the whole index with these records; search keeps working meanwhile."""
         raise NotImplementedError
 
+    def needs_rebuild(self) -> str | None:
+        """Why the index must be rebuilt from the catalog before it can answer (an index
+        of an older schema, emptied on opening), or None. ``Archive.attach_search``
+        rebuilds it at once."""
+        return None
+
     def count(self) -> int:
         raise NotImplementedError
 

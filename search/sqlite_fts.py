@@ -132,8 +132,10 @@ class SqliteBackend(SearchBackend):
             )
 
     def _upgrade(self) -> None:
-        """An index of an older schema is dropped (``archive reindex`` refills it): its
-        columns cannot answer this version's queries."""
+        """An index of an older schema is dropped, and marked for a rebuild from the
+        catalog (``needs_rebuild``; ``Archive.attach_search`` does it at once): its columns
+        cannot answer this version's queries. The mark stays until a rebuild finishes, so
+        an interrupted one is done again."""
         db = self.db
         has_meta = db.execute(
             "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
@@ -147,6 +149,13 @@ class SqliteBackend(SearchBackend):
             for table in ("fts", "suggest", "docs", *_EXTRA_TABLES):
                 tx.execute(f"DROP TABLE IF EXISTS {table}")
             tx.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (SCHEMA_VERSION,))
+            tx.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('needs_rebuild', ?)",
+                (
+                    f"the search index was written by schema {row[0]}, this release reads "
+                    f"schema {SCHEMA_VERSION}",
+                ),
+            )
             tx.execute(
                 "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'"
             )
@@ -289,8 +298,13 @@ class SqliteBackend(SearchBackend):
             for _ids, docs in self._batches(records, institutions, 2000):
                 self._insert_many(db, docs)
                 count += len(docs)
+            db.execute("DELETE FROM meta WHERE key = 'needs_rebuild'")
         db.execute("INSERT INTO fts (fts) VALUES ('optimize')")
         return count
+
+    def needs_rebuild(self) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'needs_rebuild'").fetchone()
+        return row[0] if row else None
 
     def count(self) -> int:
         return self.db.execute("SELECT count(*) FROM docs").fetchone()[0]

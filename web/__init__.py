@@ -58,7 +58,7 @@ def create_app(config: Config | None = None, *, access_log: bool = False) -> Fla
     archive = Archive(config)
     from search import get_backend
 
-    archive.search = get_backend(config)
+    archive.attach_search(get_backend(config))
     metrics = _metrics_enabled(config)
     if metrics:
         from .metrics import instrument

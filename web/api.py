@@ -126,6 +126,7 @@ def parse_search() -> SearchQuery:
         page=_int("page", 1, 1, MAX_PAGE) or 1,
         size=_int("size", 20, 1, MAX_PAGE_SIZE) or 20,
         lang=_choice("lang", LANGS, "ja") or "ja",
+        semantic=_choice("semantic", (_TRUE, _FALSE), _TRUE) == _TRUE,
     )
 
 

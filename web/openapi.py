@@ -109,6 +109,14 @@ SEARCH_PARAMETERS: list[dict[str, Any]] = [
         YEAR_MAX,
     ),
     _enum_param("sort", "Order of results.", SORTS, "relevance"),
+    _enum_param(
+        "semantic",
+        "Also find records near the query in meaning (`true`, hybrid ranking), or only "
+        "records whose text matches it (`false`: reproducible, as a citation needs). "
+        "Quoted phrases and `field:` terms are never widened either way.",
+        ("true", "false"),
+        "true",
+    ),
     _int_param("page", "Page of results, from 1.", 1, MAX_PAGE, 1),
     _int_param("size", "Results per page.", 1, MAX_PAGE_SIZE, 20),
     _LANG,

@@ -111,7 +111,14 @@ def test_todays_code_serves_an_old_archive_unchanged(old_home, tmp_path):
     assert after["manifests"] == before["manifests"]
     assert after["tiles"] == before["tiles"], "tiles or image sizes changed on upgrade"
     assert all(t["status"] == 200 for t in after["tiles"].values())
-    assert after["search"] == before["search"]
+    # The same records are found for every query, and the browse order (the empty query)
+    # is the same. The order of ranked matches is left to this release: it ranks on
+    # purpose with readings and spelling variants the old one did not have, and
+    # `make bench BENCH_ARGS=search` measures that ranking against today's text-only one.
+    assert after["search"].keys() == before["search"].keys()
+    for q, hits in before["search"].items():
+        assert sorted(after["search"][q]) == sorted(hits), f"search {q!r} changed on upgrade"
+    assert after["search"][""] == before["search"][""], "the browse order changed"
     assert any(after["search"].values()), "the queries found nothing: a test that cannot fail"
 
     folders = sorted(str(p.parent) for p in tree.glob("collections_data/*/institution.toml"))
