@@ -154,6 +154,12 @@ class Catalog(ABC):
     translates placeholders and supplies ``_json`` (a JSON member as a Python value).
     """
 
+    #: True when other machines may write this catalog (a database server): each node's
+    #: embedded search index then follows the change log (``Archive.follow_search``).
+    #: An embedded catalog is written only by ingests on this machine, into this home,
+    #: which keep the embedded index themselves.
+    shared = False
+
     def __new__(cls, *args: Any, **kwargs: Any) -> Catalog:
         # ``Catalog(path)`` opens an SQLite catalog file, as it did before the contract.
         return super().__new__(SQLiteCatalog if cls is Catalog else cls)
@@ -444,6 +450,11 @@ class Catalog(ABC):
         return int(self.get_meta("schema_version") or 1)
 
     # -- changes -----------------------------------------------------------------------------
+    def last_seq(self) -> int:
+        """The number of the newest change (0 for none): where a follower of the log is."""
+        row = self._one("SELECT coalesce(max(seq), 0) FROM changes")
+        return int(row[0]) if row else 0
+
     def changes(self, after: int = 0, limit: int = 1000) -> list[Change]:
         rows = self._rows(
             "SELECT seq, record_id, institution, kind, at FROM changes WHERE seq > ?"

@@ -86,6 +86,8 @@ def pg_dump_path() -> str | None:
 class PostgresCatalog(Catalog):
     """The catalog in a PostgreSQL database named by a ``postgresql://`` URL."""
 
+    shared = True
+
     def __init__(
         self,
         url: str,

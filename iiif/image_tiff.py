@@ -201,19 +201,24 @@ def read_pyramid(path: str | Path, fh: BinaryIO | None = None) -> Pyramid:
         raise PyramidError(f"broken TIFF structure ({exc})") from None
 
 
-def _file_size(fh) -> int:
-    """The size of a local file or of a store's ``PyramidFile``."""
+def _file_size(fh) -> int | None:
+    """The size of a local file or of a store's ``PyramidFile`` (which learns it from its
+    first read), or None when it cannot say."""
     size = getattr(fh, "size", None)
     if isinstance(size, int):
-        return size
-    return os.fstat(fh.fileno()).st_size
+        return size if size >= 0 else None
+    try:
+        return os.fstat(fh.fileno()).st_size
+    except (AttributeError, OSError):
+        return None
 
 
 def _read_pyramid(path: str | Path, fh) -> Pyramid:
-    file_size = _file_size(fh)
     levels = []
     fh.seek(0)  # the handle may have been read before (archive check reads it twice)
     head = fh.read(16)
+    file_size = _file_size(fh)  # after a read: a remote handle knows it from then on
+    end = file_size if file_size is not None else 1 << 63
     if head[:2] == b"II":
         endian = "<"
     elif head[:2] == b"MM":
@@ -234,7 +239,7 @@ def _read_pyramid(path: str | Path, fh) -> Pyramid:
         if offset in seen:
             raise PyramidError("TIFF pages loop")
         seen.add(offset)
-        if offset >= file_size:
+        if offset >= end:
             raise PyramidError("a directory lies beyond the end of the file (truncated)")
         fh.seek(offset)
         if big:
@@ -269,7 +274,7 @@ def _read_pyramid(path: str | Path, fh) -> Pyramid:
         across, down = -(-width[0] // tw[0]), -(-height[0] // th[0])
         if len(offsets) != len(counts) or len(offsets) < across * down:
             raise PyramidError("TIFF tile index does not match the page's size")
-        if max(o + c for o, c in zip(offsets, counts, strict=True)) > file_size:
+        if max(o + c for o, c in zip(offsets, counts, strict=True)) > end:
             raise PyramidError("tiles lie beyond the end of the file (truncated)")
         compression = get(_COMPRESSION) or (1,)
         samples = get(_SAMPLES) or (1,)

@@ -589,6 +589,8 @@ def _catch_up(archive: Archive, report: Report, behind: bool) -> None:
             archive.search.rebuild(archive.catalog.records(public_only=True), institutions)
             report.search = "rebuilt (an earlier run had left it behind)"
         archive.catalog.set_meta(SEARCH_BEHIND, None)
+        if archive.search.follows_log:  # this index has every change: its node need not redo them
+            archive.search.set_log_position(archive.catalog.last_seq())
     except ArchiveError as exc:
         archive.catalog.set_meta(SEARCH_BEHIND, f"{now()}: {exc}")
         report.search = f"behind: {exc}"

@@ -115,6 +115,19 @@ class SearchBackend:
         """Replace the whole index with these records; search keeps working meanwhile."""
         raise NotImplementedError
 
+    #: True for an index kept by each node for itself (the embedded one): it follows the
+    #: catalog's change log (``log_position``; ``Archive.follow_search``). A cluster index
+    #: is shared, and kept current by the ingest that writes the catalog.
+    follows_log = False
+
+    def log_position(self) -> int | None:
+        """The catalog change (``Change.seq``) this index has applied up to; None when it
+        has never followed this catalog (a new node's empty home)."""
+        return None
+
+    def set_log_position(self, seq: int) -> None:
+        """Remember that every catalog change up to ``seq`` is in the index."""
+
     def needs_rebuild(self) -> str | None:
         """Why the index must be rebuilt from the catalog before it can answer (an index
         of an older schema, emptied on opening), or None. ``Archive.attach_search``

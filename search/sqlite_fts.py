@@ -302,6 +302,20 @@ class SqliteBackend(SearchBackend):
         db.execute("INSERT INTO fts (fts) VALUES ('optimize')")
         return count
 
+    follows_log = True
+
+    def log_position(self) -> int | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'log_position'").fetchone()
+        return int(row[0]) if row else None
+
+    def set_log_position(self, seq: int) -> None:
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO meta (key, value) VALUES ('log_position', ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (str(seq),),
+            )
+
     def needs_rebuild(self) -> str | None:
         row = self.db.execute("SELECT value FROM meta WHERE key = 'needs_rebuild'").fetchone()
         return row[0] if row else None

@@ -85,6 +85,7 @@ def create_app(config: Config | None = None, *, access_log: bool = False) -> Fla
     app.register_blueprint(vendor_blueprint())
     app.register_blueprint(oai_blueprint(archive))
 
+    _install_follower(app, archive)
     _install_language(app)
     _install_templates(app, config)
     _install_headers(app)
@@ -108,6 +109,12 @@ def _metrics_enabled(config: Config) -> bool:
 
 
 # --- language -------------------------------------------------------------------------------
+def _install_follower(app: Flask, archive: Archive) -> None:
+    @app.before_request
+    def follow_catalog() -> None:  # a node's own search index, after another's ingest
+        archive.follow_search()
+
+
 def _install_language(app: Flask) -> None:
     @app.before_request
     def pick_language() -> None:

@@ -5,10 +5,11 @@ Both nodes answer every record, manifest, page and tile byte for byte alike; a n
 killed with SIGKILL in the middle of a run of requests through nginx costs none of
 them; started again on its port, it gets requests again.
 
-What the processes share comes from one fixture, ``shared_services``: today the
-embedded default (one home on this machine, so SQLite and the local disk); with the
-PostgreSQL catalog and S3 storage it hands every process ARCHIVE_CATALOG_URL and
-ARCHIVE_STORAGE_URL and each its own home (for its cache), and nothing else changes.
+What the processes share comes from one fixture, ``shared_services``: a real PostgreSQL
+catalog (ARCHIVE_CATALOG_URL) and a real S3 bucket (s3proxy; ARCHIVE_STORAGE_URL and the
+AWS_* settings), as on the city's cloud; each process has a home of its own, empty at
+its start, for its cache and its own search index, which follows the catalog's change
+log (a new node builds it at start).
 """
 
 from __future__ import annotations
@@ -48,15 +49,16 @@ def fetch(url: str, timeout: float = 30) -> tuple[int, dict[str, str], bytes]:
 
 
 @pytest.fixture(scope="module")
-def shared_services(tmp_path_factory) -> SimpleNamespace:
-    """``env``: settings every process gets; ``home(name)``: the home of one process.
-
-    The embedded default: one home that every process uses. For PostgreSQL and S3: put
-    ``ARCHIVE_CATALOG_URL``/``ARCHIVE_STORAGE_URL`` (and the ``AWS_*`` settings) in
-    ``env`` and give each name its own folder.
-    """
-    shared = tmp_path_factory.mktemp("deployment") / "home"
-    return SimpleNamespace(env={}, home=lambda name: shared)
+def shared_services(tmp_path_factory, postgres, s3) -> SimpleNamespace:
+    """``env``: settings every process gets (one PostgreSQL database, one bucket);
+    ``home(name)``: the home of one process, its own."""
+    root = tmp_path_factory.mktemp("deployment")
+    env = {
+        **s3.env,
+        "ARCHIVE_CATALOG_URL": postgres.create_database(),
+        "ARCHIVE_STORAGE_URL": s3.new_bucket("museum"),
+    }
+    return SimpleNamespace(env=env, home=lambda name: root / name)
 
 
 def ingest(services: SimpleNamespace, *folders: str) -> None:
@@ -194,6 +196,16 @@ def test_an_ingest_from_a_third_process_reaches_both_nodes(deployment):
             assert time.monotonic() < deadline, f"{node.name} never saw the new records"
             time.sleep(0.2)
     assert public_ids(deployment.nodes[0].base) == public_ids(deployment.nodes[1].base)
+    # Each node's own search index follows the catalog's change log and finds them too.
+    query = f"/api/search?institution={LATER}&size=100"
+    expected = sorted(i for i in public_ids(deployment.nodes[0].base) if i.startswith(LATER))
+    for node in deployment.nodes:
+        while True:
+            _, _, body = fetch(node.base + query)
+            if sorted(item["id"] for item in json.loads(body)["items"]) == expected:
+                break
+            assert time.monotonic() < deadline + 20, f"{node.name}'s search missed the records"
+            time.sleep(0.2)
 
 
 def test_a_node_killed_mid_run_costs_no_request_and_rejoins(deployment):
