@@ -83,6 +83,7 @@ class ImageUnavailable(ArchiveError):
     so caches do not keep it as gone, and `archive check` says which and why."""
 
     http_status = 503
+    logged = True  # once per pyramid and process, by ``unavailable``: HTTP need not again
 
 
 _reported: set[str] = set()

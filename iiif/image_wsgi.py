@@ -127,7 +127,8 @@ class ImageAPI:
             ]
             if status == 503:  # storage or catalog away, or a damaged pyramid: retried soon
                 headers.append(("Retry-After", str(exc.retry_after or RETRY_AFTER)))
-                log.warning("Image API 503 on %s: %s", environ.get("PATH_INFO"), exc)
+                if not getattr(exc, "logged", False):
+                    log.warning("Image API 503 on %s: %s", environ.get("PATH_INFO"), exc)
             return self._send(
                 start_response,
                 status,

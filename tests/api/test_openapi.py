@@ -78,7 +78,17 @@ def test_openapi_document_describes_every_search_parameter(client):
     doc = resp.get_json()
     assert doc["openapi"].startswith("3.")
     names = {p["name"] for p in doc["paths"]["/api/search"]["get"]["parameters"]}
-    assert names == {"q", *FACETS, "year_from", "year_to", "sort", "page", "size", "lang"}
+    assert names == {
+        "q",
+        *FACETS,
+        "year_from",
+        "year_to",
+        "sort",
+        "page",
+        "size",
+        "lang",
+        "semantic",
+    }
     for path in (
         "/api/search",
         "/api/suggest",
