@@ -117,6 +117,33 @@ CREATE INDEX IF NOT EXISTS changes_record ON changes (record_id);
 """
 
 
+# Every table a whole-catalog copy carries, in an order foreign keys accept, with its
+# columns and key. Backend-private tables (PostgreSQL's catalog_state, ingest_lock) stay.
+TABLES: dict[str, tuple[str, ...]] = {
+    "institutions": ("id", "data", "updated_at"),
+    "records": (
+        "id",
+        "institution",
+        "local_id",
+        "public",
+        "checksum",
+        "date_start",
+        "date_end",
+        "data",
+        "created_at",
+        "updated_at",
+    ),
+    "images": ("id", "record_id", "position", "width", "height", "version"),
+    "changes": ("seq", "record_id", "institution", "kind", "at"),
+    "meta": ("key", "value"),
+}
+
+
+def _select_all(table: str) -> str:
+    columns = TABLES[table]
+    return f"SELECT {','.join(columns)} FROM {table} ORDER BY {columns[0]}"
+
+
 @dataclass(frozen=True)
 class ImageInfo:
     """What the Image API needs to know about one image, public or not."""
@@ -550,6 +577,44 @@ class Catalog(ABC):
     def _json(self, column: str, *path: str) -> str:
         """SQL for a JSON member of a TEXT column, read back as the Python value."""
 
+    # -- whole-catalog copies (backup, restore, migrate) --------------------------------------
+    @contextmanager
+    def snapshot(self) -> Iterator[Callable[[str], Iterator[Sequence]]]:
+        """A consistent read of the whole catalog while writers go on: yields ``rows(table)``,
+        every row of a table in ``TABLES`` (its columns, in key order), all as of one moment."""
+        with self._snapshot() as rows:
+            yield lambda table: rows(_select_all(table))
+
+    def load(self, rows: Callable[[str], Iterator[Sequence]], *, replace: bool = False) -> None:
+        """Fill this catalog with every row ``rows(table)`` gives (another catalog's
+        ``snapshot``), in one transaction: all of it or nothing. ``replace`` empties it first.
+        The schema version stays this catalog's own (both are at ``SCHEMA_VERSION``)."""
+        with self.transaction():
+            if replace:
+                for table in reversed(TABLES):
+                    self._write(
+                        f"DELETE FROM {table}"
+                        + (" WHERE key <> 'schema_version'" if table == "meta" else "")
+                    )
+            for table, columns in TABLES.items():
+                marks = ",".join("?" * len(columns))
+                sql = f"INSERT INTO {table} ({','.join(columns)}) VALUES ({marks})"
+                if table == "meta":
+                    sql += " ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+                batch: list[Sequence] = []
+                for row in rows(table):
+                    if table == "meta" and row[0] == "schema_version":
+                        continue
+                    batch.append(tuple(row))
+                    if len(batch) >= 1000:
+                        self._write_many(sql, batch)
+                        batch = []
+                self._write_many(sql, batch)
+
+    def _snapshot(self) -> AbstractContextManager[Callable[[str], Iterator[Sequence]]]:
+        """``rows(sql)`` on one read-only transaction of its own (backends provide it)."""
+        raise NotImplementedError
+
     # -- schema versions, shared ----------------------------------------------------------------
     def _check_version(self, found: int) -> None:
         if found > SCHEMA_VERSION:
@@ -667,6 +732,21 @@ class SQLiteCatalog(Catalog):
 
     def _migration_sql(self, migration: Migration) -> tuple[str, ...]:
         return migration.sqlite
+
+    def _snapshot(self) -> AbstractContextManager[Callable[[str], Iterator[Sequence]]]:
+        @contextmanager
+        def reader() -> Iterator[Callable[[str], Iterator[Sequence]]]:
+            # A read transaction on its own connection: under WAL it sees one moment,
+            # while the ingest commits beside it.
+            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            try:
+                db.execute("BEGIN")
+                db.execute("SELECT count(*) FROM meta").fetchone()  # the snapshot starts here
+                yield lambda sql: iter(db.execute(sql))
+            finally:
+                db.close()
+
+        return reader()
 
     def _backup(self, version: int) -> str:
         """A consistent copy with SQLite's online backup API, readers and writers welcome."""

@@ -25,7 +25,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
@@ -210,6 +210,33 @@ class PostgresCatalog(Catalog):
         if done.returncode != 0:
             raise ArchiveError(f"{self.where}: pg_dump failed: {_one_line(done.stderr)}")
         return str(dest)
+
+    # -- whole-catalog copies --------------------------------------------------------------
+    @contextmanager
+    def _snapshot(self) -> Iterator[Callable[[str], Iterator[Sequence]]]:
+        """One REPEATABLE READ, READ ONLY transaction on a connection of its own: every
+        table as of one moment, ingest or not, read through server-side cursors."""
+        try:
+            conn = psycopg.connect(self.url, connect_timeout=self.connect_timeout)
+        except psycopg.Error as exc:
+            raise CatalogUnavailable(f"{self.where}: cannot connect: {_one_line(exc)}") from None
+        conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        conn.read_only = True
+        counter = iter(range(1 << 30))
+
+        def rows(sql: str) -> Iterator[Sequence]:
+            try:
+                with conn.cursor(name=f"snapshot{next(counter)}") as cur:
+                    cur.itersize = 2000
+                    cur.execute(sql)
+                    yield from cur
+            except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+                raise CatalogUnavailable(f"{self.where}: {_one_line(exc)}") from None
+
+        try:
+            yield rows
+        finally:
+            conn.close()
 
     # -- primitives ----------------------------------------------------------------------------
     def _translate(self, sql: str) -> str:

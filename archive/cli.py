@@ -682,6 +682,162 @@ def reindex(obj: Context) -> None:
     click.echo(f"Indexed {count} public records with the {archive.search.name} backend.")
 
 
+@cli.command()
+@click.argument("dest")
+@click.option("--verify", is_flag=True, help="Re-read everything written and check its SHA-256.")
+@click.pass_obj
+def backup(obj: Context, dest: str, verify: bool) -> None:
+    """Back the archive up into DEST, a folder or s3://bucket/prefix, while it serves.
+
+    A consistent catalog snapshot (SQLite's online backup API; PostgreSQL read in one
+    REPEATABLE READ transaction), then the pyramids it refers to: only those not in
+    DEST already. Settings, ingest reports and manifest.json (counts, sizes, SHA-256)
+    go beside them. The search index is rebuilt by `archive restore`.
+    """
+    from .backup import backup as run_backup
+
+    archive = obj.archive()
+    result = run_backup(
+        archive.catalog,
+        archive.images,
+        archive.home,
+        dest,
+        verify=verify,
+        progress=lambda line: click.echo(line, err=True),
+        timeout=max(30.0, float(archive.config.storage_timeout)),
+    )
+    manifest = result.manifest
+    click.echo(
+        f"Backed up {manifest['catalog']['records']} records and "
+        f"{len(manifest['pyramids'])} pyramids ({manifest['pyramid_bytes']} bytes) to {result.url}"
+    )
+    click.echo(
+        f"Pyramids copied: {result.copied} ({result.copied_bytes} bytes); already there: "
+        f"{result.reused}; removed: {result.removed}"
+    )
+    click.echo(f"Catalog {manifest['catalog']['name']} sha256 {manifest['catalog']['sha256']}")
+    if verify:
+        for problem in result.problems:
+            click.echo(f"problem: {problem}", err=True)
+        if result.problems:
+            raise click.ClickException(f"verify: {len(result.problems)} problems in {result.url}")
+        click.echo("Verified: every file read back matches its SHA-256 in the manifest.")
+
+
+@cli.command()
+@click.argument("src")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace what a non-empty catalog holds with the backup's contents.",
+)
+@click.pass_obj
+def restore(obj: Context, src: str, force: bool) -> None:
+    """Restore the backup at SRC (a folder or s3://bucket/prefix) into this archive.
+
+    Fills an empty catalog (refused otherwise unless --force) and the configured
+    storage; every file is checked against the manifest's SHA-256 first. Then the
+    search index is rebuilt from the restored catalog.
+    """
+    from .backup import restore as run_restore
+
+    archive = attach_search(obj.archive())
+    result = run_restore(
+        archive.catalog,
+        archive.images,
+        archive.home,
+        src,
+        force=force,
+        progress=lambda line: click.echo(line, err=True),
+        timeout=max(30.0, float(archive.config.storage_timeout)),
+    )
+    manifest = result.manifest
+    institutions = {inst.id: inst for inst in archive.catalog.institutions()}
+    count = archive.search.rebuild(archive.catalog.records(public_only=True), institutions)
+    archive.catalog.set_meta(SEARCH_BEHIND, None)
+    click.echo(
+        f"Restored {manifest['catalog']['records']} records and {len(manifest['pyramids'])}"
+        f" pyramids from {src} (backup of {manifest['created']})"
+    )
+    click.echo(f"Pyramids copied: {result.copied}; already in storage: {result.present}")
+    click.echo(f"Indexed {count} public records with the {archive.search.name} backend.")
+    if result.settings:
+        click.echo(f"The backup's settings: {result.settings}")
+
+
+@cli.command()
+@click.option(
+    "--to-catalog",
+    "to_catalog",
+    default="",
+    help="Catalog to copy into: postgresql://..., or empty for TO-HOME/catalog.sqlite.",
+)
+@click.option(
+    "--to-storage",
+    "to_storage",
+    default="",
+    help="Storage to copy pyramids into: s3://bucket/prefix, a folder, or empty for "
+    "TO-HOME/images.",
+)
+@click.option(
+    "--to-home",
+    "to_home",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Home of the target (its folders, reports, the embedded catalog); default: this home.",
+)
+@click.pass_obj
+def migrate(obj: Context, to_catalog: str, to_storage: str, to_home: str | None) -> None:
+    """Copy this archive's catalog and pyramids to another catalog and storage.
+
+    SQLite and local pyramids into PostgreSQL and S3, or back, without re-tiling. Run
+    it again after an interruption: it continues. Prints counts and checksums of both
+    sides; then point catalog_url and storage_url at the target.
+    """
+    from .backup import migrate as run_migrate
+    from .backup import open_target, summary_lines
+
+    archive = obj.archive()
+    target_home = Home(to_home) if to_home else archive.home
+    target_catalog, target_store = open_target(
+        target_home, to_catalog, to_storage, float(archive.config.storage_timeout)
+    )
+    same_catalog = getattr(target_catalog, "where", None) == archive.catalog.where
+    if same_catalog and target_store.url == archive.images.url:
+        raise click.ClickException("migrate: the target is this archive's own catalog and storage")
+    try:
+        result = run_migrate(
+            archive.catalog,
+            archive.images,
+            target_catalog,
+            target_store,
+            progress=lambda line: click.echo(line, err=True),
+        )
+    finally:
+        target_catalog.close()
+    click.echo(
+        f"Pyramids: {result.copied} copied, {result.present} already there, "
+        f"{result.pyramid_bytes} bytes, into {target_store.url}"
+    )
+    click.echo(f"  sha256 of all pyramids: source {result.pyramids_sha256}")
+    click.echo(f"                          target {result.target_pyramids_sha256}")
+    click.echo(f"Catalog {archive.catalog.where}:")
+    for line in summary_lines(result.source):
+        click.echo(line)
+    click.echo(
+        f"Catalog {target_catalog.where}"
+        f"{' (copied now)' if result.catalog_copied else ' (copied before)'}:"
+    )
+    for line in summary_lines(result.target):
+        click.echo(line)
+    if not result.same:
+        raise click.ClickException("migrate: source and target differ (see above)")
+    click.echo(
+        "Source and target hold the same rows and pyramids. Now set catalog_url and "
+        "storage_url to the target, and run `archive reindex`."
+    )
+
+
 @cli.command("search")
 @click.argument("query", nargs=-1)
 @click.option("--institution", multiple=True, help="Only this institution (repeatable).")
