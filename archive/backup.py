@@ -44,7 +44,7 @@ from typing import Any
 
 from .catalog import SCHEMA_VERSION, TABLES, Catalog, SQLiteCatalog, safe_url
 from .errors import ArchiveError
-from .storage import Home, ImageStore, PyramidStore, relative_name, store_at
+from .storage import Home, ImageStore, PyramidFile, PyramidStore, relative_name, store_at
 
 FORMAT = 1
 MANIFEST = "manifest.json"
@@ -211,17 +211,15 @@ def copy_pyramid(source: PyramidStore, target: PyramidStore, image_id: str, vers
     its manifest entry (name, size, sha256 of the bytes read)."""
     digest = hashlib.sha256()
     temp = target.temp_path()
+    size = 0
     try:
         with source.open(image_id, version) as src, open(temp, "wb") as out:
-            offset = 0
-            while offset < src.size:
-                chunk = src.read_range(offset, min(CHUNK, src.size - offset))
-                if not chunk:
-                    raise ArchiveError(f"{source.url}: {image_id}.{version} ended early")
+            for chunk in _chunks(src):
                 digest.update(chunk)
                 out.write(chunk)
-                offset += len(chunk)
-            size = offset
+                size += len(chunk)
+        if size == 0:
+            raise ArchiveError(f"{source.url}: pyramid {image_id} version {version} is empty")
         target.commit(temp, image_id, version, fsync=False)
     except BaseException:
         temp.unlink(missing_ok=True)
@@ -229,18 +227,26 @@ def copy_pyramid(source: PyramidStore, target: PyramidStore, image_id: str, vers
     return _entry(image_id, version, size, digest.hexdigest())
 
 
+def _chunks(fh: PyramidFile) -> Iterator[bytes]:
+    """The whole stored file, in ranged reads (a remote size is known after the first)."""
+    offset = 0
+    while fh.size < 0 or offset < fh.size:
+        chunk = fh.read_range(offset, CHUNK if fh.size < 0 else min(CHUNK, fh.size - offset))
+        if not chunk:
+            break
+        yield chunk
+        offset += len(chunk)
+
+
 def pyramid_digest(store: PyramidStore, image_id: str, version: str) -> tuple[int, str]:
     """(size, sha256) of a stored pyramid, read back."""
     digest = hashlib.sha256()
+    size = 0
     with store.open(image_id, version) as fh:
-        offset = 0
-        while offset < fh.size:
-            chunk = fh.read_range(offset, min(CHUNK, fh.size - offset))
-            if not chunk:
-                break
+        for chunk in _chunks(fh):
             digest.update(chunk)
-            offset += len(chunk)
-    return offset, digest.hexdigest()
+            size += len(chunk)
+    return size, digest.hexdigest()
 
 
 def _entry(image_id: str, version: str, size: int, sha256: str) -> dict:
