@@ -393,9 +393,10 @@ def backup(
         result = BackupResult(dest.url, {})
         entries = []
         wanted = _referenced(snapshot)
+        there = {(i, v) for i, v, _ in dest.store.files()} if known else set()  # one listing
         for n, (image_id, version) in enumerate(wanted, 1):
             entry = known.get((image_id, version))
-            if entry is not None and dest.store.exists(image_id, version):
+            if entry is not None and (image_id, version) in there:
                 result.reused += 1
             else:
                 try:

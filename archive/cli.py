@@ -752,9 +752,7 @@ def restore(obj: Context, src: str, force: bool) -> None:
         timeout=max(30.0, float(archive.config.storage_timeout)),
     )
     manifest = result.manifest
-    institutions = {inst.id: inst for inst in archive.catalog.institutions()}
-    count = archive.search.rebuild(archive.catalog.records(public_only=True), institutions)
-    archive.catalog.set_meta(SEARCH_BEHIND, None)
+    count = archive.rebuild_search()
     click.echo(
         f"Restored {manifest['catalog']['records']} records and {len(manifest['pyramids'])}"
         f" pyramids from {src} (backup of {manifest['created']})"

@@ -1,0 +1,141 @@
+"""Backup of a synthetic archive: `archive backup` against a plain `cp -a` of the same files.
+
+Issue 12's benchmark. A synthetic archive (`archive generate`, tiny images) is ingested,
+then, in the same run and on the same disk:
+
+- the first `archive backup DEST` (catalog snapshot, every pyramid copied and
+  checksummed, manifest) against `cp -a` of the catalog and pyramids: time and size;
+- a second backup after a small ingest (one new institution of a few dozen records):
+  target < 5% of the first backup's time;
+- `archive backup --verify` of the same DEST, for reference.
+
+Default 100,000 records; ``--quick`` uses 3,000 (a smoke run: the fixed costs weigh more
+there, so its ratios are not the full-scale ones).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+from bench.common import Report, Row, mib, parser, run, scratch
+
+ARCHIVE = str(Path(sys.executable).parent / "archive")
+
+
+def _args(argv: list[str]):
+    p = parser("backup", __doc__.splitlines()[0])
+    p.add_argument("--records", type=int, default=100_000, help="records in the archive")
+    p.add_argument("--institutions", type=int, default=20)
+    p.add_argument("--extra", type=int, default=50, help="records of the small second ingest")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.records = min(args.records, 1000)
+        args.institutions = min(args.institutions, 4)
+    return args
+
+
+def _size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def main(argv: list[str]) -> int:
+    args = _args(argv)
+    report = Report("backup", params={k: str(v) for k, v in vars(args).items()})
+    with scratch("backup") as tmp:
+        data, extra, home = tmp / "collections", tmp / "extra", tmp / "home"
+        gen = [ARCHIVE, "generate", "--image-size", "64x64", "--jobs", "0"]
+        run(
+            [
+                *gen[:2],
+                str(data),
+                *gen[2:],
+                "--records",
+                str(args.records),
+                "--institutions",
+                str(args.institutions),
+            ]
+        )
+        run(
+            [
+                *gen[:2],
+                str(extra),
+                *gen[2:],
+                "--records",
+                str(args.extra),
+                "--institutions",
+                "1",
+                "--seed",
+                "99",
+            ]
+        )
+        toml = next(extra.glob("*/institution.toml"))
+        toml.write_text(re.sub(r'(?m)^id = ".*"$', 'id = "bench-extra"', toml.read_text(), count=1))
+        folders = sorted(str(p.parent) for p in data.glob("*/institution.toml"))
+        print(f"ingesting {args.records} records...", flush=True)
+        run([ARCHIVE, "--home", str(home), "ingest", *folders], timeout=4 * 3600)
+
+        copy = tmp / "cp"
+        copy.mkdir()
+        cp = run(["cp", "-a", str(home / "catalog.sqlite"), str(home / "images"), str(copy)])
+        dest = tmp / "backup"
+        first = run([ARCHIVE, "--home", str(home), "backup", str(dest)], timeout=4 * 3600)
+        manifest = json.loads((dest / "manifest.json").read_text())
+        first_size, cp_size = _size(dest), _size(copy)
+
+        run([ARCHIVE, "--home", str(home), "ingest", str(toml.parent)], timeout=3600)
+        second = run([ARCHIVE, "--home", str(home), "backup", str(dest)], timeout=3600)
+        again = json.loads((dest / "manifest.json").read_text())["this_run"]
+        verify = run([ARCHIVE, "--home", str(home), "backup", str(dest), "--verify"])
+
+    pyramids = len(manifest["pyramids"])
+    label = f"{manifest['catalog']['records']:,} records, {pyramids:,} pyramids"
+    report.add(
+        Row(
+            f"first backup ({label})",
+            first.seconds,
+            "s",
+            anchor=cp.seconds,
+            anchor_name="cp -a",
+            higher_is_better=False,
+            note="snapshot + copy + SHA-256 of every file",
+        )
+    )
+    report.add(
+        Row(
+            "first backup size",
+            mib(first_size),
+            "MiB",
+            anchor=mib(cp_size),
+            anchor_name="cp -a",
+            higher_is_better=False,
+        )
+    )
+    report.add(
+        Row(
+            f"second backup after +{args.extra} records ({again['copied']} copied, "
+            f"{again['reused']:,} kept)",
+            second.seconds,
+            "s",
+            anchor=first.seconds,
+            anchor_name="first backup",
+            higher_is_better=False,
+            target_ratio=0.05,
+            note="--quick: fixed costs weigh more" if args.quick else "",
+        )
+    )
+    report.add(
+        Row(
+            "backup --verify (re-reads everything)",
+            verify.seconds,
+            "s",
+            anchor=first.seconds,
+            anchor_name="first backup",
+            higher_is_better=False,
+        )
+    )
+    report.print()
+    report.save()
+    return 0 if report.ok else 1
