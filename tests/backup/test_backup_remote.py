@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_backup import ARCHIVE, app_client, assert_same_answers, records_in, run, snapshot_images
+from test_backup import ARCHIVE, app_client, assert_same_answers, records_in, run
 
 from archive.backup import destination
 from archive.config import Config
