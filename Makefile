@@ -5,6 +5,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO_HOME ?= demo-home
 PYTEST_ARGS ?=
+# pytest-xdist workers for `make test` (0: one process, no xdist); test modules are
+# kept whole on one worker (tests/conftest.py), so module-scoped servers start once.
+PYTEST_WORKERS ?= 2
 
 .PHONY: install demo test bench lint browser postgres nginx clean
 
@@ -41,7 +44,7 @@ demo: install ## ingest the sample collections and serve http://127.0.0.1:8000
 	$(BIN)/archive --home $(DEMO_HOME) serve --host 127.0.0.1 --port 8000
 
 test: install browser postgres nginx lint ## lint, then everything: unit, IIIF validator, browser, OpenSearch, PostgreSQL, nginx
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 bench: install nginx ## speed and memory benchmarks; prints tables with their anchors
 	$(BIN)/python -m bench $(BENCH_ARGS)

@@ -3,7 +3,9 @@ session, the Flask app and client on them, and a real `archive serve` on a free 
 
 from __future__ import annotations
 
+import fcntl
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -27,6 +29,65 @@ def sample_folders() -> list[Path]:
     return sorted(p.parent for p in COLLECTIONS.glob("*/institution.toml"))
 
 
+# Parallel runs (pytest-xdist; `make test` runs `-n 2 --dist loadfile`): the tests of
+# one module stay on one worker, so module-scoped fixtures (servers, ingested homes) are
+# set up once, and the files on the session's OpenSearch node share one worker, so one
+# node starts. Work goes out in collection order, the slowest modules moved first, so
+# that no worker is left with a long one at the end while the other idles. Session
+# fixtures are per worker; the expensive ones that do not depend on the worker (the
+# sample ingest) are built once for the run (``_shared``).
+SCOPE_GROUPS = {"tests/search/test_search_cluster": "opensearch"}  # path prefix: group
+SLOW_FIRST = ()  # path prefixes, slowest first; the rest in collection order
+
+
+def _scope(nodeid: str) -> str:
+    path = nodeid.split("::", 1)[0]
+    return next((g for prefix, g in SCOPE_GROUPS.items() if path.startswith(prefix)), path)
+
+
+def _slow_rank(path: str) -> int:
+    return next((n for n, p in enumerate(SLOW_FIRST) if path.startswith(p)), len(SLOW_FIRST))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class ModuleGroups(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return _scope(nodeid)
+
+    config.option.loadscopereorder = False  # keep the order set below
+    return ModuleGroups(config, log)
+
+
+def pytest_collection_modifyitems(config, items):
+    if os.environ.get("PYTEST_XDIST_WORKER") is not None:  # every worker sorts alike
+        items.sort(key=lambda item: _slow_rank(item.nodeid))  # stable: modules stay whole
+
+
+def _shared(tmp_path_factory, name: str, build, leaf: str = "home") -> Path:
+    """``build(path)`` once per run, whatever the number of workers: under xdist the
+    first worker builds it in the run's common temporary folder (under a lock) and the
+    others wait for it. Returns the built path; callers that mutate it copy it."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker is None:
+        path = tmp_path_factory.mktemp(name) / leaf
+        build(path)
+        return path
+    root = tmp_path_factory.getbasetemp().parent  # shared by the run's workers
+    path = root / f"shared-{name}"
+    with open(root / f"shared-{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (root / f"shared-{name}.done").exists():
+            shutil.rmtree(path, ignore_errors=True)
+            build(path)
+            (root / f"shared-{name}.done").touch()
+    return path
+
+
 @pytest.fixture
 def runner() -> CliRunner:
     return CliRunner()
@@ -45,22 +106,36 @@ def config(home: Path) -> Config:
 
 
 @pytest.fixture(scope="session")
-def sample_images() -> list[Path]:
+def sample_images(tmp_path_factory) -> list[Path]:
     """The sample collections' images, generated (deterministically) if missing."""
-    subprocess.run([sys.executable, str(COLLECTIONS / "make_images.py")], check=True)
+
+    def generate(path: Path) -> None:
+        subprocess.run([sys.executable, str(COLLECTIONS / "make_images.py")], check=True)
+        path.mkdir(parents=True)
+
+    _shared(tmp_path_factory, "sample-images", generate, leaf="done")
     return sample_folders()
 
 
 @pytest.fixture(scope="session")
 def ingested_home(tmp_path_factory, sample_images) -> Path:
-    """An archive home with every sample collection ingested through the real CLI."""
+    """An archive home with every sample collection ingested through the real CLI.
+
+    Ingested once per run; under xdist each worker gets its own copy of it (tests
+    write derivative caches and metrics into it), taken before any test used it."""
     from archive.cli import cli
 
+    def ingest(path: Path) -> None:
+        result = CliRunner().invoke(
+            cli, ["--home", str(path), "ingest", *map(str, sample_images)], catch_exceptions=False
+        )
+        assert result.exit_code == 0, result.output
+
+    built = _shared(tmp_path_factory, "ingested", ingest)
+    if os.environ.get("PYTEST_XDIST_WORKER") is None:
+        return built
     path = tmp_path_factory.mktemp("ingested") / "home"
-    result = CliRunner().invoke(
-        cli, ["--home", str(path), "ingest", *map(str, sample_images)], catch_exceptions=False
-    )
-    assert result.exit_code == 0, result.output
+    shutil.copytree(built, path)
     return path
 
 
