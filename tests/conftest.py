@@ -23,6 +23,9 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 COLLECTIONS = REPO / "collections_data"
 BIN = Path(sys.executable).parent
+# A node loads its search models before it answers: on a busy machine (both cores
+# running tests, or other jobs) that has taken over a minute.
+SERVE_START_TIMEOUT = 150
 
 
 def sample_folders() -> list[Path]:
@@ -199,7 +202,7 @@ def start_server(
             env={**os.environ, **(env or {})},
         )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + SERVE_START_TIMEOUT
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             tail = log.read_text(encoding="utf-8", errors="replace")[-2000:]
@@ -211,7 +214,7 @@ def start_server(
             time.sleep(0.2)
     proc.kill()
     proc.wait()
-    raise RuntimeError("archive serve did not answer within 60 s")
+    raise RuntimeError(f"archive serve did not answer within {SERVE_START_TIMEOUT} s")
 
 
 def stop_server(proc: subprocess.Popen) -> None:

@@ -205,7 +205,8 @@ def test_access_log_lines_name_the_request_and_status(ingested_home: Path, serve
         assert fetch(base + "/no/such/page")[0] == 404
         wanted = '"GET /api/search?q=noh&size=2 HTTP/1.1" 200'
         assert wait_for(lambda: wanted in log.read_text("utf-8"), 10), log.read_text("utf-8")
-        assert '"GET /no/such/page? HTTP/1.1" 404' in log.read_text("utf-8")
+        not_found = '"GET /no/such/page? HTTP/1.1" 404'  # its line may come a moment later
+        assert wait_for(lambda: not_found in log.read_text("utf-8"), 10), log.read_text("utf-8")
     finally:
         servers.stop_server(proc)
 
