@@ -104,8 +104,8 @@ def _failure(where: str, exc: psycopg.Error) -> ArchiveError:
     hint = (diag.message_hint if diag is not None else None) or ""
     if getattr(exc, "sqlstate", None) == "53100" or "free disk space" in hint:
         return CatalogFull(
-            f"{where}: the database server is out of disk space ({_one_line(exc)}); the "
-            "transaction was rolled back whole: free space on the database server"
+            f"cannot write the catalog {where}: the database server is out of disk space "
+            f"({_one_line(exc)}); the transaction was rolled back whole"
         )
     return CatalogUnavailable(f"{where}: {_one_line(exc)}")
 
