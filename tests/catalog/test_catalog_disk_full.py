@@ -135,7 +135,7 @@ def test_a_full_database_server_stops_the_ingest_cleanly_and_the_next_run_resume
         report = json.loads(second.stdout)
         assert report["ok"] and (report["images_tiled"], report["images_reused"]) == (0, 3)
         catalog = PostgresCatalog(url)
-        assert len(catalog.record_ids("full-museum", public_only=False)) == 4
+        assert len(catalog.record_ids("full-museum", public_only=False)) == 3
         catalog.close()
     finally:
         server.destroy()
