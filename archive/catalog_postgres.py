@@ -11,14 +11,23 @@ under the writers' lock, so its ``seq`` has no gaps, as SQLite's has none.
   at most once per ``poll_seconds``: ``generation()`` for cache keys.
 - The ingest lock is a session-level advisory lock on a connection of its own, held
   for the whole run; the holder's host, pid and start sit in ``ingest_lock``. A holder
-  killed with ``kill -9`` loses its session, and with it the lock.
+  killed with ``kill -9`` loses its session, and with it the lock. A session can also end
+  under a holder that lives on (a server restart, ``pg_terminate_backend``, the network),
+  so every write transaction of the holder checks, under the writers' lock and in the
+  same round trip as its BEGIN, that the lock's session still holds it. If not, it is
+  taken again only if nobody took it meanwhile (the ``ingest_lock`` row is still ours),
+  else LockLost stops the run before it writes. A new holder takes the writers' lock
+  once on acquiring, so a transaction of the old holder in flight finishes first.
 - A server that goes away raises CatalogUnavailable (503 on the web); the broken
-  connection is dropped and the next use connects again (``connect_timeout``).
+  connection is dropped and the next use connects again (``connect_timeout``). A server
+  out of disk space (SQLSTATE 53100, or a file it may not grow) raises CatalogFull: the
+  transaction is rolled back whole.
 """
 
 from __future__ import annotations
 
 import glob
+import logging
 import os
 import shutil
 import socket
@@ -27,14 +36,24 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import psycopg
 
 from .catalog import MIGRATIONS, SCHEMA_VERSION, Catalog, Migration, _stamp, safe_url
-from .errors import ArchiveError, CatalogUnavailable, ConfigError, LockedError
+from .errors import (
+    ArchiveError,
+    CatalogFull,
+    CatalogUnavailable,
+    ConfigError,
+    LockedError,
+    LockLost,
+)
 from .lock import now
+
+log = logging.getLogger(__name__)
 
 _KEY = 0x41524348  # "ARCH": advisory lock class of this application
 _WRITER = (_KEY, 1)  # transaction lock: one writing transaction at a time
@@ -77,6 +96,37 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
+def _failure(where: str, exc: psycopg.Error) -> ArchiveError:
+    """A server error as ours: out of disk space is CatalogFull (SQLSTATE 53100 disk_full on
+    ENOSPC; a file the server may not grow, EFBIG, comes as XX000 with the same hint),
+    anything else CatalogUnavailable."""
+    diag = getattr(exc, "diag", None)
+    hint = (diag.message_hint if diag is not None else None) or ""
+    if getattr(exc, "sqlstate", None) == "53100" or "free disk space" in hint:
+        return CatalogFull(
+            f"cannot write the catalog {where}: the database server is out of disk space "
+            f"({_one_line(exc)}); the transaction was rolled back whole"
+        )
+    return CatalogUnavailable(f"{where}: {_one_line(exc)}")
+
+
+# Whether the ingest lock's session still holds it (pg_locks: live, not MVCC).
+_HOLDS = (
+    "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted"
+    " AND pid = %s AND classid = %s AND objid = %s AND objsubid = 2"
+    " AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))"
+)
+
+
+@dataclass
+class _Held:
+    """The ingest lock as this process holds it: its session, and who it says holds it."""
+
+    conn: psycopg.Connection
+    backend: int  # the session's server process id, as pg_locks names it
+    owner: tuple[str, int, str]  # the ingest_lock row: host, pid, started_at
+
+
 def pg_dump_path() -> str | None:
     """Debian's pg_dump (newest first), else one on PATH."""
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_dump"), reverse=True)
@@ -110,6 +160,8 @@ class PostgresCatalog(Catalog):
         self._pid = os.getpid()
         self._seen: tuple[int, float] | None = None  # (generation, monotonic time read)
         self._sql: dict[str, str] = {}
+        self._held: _Held | None = None  # the ingest lock, while this process holds it
+        self._held_lock = threading.Lock()
         self._open()
 
     # -- connections ---------------------------------------------------------------------------
@@ -133,6 +185,9 @@ class PostgresCatalog(Catalog):
             _inherited.append(self._local)
             self._local = threading.local()
             self._pid = os.getpid()
+            if self._held is not None:  # the parent's lock is not the child's
+                _inherited.append(self._held)
+                self._held = None
         return self._local
 
     def _conn(self) -> psycopg.Connection:
@@ -161,7 +216,9 @@ class PostgresCatalog(Catalog):
         except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
             if not getattr(self._local, "depth", 0):
                 self._drop()
-            raise CatalogUnavailable(f"{self.where}: {_one_line(exc)}") from None
+            raise _failure(self.where, exc) from None
+        except psycopg.InternalError as exc:  # XX000: a file the server may not grow
+            raise _failure(self.where, exc) from None
 
     def close(self) -> None:
         self._drop()
@@ -283,11 +340,16 @@ class PostgresCatalog(Catalog):
                 local.depth -= 1
             return
         conn = self._conn()
+        held = self._held
         with self._guard():
-            conn.execute("BEGIN")
-            conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", _WRITER)
+            with conn.pipeline():  # one round trip: begin, the writers' lock, our ingest lock
+                conn.execute("BEGIN")
+                conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", _WRITER)
+                holds = conn.execute(_HOLDS, (held.backend, *_INGEST)) if held else None
         local.depth = 1
         try:
+            if holds is not None and not holds.fetchone()[0]:
+                self._regain(held)  # or LockLost, before anything is written
             # Pipeline mode: writes go out without waiting for their answers (a read, or
             # the end of the pipeline, collects them), so a record costs one round trip.
             try:
@@ -295,8 +357,8 @@ class PostgresCatalog(Catalog):
                     yield
                     conn.execute("UPDATE catalog_state SET generation = generation + 1")
                 conn.execute("COMMIT")
-            except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-                raise CatalogUnavailable(f"{self.where}: {_one_line(exc)}") from None
+            except (psycopg.OperationalError, psycopg.InterfaceError, psycopg.InternalError) as exc:
+                raise _failure(self.where, exc) from None
         except BaseException:
             try:
                 if not conn.closed and not conn.broken:
@@ -329,34 +391,89 @@ class PostgresCatalog(Catalog):
         return value
 
     # -- the ingest lock -----------------------------------------------------------------------
+    def _take(self, conn: psycopg.Connection) -> bool:
+        return bool(conn.execute("SELECT pg_try_advisory_lock(%s, %s)", _INGEST).fetchone()[0])
+
     @contextmanager
     def _write_lock(self) -> Iterator[None]:
         conn = self._connect()
+        owner = (socket.gethostname(), os.getpid(), now())
         try:
             with self._guard():
-                got = conn.execute("SELECT pg_try_advisory_lock(%s, %s)", _INGEST).fetchone()[0]
-                if not got:
+                if not self._take(conn):
                     holder = self._holder(conn) or "another process"
                     raise LockedError(
                         f"another ingest is writing to this archive ({holder}); wait for it "
                         f"to finish (lock: an advisory lock in {self.where})"
                     )
-                conn.execute(
-                    "INSERT INTO ingest_lock (id, host, pid, started_at) VALUES (1, %s, %s, %s)"
-                    " ON CONFLICT (id) DO UPDATE SET host = excluded.host, pid = excluded.pid,"
-                    " started_at = excluded.started_at",
-                    (socket.gethostname(), os.getpid(), now()),
-                )
+                # Under the writers' lock: a transaction of an earlier holder that lost its
+                # session but still runs finishes first, and fails its check after this.
+                with conn.transaction():
+                    conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", _WRITER)
+                    conn.execute(
+                        "INSERT INTO ingest_lock (id, host, pid, started_at) VALUES (1, %s, %s, %s)"
+                        " ON CONFLICT (id) DO UPDATE SET host = excluded.host,"
+                        " pid = excluded.pid, started_at = excluded.started_at",
+                        owner,
+                    )
+            self._held = _Held(conn, conn.info.backend_pid, owner)
             try:
                 yield
             finally:
-                try:
-                    conn.execute("DELETE FROM ingest_lock WHERE id = 1")
+                held, self._held = self._held, None
+                conn = held.conn if held is not None else conn
+                try:  # only our own row: after LockLost it may be another holder's
+                    conn.execute(
+                        "DELETE FROM ingest_lock WHERE id = 1 AND host = %s AND pid = %s"
+                        " AND started_at = %s",
+                        owner,
+                    )
                     conn.execute("SELECT pg_advisory_unlock(%s, %s)", _INGEST)
                 except psycopg.Error:
                     pass  # the session ends below, and the lock with it
         finally:
             conn.close()
+
+    def _regain(self, held: _Held) -> None:
+        """The ingest lock's session no longer holds it (the server restarted, the backend
+        was terminated, the network dropped it). Take it again on a new session if nobody
+        held it meanwhile (``ingest_lock`` still names us); else raise LockLost. Called in a
+        write transaction, under the writers' lock, before it writes."""
+        with self._held_lock:
+            if self._held is not held:  # another thread regained it already
+                if self._held is not None:
+                    return
+                raise LockLost(f"{self.where}: this ingest no longer holds the ingest lock")
+            resume = "nothing after its last commit was written; run the same command again"
+            conn = self._connect()
+            try:
+                with self._guard():
+                    took = self._take(conn)
+                    row = conn.execute(
+                        "SELECT host, pid, started_at FROM ingest_lock WHERE id = 1"
+                    ).fetchone()
+                if took and row is not None and tuple(row) == held.owner:
+                    try:
+                        held.conn.close()
+                    except psycopg.Error:
+                        pass
+                    self._held = _Held(conn, conn.info.backend_pid, held.owner)
+                    log.warning(
+                        "%s: the ingest lock's session was lost; nobody took the lock "
+                        "meanwhile, so this ingest took it again and goes on",
+                        self.where,
+                    )
+                    return
+                holder = self._holder(conn) if not took else None
+            except BaseException:
+                conn.close()
+                raise
+            conn.close()  # ends the session: a lock taken here goes with it
+            other = f"it is held by {holder}" if holder else "another ingest held it meanwhile"
+            raise LockLost(
+                f"this ingest lost its lock in {self.where} (its database session ended) and "
+                f"{other}: this ingest stopped so that two never write at once; {resume}"
+            )
 
     def write_lock(self) -> AbstractContextManager[None]:
         return self._write_lock()

@@ -105,8 +105,24 @@ class StorageFull(ArchiveError):
     http_status = 503
 
 
+class CatalogFull(StorageFull):
+    """The catalog's database server is out of disk space (SQLSTATE 53100 disk_full, or a
+    file it may not grow): the transaction was rolled back whole; 503 on the web."""
+
+    retry_after = 60
+
+    def public_message(self) -> str:  # the server's address is for the log, not the public
+        return "the catalog cannot be written at the moment; try again later"
+
+
 class LockedError(ArchiveError):
     """Another process holds the archive's write lock."""
+
+
+class LockLost(LockedError):
+    """The ingest's lock went away with its database session (a server restart, a
+    terminated backend, the network) and could not be taken again safely: the run stops
+    before writing anything more."""
 
 
 class SearchUnavailable(ArchiveError):

@@ -39,7 +39,13 @@ from typing import TextIO
 
 from archive.catalog import SEARCH_BEHIND, now
 from archive.context import Archive
-from archive.errors import ArchiveError, CollectionError, StorageFull, StorageUnavailable
+from archive.errors import (
+    ArchiveError,
+    CatalogFull,
+    CollectionError,
+    StorageFull,
+    StorageUnavailable,
+)
 from archive.records import ImageRef, Institution, Record, image_id, record_id, split_images
 
 from .collection import Collection, load_collection
@@ -51,11 +57,13 @@ from .readers import read_records
 from .report import Change, InstitutionReport, Report
 
 BATCH = 500
-_RESUME = (
+_STOPPED = (
     "The run stopped there: the records committed before it stay, and no record refers to "
-    "a pyramid not written whole. Free space on the archive's disk and run the same command "
-    "again: it resumes, reusing every pyramid already written"
+    "a pyramid not written whole."
 )
+_AGAIN = "and run the same command again: it resumes, reusing every pyramid already written"
+_RESUME = f"{_STOPPED} Free space on the archive's disk {_AGAIN}"
+_RESUME_SERVER = f"{_STOPPED} Free space on the database server {_AGAIN}"
 
 
 def default_workers(archive: Archive, workers: int | None) -> int:
@@ -451,6 +459,8 @@ class _Run:
                 with self.catalog.transaction():
                     for rec in records:
                         self.catalog.put_record(rec)
+            except CatalogFull as exc:  # the database server's disk: rolled back whole
+                raise CatalogFull(f"{exc}. {_RESUME_SERVER}") from None
             except sqlite3.OperationalError as exc:  # rolled back: none of the batch is in
                 if "full" not in str(exc) and "I/O" not in str(exc):
                     raise

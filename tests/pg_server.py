@@ -3,14 +3,18 @@ folder, run as an unprivileged user (CI runs as root, and postgres refuses root)
 a free port of 127.0.0.1 with password authentication.
 
 ``PostgresServer().start()`` ... ``.stop()``; ``.create_database()`` hands out a fresh,
-empty database URL. tests/conftest.py starts one per session (``postgres``,
-``postgres_url``); a test that stops and starts the server (faults) starts its own.
+empty database URL. ``PostgresServer(file_limit=N)`` runs the server under a file-size
+limit (RLIMIT_FSIZE: PostgreSQL ignores SIGXFSZ, so a table that would grow past N bytes
+fails as on a full disk, and the server lives on), with 1 MB WAL segments that fit under
+it. tests/conftest.py starts one per session (``postgres``, ``postgres_url``); a test
+that stops and starts the server (faults) starts its own.
 """
 
 from __future__ import annotations
 
 import glob
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -36,7 +40,7 @@ def _free_port() -> int:
 
 
 class PostgresServer:
-    def __init__(self) -> None:
+    def __init__(self, *, file_limit: int | None = None, options: str = "") -> None:
         bindir = pg_bin()
         if bindir is None:
             raise RuntimeError("PostgreSQL is not installed: run `make test` (or `make postgres`)")
@@ -46,11 +50,17 @@ class PostgresServer:
         self.port = _free_port()
         self.log = self.root / "server.log"
         self._databases = 0
+        self.file_limit = file_limit  # bytes per file, for the server processes
+        self.options = options
         self._as_user: list[str] = []
         if os.geteuid() == 0:  # postgres refuses to run as root
             self._as_user = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
             os.chmod(self.root, 0o755)  # mkdtemp makes it 0700, and ours
             shutil.chown(self.root, "nobody", "nogroup")
+
+    def _limit(self) -> None:
+        if self.file_limit is not None:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (self.file_limit, self.file_limit))
 
     def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         return subprocess.run(
@@ -60,6 +70,7 @@ class PostgresServer:
             check=False,
             timeout=120,
             cwd=self.root,
+            preexec_fn=self._limit if self.file_limit is not None else None,
         )
 
     def start(self) -> PostgresServer:
@@ -79,12 +90,14 @@ class PostgresServer:
                 "--encoding=UTF8",
                 "--locale=C",
                 "--no-sync",
+                *(["--wal-segsize=1"] if self.file_limit is not None else []),
             )
             if done.returncode != 0:
                 raise RuntimeError(f"initdb failed: {done.stderr or done.stdout}")
         options = (
             f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
             " -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+            f" {self.options}"
         )
         done = self._run(
             str(self.bin / "pg_ctl"),

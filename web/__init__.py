@@ -19,7 +19,7 @@ from werkzeug.exceptions import HTTPException
 
 from archive.config import Config
 from archive.context import Archive
-from archive.errors import ArchiveError, CatalogUnavailable, SearchUnavailable
+from archive.errors import ArchiveError, CatalogFull, CatalogUnavailable, SearchUnavailable
 
 from .i18n import COOKIE, LANGS, choose_lang, translate
 from .vendor import ALLOWED, package_version
@@ -295,7 +295,7 @@ def _install_errors(app: Flask) -> None:
     @app.errorhandler(ArchiveError)
     def archive_error(exc: ArchiveError):
         status = exc.http_status
-        if isinstance(exc, CatalogUnavailable):  # one line, no traceback: the cause is known
+        if isinstance(exc, CatalogUnavailable | CatalogFull):  # one line: the cause is known
             log.error("catalog unavailable on %s: %s", request.path, exc)
         elif status >= 500 and not isinstance(exc, SearchUnavailable):
             log.exception("archive error on %s", request.path)

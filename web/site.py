@@ -63,12 +63,23 @@ class _TTLCache:
     Stale-while-revalidate: once a value exists, an expired one is still served while
     one background thread recomputes it, so no visitor waits for the archive-wide
     facet counts except the very first after a start.
+
+    ``version`` (the catalog's ``generation()`` and this node's search index position)
+    says when the data behind the cache changed, on this node or any other: an entry of
+    an older version is refreshed as an expired one, once it is ``fresh`` seconds old
+    (so an ingest, which changes the version at every commit, costs at most one refresh
+    per key per ``fresh`` seconds). A change anywhere shows everywhere within about
+    ``fresh`` seconds plus the catalog's poll interval and one refresh.
     """
 
-    def __init__(self, seconds: float) -> None:
+    def __init__(
+        self, seconds: float, version: Callable[[], Any] | None = None, fresh: float = 2.0
+    ) -> None:
         self.seconds = seconds
+        self.fresh = fresh
+        self._version = version
         self._lock = threading.Lock()
-        self._items: dict[Any, tuple[float, Any]] = {}
+        self._items: dict[Any, tuple[float, Any, Any]] = {}  # key -> (made at, value, version)
         self._refreshing: set[Any] = set()
         self._generation = 0  # bumped by clear(): what was computed before is not stored
 
@@ -77,13 +88,26 @@ class _TTLCache:
             self._items.clear()
             self._generation += 1
 
+    def version(self) -> Any:
+        if self._version is None:
+            return None
+        try:
+            return self._version()
+        except Exception:  # unknown (a service away): the age alone decides
+            log.warning("the site cache could not read the archive's version", exc_info=True)
+            return None
+
     def get(self, key: Any, make: Callable[[], T]) -> T:
+        version = self.version()
         now = time.monotonic()
         with self._lock:
             generation = self._generation
             hit = self._items.get(key)
-            if hit and now - hit[0] < self.seconds:
-                return hit[1]
+            if hit:
+                age = now - hit[0]
+                current = version is None or hit[2] == version or age < self.fresh
+                if age < self.seconds and current:
+                    return hit[1]
             if hit and key not in self._refreshing:
                 self._refreshing.add(key)
                 threading.Thread(
@@ -92,15 +116,18 @@ class _TTLCache:
             if hit:
                 return hit[1]
         value = make()
-        self._store(key, generation, value)
+        self._store(key, generation, value, version)
         return value
 
-    def _store(self, key: Any, generation: int, value: Any, *, age: float = 0.0) -> None:
+    def _store(
+        self, key: Any, generation: int, value: Any, version: Any, *, age: float = 0.0
+    ) -> None:
         with self._lock:
             if generation == self._generation:
-                self._items[key] = (time.monotonic() - age, value)
+                self._items[key] = (time.monotonic() - age, value, version)
 
     def _refresh(self, key: Any, make: Callable[[], Any], generation: int) -> None:
+        version = self.version()  # before: a change made meanwhile refreshes it again
         try:
             value = make()
         except Exception:  # keep serving the stale value; the next expiry tries again
@@ -108,9 +135,9 @@ class _TTLCache:
             with self._lock:
                 hit = self._items.get(key)
             if hit is not None:
-                self._store(key, generation, hit[1], age=self.seconds / 2)
+                self._store(key, generation, hit[1], hit[2], age=self.seconds / 2)
         else:
-            self._store(key, generation, value)
+            self._store(key, generation, value, version)
         finally:
             with self._lock:
                 self._refreshing.discard(key)
@@ -143,7 +170,17 @@ def safe_highlight(html: str) -> Markup:
 def site_blueprint(archive: Archive) -> Blueprint:
     bp = Blueprint("site", __name__)
     catalog = archive.catalog
-    short = _TTLCache(30)
+
+    def version() -> tuple[Any, Any] | None:
+        """What the cached data is made of: the catalog (any node's commit) and this
+        node's own search index, which follows the catalog's change log a moment later."""
+        if not catalog.shared:  # one node; SQLite's generation() is per connection: by age
+            return None
+        backend = archive.search
+        follows = backend is not None and backend.follows_log
+        return catalog.generation(), backend.log_position() if follows else None
+
+    short = _TTLCache(30, version)
     slow = _TTLCache(600)
     # Exposed so benchmarks (and an operator's shell) can measure or drop it.
     bp.record_once(lambda state: state.app.extensions.setdefault("site_cache", short))

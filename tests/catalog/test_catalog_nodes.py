@@ -1,6 +1,7 @@
 """Two real `archive serve` nodes, each with its own home, over one PostgreSQL catalog:
 they answer alike, and a commit made elsewhere (here, in the test process) reaches
-both, including the Image API's per-thread source cache (keyed on generation())."""
+both, including the Image API's per-thread source cache and the site's 30-second caches
+(both keyed on generation())."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from archive.catalog_postgres import PostgresCatalog
+from archive.records import Institution, Record
 
 PUBLIC = "http://museum.test"
 
@@ -99,3 +101,37 @@ def test_a_commit_elsewhere_reaches_every_node(nodes):
             assert eventually(lambda base=base: get(base + info)[0] == 200), base
     finally:
         catalog.close()
+
+
+def test_the_site_caches_follow_a_commit_elsewhere_on_every_node(nodes):
+    """Institutions, home facets and counts are cached 30 s per process; keyed on the
+    catalog's generation() and the node's own search index position, a new institution
+    with a public object shows on both nodes' home pages long before that."""
+    url, bases = nodes
+    for base in bases:
+        for _ in range(4):  # every worker has the home page cached now
+            status, body = get(base + "/")
+            assert status == 200 and "新設の記念館" not in body.decode()
+    catalog = PostgresCatalog(url)
+    try:
+        template = catalog.get_record(catalog.record_ids()[0])
+        catalog.put_institution(
+            Institution(
+                id="fresh-hall",
+                name={"ja": "新設の記念館", "en": "Freshly Opened Hall"},
+                rights=template.rights,
+            )
+        )
+        fresh = Record.from_json(template.to_json())
+        fresh.institution, fresh.local_id, fresh.id = "fresh-hall", "N-1", "fresh-hall_N-1"
+        fresh.images = []
+        catalog.put_record(fresh)
+    finally:
+        catalog.close()
+    for base in bases:  # each request may reach either worker: ask until both have it
+        for path, name in (("/", "新設の記念館"), ("/?lang=en", "Freshly Opened Hall")):
+
+            def shown(base=base, path=path, name=name) -> bool:
+                return all(name in get(base + path)[1].decode() for _ in range(4))
+
+            assert eventually(shown, 20), (base, path)  # the caches' 30 s not yet out

@@ -365,6 +365,38 @@ def test_site_cache_clear_wins_over_a_refresh_already_running():
     assert cache.get("k", lambda: "new") == "new"
 
 
+def test_site_cache_refreshes_when_the_version_moves_but_not_more_often_than_fresh():
+    """Keyed on the archive's version (generation() on every node): a change refreshes an
+    entry long before it expires, and one younger than ``fresh`` is served as it is."""
+    import time
+
+    from web.site import _TTLCache
+
+    version = [1]
+    cache = _TTLCache(3600, lambda: version[0], fresh=0.05)
+    assert cache.get("k", lambda: "one") == "one"
+    assert cache.get("k", lambda: "two") == "one"  # same version: kept
+    version[0] = 2
+    assert cache.get("k", lambda: "two") == "one"  # younger than fresh: kept
+    time.sleep(0.06)
+    assert cache.get("k", lambda: "two") == "one"  # stale: served while refreshed
+    deadline = time.monotonic() + 5
+    while cache.get("k", lambda: "two") != "two" and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert cache.get("k", lambda: "three") == "two"
+
+
+def test_site_cache_without_a_readable_version_goes_by_age():
+    from web.site import _TTLCache
+
+    def away() -> int:
+        raise RuntimeError("catalog away")
+
+    cache = _TTLCache(3600, away, fresh=0)
+    assert cache.get("k", lambda: "one") == "one"
+    assert cache.get("k", lambda: "two") == "one"
+
+
 def test_featured_objects_take_turns_across_institutions():
     from web.site import _spread
 

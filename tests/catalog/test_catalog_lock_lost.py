@@ -1,0 +1,177 @@
+"""The ingest lock lost under a running ingest, on a real PostgreSQL server.
+
+The lock is a session-level advisory lock: when its session ends while the ingest lives
+on (here `pg_terminate_backend`, as a server restart or the network would), the lock
+goes silently. The ingest must notice before its next commit: take the lock again if
+nobody had it meanwhile, else stop without writing, so that two ingests never write.
+
+The ingest under test runs as `archive ingest` in a process group of its own; it is
+paused (SIGSTOP) between two of its transactions, so the second ingest is not left
+waiting behind a transaction of a stopped process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+from folders import make_folder
+
+pytestmark = pytest.mark.slow
+BIN = Path(sys.executable).parent
+KEY = 0x41524348  # archive/catalog_postgres.py: the advisory lock class; the ingest's is 2
+INSTITUTIONS = 6
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory) -> tuple[list[Path], Path]:
+    root = tmp_path_factory.mktemp("lock-lost")
+    first = [make_folder(root, f"lock-{n}") for n in range(INSTITUTIONS)]
+    return first, make_folder(root, "other", records=1, size=64)
+
+
+def ingest(home: Path, url: str, *paths: Path, **popen) -> subprocess.Popen:
+    return subprocess.Popen(
+        [str(BIN / "archive"), "--home", str(home), "ingest", "--workers", "1", "--json"]
+        + [str(p) for p in paths],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "ARCHIVE_CATALOG_URL": url},
+        start_new_session=True,
+        **popen,
+    )
+
+
+def one(db: psycopg.Connection, sql: str, args=()):
+    return db.execute(sql, args).fetchone()[0]
+
+
+def pause_between_transactions(proc: subprocess.Popen, db: psycopg.Connection) -> None:
+    """SIGSTOP the ingest's process group at a moment none of its sessions is inside a
+    transaction (the test's own session is named otherwise)."""
+    for _ in range(500):
+        os.killpg(proc.pid, signal.SIGSTOP)
+        busy = one(
+            db,
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'archive'"
+            " AND datname = current_database() AND state <> 'idle'",
+        )
+        if not busy:
+            return
+        os.killpg(proc.pid, signal.SIGCONT)
+        time.sleep(0.02)
+    raise AssertionError("the ingest was never between two transactions")
+
+
+def end_lock_session(db: psycopg.Connection) -> None:
+    """Terminate the session holding the ingest lock (not the ingest process)."""
+    pid = one(
+        db,
+        "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND classid = %s AND objid = 2"
+        " AND objsubid = 2 AND granted AND database = (SELECT oid FROM pg_database"
+        " WHERE datname = current_database())",
+        (KEY,),
+    )
+    assert one(db, "SELECT pg_terminate_backend(%s)", (pid,))
+    for _ in range(100):
+        if not one(db, "SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (pid,)):
+            return
+        time.sleep(0.05)
+
+
+def started(proc: subprocess.Popen, db: psycopg.Connection) -> None:
+    """Wait until the ingest has committed the first institution's records."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if one(db, "SELECT to_regclass('records') IS NOT NULL") and one(
+            db, "SELECT count(*) FROM records WHERE institution = 'lock-0'"
+        ):
+            return
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.02)
+    raise AssertionError("the ingest committed nothing within 120 s")
+
+
+def finish(proc: subprocess.Popen) -> tuple[int, str, str]:
+    try:
+        out, err = proc.communicate(timeout=300)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise
+    return proc.returncode, out, err
+
+
+def test_a_second_ingest_takes_a_lost_lock_and_the_first_writes_nothing_more(
+    tmp_path, folders, postgres
+):
+    first_folders, other = folders
+    url = postgres.create_database()
+    db = psycopg.connect(url, autocommit=True, application_name="test")
+    first = ingest(tmp_path / "first", url, *first_folders)
+    try:
+        started(first, db)
+        pause_between_transactions(first, db)
+        end_lock_session(db)
+
+        # The lock is free: a second ingest, on another home, gets it and finishes.
+        second = ingest(tmp_path / "second", url, other)
+        code, out, err = finish(second)
+        assert code == 0, err
+        assert json.loads(out)["ok"]
+        generation = one(db, "SELECT generation FROM catalog_state")
+        changes = one(db, "SELECT max(seq) FROM changes")
+        partial = one(db, "SELECT count(*) FROM records WHERE institution LIKE 'lock-%%'")
+        assert partial < 2 * INSTITUTIONS
+    finally:
+        os.killpg(first.pid, signal.SIGCONT)
+    code, out, err = finish(first)
+    assert code == 1, (out, err)
+    assert "Traceback" not in err
+    assert "lost its lock" in err and "catalog_url postgresql://" in err, err
+    assert "another ingest held it meanwhile" in err and "run the same command again" in err
+    assert "archive-test-password" not in err
+    # Not one write after the second ingest took the lock: no commit, no change logged.
+    assert one(db, "SELECT generation FROM catalog_state") == generation
+    assert one(db, "SELECT max(seq) FROM changes") == changes
+    assert one(db, "SELECT count(*) FROM ingest_lock") == 0, "the first left a lock row"
+
+    # The next run resumes: every record in, the pyramids tiled before reused.
+    again = ingest(tmp_path / "first", url, *first_folders)
+    code, out, err = finish(again)
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["ok"], report
+    assert one(db, "SELECT count(*) FROM records WHERE institution LIKE 'lock-%%'") == (
+        2 * INSTITUTIONS
+    )
+    assert report["images_reused"] >= partial
+    db.close()
+
+
+def test_a_lost_lock_nobody_took_is_taken_again_and_the_ingest_goes_on(tmp_path, folders, postgres):
+    first_folders, _ = folders
+    url = postgres.create_database()
+    db = psycopg.connect(url, autocommit=True, application_name="test")
+    proc = ingest(tmp_path / "home", url, *first_folders)
+    try:
+        started(proc, db)
+        pause_between_transactions(proc, db)
+        end_lock_session(db)
+    finally:
+        os.killpg(proc.pid, signal.SIGCONT)
+    code, out, err = finish(proc)
+    assert code == 0, err
+    assert "took it again" in err, err
+    assert json.loads(out)["ok"]
+    assert one(db, "SELECT count(*) FROM records") == 2 * INSTITUTIONS
+    assert one(db, "SELECT count(*) FROM ingest_lock") == 0
+    db.close()
