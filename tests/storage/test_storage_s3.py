@@ -221,14 +221,17 @@ def test_the_image_server_reads_tiles_from_kept_blocks_or_in_one_get(home, s3_ur
         archive.close()
 
 
-def test_a_second_worker_of_the_node_reads_the_structure_from_the_disk_cache(home, s3_url, s3):
+@pytest.mark.parametrize("cache_mb", ["0", "64"], ids=["no derivative cache", "cache"])
+def test_a_second_worker_of_the_node_reads_the_structure_from_the_disk_cache(
+    home, s3_url, s3, cache_mb
+):
     import pyvips
 
     from iiif import image_service
     from iiif.image_tiff import Pyramid, read_pyramid
     from ingest.tiling import write_pyramid
 
-    env = {"ARCHIVE_STORAGE_URL": s3_url}
+    env = {"ARCHIVE_STORAGE_URL": s3_url, "ARCHIVE_CACHE_SIZE_MB": cache_mb}
     archive = Archive(Config.load(home, environ=env))
     try:
         x = pyvips.Image.xyz(1500, 900)
@@ -250,11 +253,12 @@ def test_a_second_worker_of_the_node_reads_the_structure_from_the_disk_cache(hom
         sent = count_gets(archive.images)
         one = image_service._remote_structure(archive.images, img, "v1")
         assert sent, "the first worker reads the pyramid"
-        image_service._remote_structure.cache_clear()  # as in another process of the node
+        image_service._remote_structure.cache_clear()  # as in another process of the node,
+        archive.images._blocks = None  # whose block cache starts empty
         sent.clear()
         two = image_service._remote_structure(archive.images, img, "v1")
         assert sent == [] and [lv.width for lv in two.levels] == [lv.width for lv in one.levels]
-        assert first.cache.enabled
+        assert first.cache.enabled == (cache_mb != "0")
     finally:
         image_service._remote_structure.cache_clear()
         image_service._NODE_CACHE.clear()
