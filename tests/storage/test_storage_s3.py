@@ -40,15 +40,14 @@ def test_storage_url_chooses_the_bucket_and_keys_mirror_the_local_layout(home, s
 
 
 def count_gets(store: S3Store) -> list[str]:
-    """The Range of every GET the store sends from now on (watching its HTTP pool)."""
-    pool = store._pool()
-    sent, request = [], pool.request
+    """The Range of every GET the store sends from now on (watching its requests)."""
+    sent, request = [], store._request
 
-    def counting(method, url, headers=None, **kw):
-        sent.append(headers.get("Range") if headers else None)
-        return request(method, url, headers=headers, **kw)
+    def counting(target, headers):
+        sent.append(headers.get("Range"))
+        return request(target, headers)
 
-    pool.request = counting
+    store._request = counting
     return sent
 
 
