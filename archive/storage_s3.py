@@ -25,6 +25,7 @@ from __future__ import annotations
 import http.client
 import os
 import re
+import select
 import threading
 import time
 import uuid
@@ -138,6 +139,17 @@ def _runs(numbers: list[int]) -> Iterator[tuple[int, int]]:
 _RETRIED = {403, 500, 502, 503, 504}
 
 
+def _dropped(conn: http.client.HTTPConnection) -> bool:
+    """An idle kept-alive connection the server has closed (readable: EOF pending)."""
+    sock = conn.sock
+    if sock is None:
+        return True
+    try:
+        return bool(select.select([sock], [], [], 0)[0])
+    except (OSError, ValueError):
+        return True
+
+
 class _Connections:
     """Kept-alive HTTP connections of one process, by host, shared by its threads: a
     thread takes an idle one (or opens one) for each GET and gives it back once the
@@ -149,12 +161,21 @@ class _Connections:
         self._idle: dict[tuple[str, str, int], list[http.client.HTTPConnection]] = {}
         self._lock = threading.Lock()
 
-    def get(self, target: tuple[str, str, int, str], headers: dict) -> tuple[int, str, bytes]:
+    def get(
+        self, target: tuple[str, str, int, str], headers: dict, *, fresh: bool = False
+    ) -> tuple[int, str, bytes]:
+        """One GET on an idle connection that is still open (or, ``fresh``, a new one)."""
         scheme, host, port, path = target
         where = (scheme, host, port)
-        with self._lock:
-            idle = self._idle.get(where)
-            conn = idle.pop() if idle else None
+        conn = None
+        while not fresh:
+            with self._lock:
+                idle = self._idle.get(where)
+                conn = idle.pop() if idle else None
+            if conn is None or not _dropped(conn):
+                break
+            conn.close()  # closed by the server while idle (its keep-alive timeout)
+            conn = None
         if conn is None:
             kind = http.client.HTTPSConnection if scheme == "https" else http.client.HTTPConnection
             conn = kind(host, port, timeout=self.timeout)
@@ -418,9 +439,12 @@ class S3Store(PyramidStore):
         self._urls[key] = (target, now)
         return target
 
-    def _request(self, target: tuple[str, str, int, str], headers: dict) -> tuple[int, str, bytes]:
-        """One GET: (status, Content-Range, body). OSError or HTTPException on failure."""
-        return self._connections().get(target, headers)
+    def _request(
+        self, target: tuple[str, str, int, str], headers: dict, fresh: bool = False
+    ) -> tuple[int, str, bytes]:
+        """One GET: (status, Content-Range, body). OSError or HTTPException on failure.
+        ``fresh``: on a new connection (a retry after a failed one)."""
+        return self._connections().get(target, headers, fresh=fresh)
 
     @property
     def blocks(self) -> BlockCache | None:
@@ -509,11 +533,12 @@ class S3Store(PyramidStore):
             for attempt in (0, 1):
                 target = self._signed_url(handle.key, fresh=attempt == 1)
                 try:
-                    status, content_range, data = self._request(target, headers)
+                    status, content_range, data = self._request(target, headers, attempt == 1)
                 except (http.client.HTTPException, OSError):
                     if attempt:
                         raise
-                    continue  # a kept-alive connection the server closed, say: once more
+                    continue  # a kept-alive connection the server closed, say: once more,
+                    # on a new connection (the other idle ones may be just as dead)
                 if attempt or status not in _RETRIED:
                     break  # 403 once: credentials rotated since the URL was signed
         except (http.client.HTTPException, OSError) as exc:

@@ -43,9 +43,9 @@ def count_gets(store: S3Store) -> list[str]:
     """The Range of every GET the store sends from now on (watching its requests)."""
     sent, request = [], store._request
 
-    def counting(target, headers):
+    def counting(target, headers, fresh=False):
         sent.append(headers.get("Range"))
-        return request(target, headers)
+        return request(target, headers, fresh)
 
     store._request = counting
     return sent
@@ -59,6 +59,34 @@ def test_a_read_range_is_one_ranged_get(s3_url, tmp_path, s3):
     with store.open(IMG, "v1") as fh:
         assert fh.read_range(1000, 500) == data[1000:1500]
     assert sent == ["bytes=1000-1499"]
+
+
+def test_kept_alive_connections_the_server_closed_are_not_a_failure(s3_url, tmp_path, s3):
+    import http.client
+    import socket
+
+    store = S3Store.from_url(s3_url, home=Home(tmp_path), timeout=5.0)
+    commit_bytes(store, IMG, "v1", b"0123456789" * 100)
+    with store.open(IMG, "v1") as fh:
+        assert fh.read_range(0, 10) == b"0123456789"
+        pool = store._connections()
+        (where,) = pool._idle  # the store's endpoint, with the connection kept
+        # Connections the server closed while they were idle: some already seen closed,
+        # one whose close is not visible yet (it fails only when used).
+        listener = socket.create_server(("127.0.0.1", 0))
+        dead = []
+        for _ in range(3):
+            conn = http.client.HTTPConnection(*listener.getsockname(), timeout=5)
+            conn.connect()
+            listener.accept()[0].close()
+            dead.append(conn)
+        listener.close()
+        hidden = http.client.HTTPConnection(where[1], where[2], timeout=5)
+        hidden.sock = socket.socket()  # never connected: sending on it fails
+        pool._idle[where] = [*dead, hidden] + pool._idle[where][:0]
+        assert fh.read_range(10, 10) == b"0123456789", "a fresh connection, not a 503"
+        assert fh.read_range(20, 10) == b"0123456789"
+        assert all(conn.sock is None for conn in dead), "the dead ones were closed"
 
 
 def test_blocks_read_neighbours_in_one_get_and_stay_bounded(s3_url, tmp_path, s3):
