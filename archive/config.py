@@ -53,6 +53,19 @@ SETTINGS: tuple[Setting, ...] = (
         "Seconds an object storage request may take (connect, then each read) before "
         "it is retried once and then answered with 503.",
     ),
+    Setting(
+        "storage_block_kb",
+        64,
+        "Object storage is read in aligned blocks of this many KiB (a read spanning "
+        "several missing blocks is one GET), so the neighbouring tiles a viewer asks for "
+        "next come with the same request. Larger suits stores with a long round trip.",
+    ),
+    Setting(
+        "storage_read_cache_mb",
+        32,
+        "Memory per worker process for blocks recently read from object storage (least "
+        "recently used dropped first); 0 reads exactly the bytes asked for, uncached.",
+    ),
     # Search
     Setting(
         "search_backend",
@@ -223,3 +236,12 @@ def _check_operations(values: dict[str, Any]) -> None:
         )
     if values["metrics_listen"]:
         listen_address(values["metrics_listen"])
+    if not 4 <= values["storage_block_kb"] <= 65536:
+        raise ConfigError(
+            f"setting 'storage_block_kb' must be 4 to 65536, got {values['storage_block_kb']}"
+        )
+    if values["storage_read_cache_mb"] < 0:
+        raise ConfigError(
+            "setting 'storage_read_cache_mb' must be 0 or more, "
+            f"got {values['storage_read_cache_mb']}"
+        )

@@ -170,8 +170,12 @@ class PyramidStore:
         raise NotImplementedError
 
     @classmethod
-    def from_url(cls, url: str, *, home: Home, timeout: float) -> PyramidStore:
-        """The store a ``storage_url`` of this kind names (the registry calls this)."""
+    def from_url(
+        cls, url: str, *, home: Home, timeout: float, block_kb: int = 64, read_cache_mb: int = 0
+    ) -> PyramidStore:
+        """The store a ``storage_url`` of this kind names (the registry calls this).
+        A remote store reads in aligned blocks of ``block_kb`` KiB and keeps up to
+        ``read_cache_mb`` MiB of them per process (0: exact ranges, nothing kept)."""
         raise NotImplementedError
 
     def check(self) -> None:
@@ -358,12 +362,22 @@ def _store_class(scheme: str) -> type[PyramidStore]:
 
 def open_store(config: Any, home: Home) -> PyramidStore:
     """The store the ``storage_url`` setting names. Opens no connection: ``check`` does."""
-    return store_at(str(config.storage_url or "").strip(), home, float(config.storage_timeout))
+    return store_at(
+        str(config.storage_url or "").strip(),
+        home,
+        float(config.storage_timeout),
+        block_kb=int(config.storage_block_kb),
+        read_cache_mb=int(config.storage_read_cache_mb),
+    )
 
 
-def store_at(url: str, home: Home, timeout: float = 5.0) -> PyramidStore:
+def store_at(
+    url: str, home: Home, timeout: float = 5.0, *, block_kb: int = 64, read_cache_mb: int = 0
+) -> PyramidStore:
     """The store at ``url``: empty for ``<home>/images``, ``s3://bucket/prefix``, or (for
-    a tiling process reopening its parent's store from ``location()``) a local folder."""
+    a tiling process reopening its parent's store from ``location()``) a local folder.
+    Without ``read_cache_mb`` (tiling, backups: each byte read once) a remote store reads
+    exactly the ranges asked for."""
     if not url:
         return ImageStore(home.images, home.reports)
     if url.startswith("/"):
@@ -374,4 +388,6 @@ def store_at(url: str, home: Home, timeout: float = 5.0) -> PyramidStore:
             f"storage_url: {url!r} is not a storage URL: leave it empty for <home>/images, "
             f"or use one of {sorted(s + '://...' for s in STORES if s)}"
         )
-    return _store_class(scheme).from_url(url, home=home, timeout=timeout)
+    return _store_class(scheme).from_url(
+        url, home=home, timeout=timeout, block_kb=block_kb, read_cache_mb=read_cache_mb
+    )

@@ -40,6 +40,9 @@ from .render import Rendered, available_formats, copyable_tile, render
 
 log = logging.getLogger(__name__)
 _SOURCES_PER_THREAD = 4096
+# Bytes of remote structures a node keeps on disk when it has no derivative cache to keep
+# them in (~10 KiB for a 6000x4000 pyramid).
+STRUCTURE_CACHE = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -162,8 +165,14 @@ class ImageService:
             max_area=int(config.iiif_max_area),
         )
         self.cache = DiskCache(archive.home.cache / "iiif", int(config.cache_size_mb) * 1024 * 1024)
-        if not archive.images.local and self.cache.enabled:
-            _NODE_CACHE[archive.images.url] = self.cache
+        if not archive.images.local:
+            # Remote structures are shared by the node's workers even with no derivative
+            # cache: each costs a few GETs, and a node serving many images reads each once.
+            _NODE_CACHE[archive.images.url] = (
+                self.cache
+                if self.cache.enabled
+                else DiskCache(archive.home.cache / "structure", STRUCTURE_CACHE)
+            )
         self._local = threading.local()
 
     # -- lookup --------------------------------------------------------------------------------

@@ -127,7 +127,12 @@ def ingest(home: Path, folder: Path, env: dict) -> tuple[int, dict, str]:
 def test_serving_through_s3_killed_and_hung_gives_503s_then_recovers(tmp_path, proxy, servers):
     home = tmp_path / "home"
     url = proxy.new_bucket("museum")
-    env = {**setting_env(proxy, url), "ARCHIVE_CACHE_SIZE_MB": "0"}
+    # No node cache at all (derivatives, blocks in memory): every request needs the store.
+    env = {
+        **setting_env(proxy, url),
+        "ARCHIVE_CACHE_SIZE_MB": "0",
+        "ARCHIVE_STORAGE_READ_CACHE_MB": "0",
+    }
     code, report, _ = ingest(home, write_collection(tmp_path / "src", 6, 700), env)
     assert code == 0, report
     archive = Archive(Config.load(home, environ={}))
