@@ -433,7 +433,7 @@ class ClusterBackend(SearchBackend):
         position = int(at[0])
         others = np.arange(len(ids))
         others = others[others != position]
-        near = (index.rows(at)[0], float(index.scales[position]))
+        near = index.vector(position)
         best, _sims = index.nearest(near, limit, others)
         return [ids[i] for i in best]
 

@@ -432,7 +432,7 @@ class SqliteBackend(SearchBackend):
         if negative:
             excluded = self._rowids(" OR ".join(_phrase(c) for c in negative))
             allowed &= ~self._mask(live, excluded)
-        allowed &= index.scales > 0  # a record without a vector is never "near"
+        allowed &= index.present  # a record without a vector is never "near"
         positions, _sims = vectors.semantic_neighbours(index, near, allowed)
         return index, near, live[positions]
 
@@ -470,11 +470,11 @@ class SqliteBackend(SearchBackend):
                 return []
             index = self._vectors(cols)
             position = int(np.searchsorted(cols.live, found[0]))
-            if index.scales[position] == 0:
+            if not index.present[position]:
                 return []
-            others = np.flatnonzero(index.scales > 0)
+            others = np.flatnonzero(index.present)
             others = others[others != position]
-            near = (index.rows(np.array([position]))[0], float(index.scales[position]))
+            near = index.vector(position)
             best, _sims = index.nearest(near, limit, others)
             rowids = [int(cols.live[i]) for i in best]
             if not rowids:

@@ -27,25 +27,29 @@ def collection():
     return matrix, scales, VectorIndex(matrix, scales)
 
 
-def test_bit_planes_rebuild_the_rows_exactly(collection):
-    matrix, _scales, index = collection
-    positions = np.array([0, 1, 7, 4095, 11_999, 7])
-    assert (index.rows(positions) == matrix[positions]).all()
+def test_bit_planes_hold_the_centred_rows(collection):
+    matrix, scales, index = collection
     assert index.planes is not None  # beyond SAMPLE rows: planes, not a plain copy
+    positions = np.array([0, 1, 7, 4095, 11_999, 7])
+    centred = index._rows(positions).astype(np.float32) * index.scales[positions, None]
+    stored = matrix[positions].astype(np.float32) * scales[positions, None]
+    assert np.abs(centred + index.mean - stored).max() < 0.01
+    row, scale = index.vector(7)
+    assert np.abs(row.astype(np.float32) * scale - stored[2]).max() < 0.01
 
 
-def test_scores_are_the_exact_similarities(collection):
+def test_scores_are_the_similarities_to_within_rounding(collection):
     matrix, scales, index = collection
     query = (matrix[42], float(scales[42]))
     positions = np.arange(0, 12_000, 7)
     exact = similarities(matrix, scales, query)[positions]
-    assert np.allclose(index.scores(query, positions), exact, rtol=1e-6)
+    assert np.abs(index.scores(query, positions) - exact).max() < 2e-3
 
 
 def test_memory_is_the_int8_rows_and_little_more(collection):
     _matrix, _scales, index = collection
-    per_row = (index.nbytes - SAMPLE * (DIM + 8)) / len(index)
-    assert per_row == DIM + 4  # 8 bit planes of DIM bits, and the scale
+    fixed = SAMPLE * (DIM + 4 + 8) + DIM * 4
+    assert (index.nbytes - fixed) / len(index) == DIM + 4 + 1  # planes, scale, flag
 
 
 def test_nearest_finds_what_exact_scoring_finds(collection):
@@ -54,20 +58,29 @@ def test_nearest_finds_what_exact_scoring_finds(collection):
     overlap = []
     for i in rng.choice(len(matrix), 40, replace=False):
         query = (matrix[i], float(scales[i]))
-        exact = np.argsort(-similarities(matrix, scales, query), kind="stable")[:10]
+        exact = similarities(matrix, scales, query)
+        tenth = np.sort(exact)[-10]
         found, sims = index.nearest(query, 10)
         assert (np.diff(sims) <= 0).all()  # nearest first
         assert np.allclose(sims, index.scores(query, found))
-        overlap.append(len(set(found.tolist()) & set(exact.tolist())) / 10)
+        overlap.append(float(np.mean(exact[found] >= tenth - 1e-3)))
     assert np.mean(overlap) >= 0.98
 
 
-def test_nearest_with_a_pool_as_large_as_the_collection_is_exact(collection):
+def test_nearest_with_a_pool_as_large_as_the_collection_ranks_all(collection):
     matrix, scales, index = collection
     query = (matrix[5], float(scales[5]))
-    sims = similarities(matrix, scales, query)
+    sims = index.scores(query, np.arange(len(matrix)))
     found, _ = index.nearest(query, 10, pool=len(matrix))
     assert found.tolist() == np.lexsort((np.arange(len(sims)), -sims))[:10].tolist()
+
+
+def test_rows_without_a_vector_are_never_near():
+    matrix, scales = clustered(5000)
+    scales[:100] = 0
+    index = VectorIndex(matrix, scales)
+    assert not index.present[:100].any() and index.present[100:].all()
+    assert (index.scores((matrix[0], 0.01), np.arange(100)) == 0).all()
 
 
 def test_nearest_stays_within_the_positions_given(collection):
