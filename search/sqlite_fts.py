@@ -414,10 +414,10 @@ class SqliteBackend(SearchBackend):
         cols: Columns,
         text_rowids: np.ndarray,
         filtered: bool,
-    ) -> tuple[vectors.VectorIndex, tuple[np.ndarray, float], np.ndarray] | None:
-        """(the vectors, the query's vector, rowids to add: the nearest records the text
-        did not find that pass the filters and exclusions), or None when the query is
-        not one to widen by meaning."""
+    ) -> tuple[vectors.VectorIndex, tuple[np.ndarray, float], Any, np.ndarray] | None:
+        """(the vectors, the query's vector, its first-pass scores or None, rowids to add:
+        the nearest records the text did not find that pass the filters and exclusions),
+        or None when the query is not one to widen by meaning."""
         text = vectors.semantic_text(clauses) if query.semantic else ""
         if not text or not len(cols.live):
             return None
@@ -433,8 +433,9 @@ class SqliteBackend(SearchBackend):
             excluded = self._rowids(" OR ".join(_phrase(c) for c in negative))
             allowed &= ~self._mask(live, excluded)
         allowed &= index.present  # a record without a vector is never "near"
-        positions, _sims = vectors.semantic_neighbours(index, near, allowed)
-        return index, near, live[positions]
+        rough = index.first_pass(near, None) if index.planes is not None else None
+        positions, _sims = vectors.semantic_neighbours(index, near, allowed, rough=rough)
+        return index, near, rough, live[positions]
 
     def _hybrid_page(
         self,
@@ -442,7 +443,7 @@ class SqliteBackend(SearchBackend):
         matched: int,
         text_rowids: np.ndarray,
         members: np.ndarray,
-        semantic: tuple[vectors.VectorIndex, tuple[np.ndarray, float], np.ndarray],
+        semantic: tuple[vectors.VectorIndex, tuple[np.ndarray, float], Any, np.ndarray],
         cols: Columns,
         offset: int,
         size: int,
@@ -454,8 +455,10 @@ class SqliteBackend(SearchBackend):
         text_ranked = [
             r for r, _s in self._ranked_page(clauses, matched, text_rowids, 0, window, cols)
         ]
-        index, near, _added = semantic
-        positions, _sims = index.nearest(near, window, np.searchsorted(cols.live, members))
+        index, near, rough, _added = semantic
+        positions, _sims = index.nearest(
+            near, window, np.searchsorted(cols.live, members), pool=2 * window, rough=rough
+        )
         fused = vectors.rrf([text_ranked, cols.live[positions].tolist()])
         return [(int(r), float(score)) for r, score in fused[offset:end]]
 
@@ -518,8 +521,8 @@ class SqliteBackend(SearchBackend):
             rowids = cols.filter(rowids, query.filters, query.year_from, query.year_to)
         text_rowids = rowids
         semantic = self._semantic(query, clauses, cols, text_rowids, filtered)
-        if semantic is not None and len(semantic[2]):
-            rowids = np.union1d(rowids, semantic[2])
+        if semantic is not None and len(semantic[3]):
+            rowids = np.union1d(rowids, semantic[3])
         plain = not clauses and not filtered
         facets: dict[str, list[tuple[str, int]]] = {}
         if query.facets:

@@ -314,16 +314,21 @@ class VectorIndex:
         k: int,
         positions: np.ndarray | None = None,
         pool: int | None = None,
+        rough: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """(positions, similarities) of the k rows nearest the query, nearest first, among
         ``positions`` (None: all). Approximate beyond SAMPLE rows: the ``pool`` (default
-        max(RESCORE_POOL, 2k)) best by the binary first pass are rescored."""
+        max(RESCORE_POOL, 2k)) best by the binary first pass are rescored (``rough``:
+        the query's ``first_pass`` over all rows, when already computed)."""
         every = np.arange(self.size) if positions is None else np.asarray(positions, np.int64)
         if k <= 0 or not len(every):
             return every[:0], np.zeros(0, dtype=np.float32)
         pool = max(pool or RESCORE_POOL, 2 * k)
         if self.planes is not None and len(every) > pool:
-            rough = self.first_pass(query, None if positions is None else every)
+            if rough is None:
+                rough = self.first_pass(query, None if positions is None else every)
+            elif positions is not None:
+                rough = rough[every]
             every = every[np.argpartition(-rough, pool - 1)[:pool]]
         sims = self.scores(query, every)
         top = min(k, len(every))
@@ -375,6 +380,7 @@ def semantic_neighbours(
     query: tuple[np.ndarray, float],
     allowed: np.ndarray | None = None,
     limit: int = SEMANTIC_K,
+    rough: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(positions, similarities) of the records near enough to a query to be added to
     its results, nearest first (``allowed``: a boolean mask of positions that may be)."""
@@ -383,7 +389,7 @@ def semantic_neighbours(
     mean, std = index.moments(query)
     cut = mean + SEMANTIC_Z * std
     subset = None if allowed is None else np.flatnonzero(allowed)
-    positions, sims = index.nearest(query, limit, subset)
+    positions, sims = index.nearest(query, limit, subset, rough=rough)
     keep = sims >= np.float32(cut)
     return positions[keep], sims[keep]
 

@@ -125,3 +125,14 @@ def test_neighbours_are_above_the_collections_spread_and_allowed(collection):
     assert (sims >= mean + vectors.SEMANTIC_Z * std).all()
     empty = VectorIndex(np.zeros((0, DIM), np.int8), np.zeros(0, np.float32))
     assert len(semantic_neighbours(empty, query)[0]) == 0
+
+
+def test_a_first_pass_computed_once_serves_every_subset(collection):
+    matrix, scales, index = collection
+    query = (matrix[21], float(scales[21]))
+    rough = index.first_pass(query, None)
+    subset = np.arange(0, len(matrix), 2)
+    for positions in (None, subset):
+        alone = index.nearest(query, 10, positions)
+        shared = index.nearest(query, 10, positions, rough=rough)
+        assert alone[0].tolist() == shared[0].tolist()
