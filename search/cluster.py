@@ -9,6 +9,7 @@ raises ``SearchUnavailable`` (the web answers 503; ingest reports and stops).
 from __future__ import annotations
 
 import base64
+import bisect
 import json
 import threading
 import time
@@ -104,7 +105,7 @@ class ClusterBackend(SearchBackend):
         self.version = ""
         self._kuromoji: bool | None = None
         self._vectors_lock = threading.Lock()
-        self._vectors: tuple[Any, list[str], np.ndarray, np.ndarray] | None = None
+        self._vectors: tuple[Any, list[str], vectors.VectorIndex] | None = None
         self._vectors_checked = 0.0
 
     # -- transport ---------------------------------------------------------------------------
@@ -339,9 +340,9 @@ class ClusterBackend(SearchBackend):
             )
         )
 
-    def _vector_matrix(self) -> tuple[list[str], np.ndarray, np.ndarray]:
-        """(ids, int8 rows, scales) of the index, read once per change of the index (the
-        k-NN plugin is not served for this node version, so similarity is exact, here)."""
+    def _vector_index(self) -> tuple[list[str], vectors.VectorIndex]:
+        """(ids in id order, their vectors) of the index, read once per change of the index
+        (no k-NN plugin is served for this node version: the backend searches them)."""
         with self._vectors_lock:
             now = time.monotonic()
             if self._vectors is not None and now - self._vectors_checked < VECTOR_CHECK_S:
@@ -351,8 +352,7 @@ class ClusterBackend(SearchBackend):
             if self._vectors is not None and self._vectors[0] == state:
                 return self._vectors[1:]
             ids: list[str] = []
-            rows: list[np.ndarray] = []
-            scales: list[float] = []
+            blobs: list[bytes] = []
             after = None
             while True:
                 body = requests_.vectors_body(VECTOR_PAGE, after)
@@ -360,30 +360,51 @@ class ClusterBackend(SearchBackend):
                 for raw in page:
                     blob = (raw.get("_source") or {}).get("vector")
                     if blob:
-                        row, scale = vectors.from_bytes(base64.b64decode(blob))
                         ids.append(raw["_id"])
-                        rows.append(row)
-                        scales.append(scale)
+                        blobs.append(base64.b64decode(blob))
                 if len(page) < VECTOR_PAGE:
                     break
                 after = page[-1]["sort"][0]
-            matrix = np.array(rows, dtype=np.int8).reshape(len(rows), vectors.DIM)
-            self._vectors = (state, ids, matrix, np.array(scales, dtype=np.float32))
+            if any(a > b for a, b in zip(ids, ids[1:], strict=False)):  # bisect needs them sorted
+                order = sorted(range(len(ids)), key=ids.__getitem__)
+                ids = [ids[i] for i in order]
+                blobs = [blobs[i] for i in order]
+            raw_rows = np.frombuffer(b"".join(blobs), dtype=np.uint8)
+            raw_rows = raw_rows.reshape(len(blobs), 4 + vectors.DIM)
+            del blobs
+            index = vectors.VectorIndex(
+                raw_rows[:, 4:].view(np.int8), raw_rows[:, :4].copy().view(np.float32)[:, 0]
+            )
+            self._vectors = (state, ids, index)
             return self._vectors[1:]
+
+    @staticmethod
+    def _positions(ids: list[str], wanted: Iterable[str]) -> tuple[list[str], np.ndarray]:
+        """(the wanted ids that have a vector, their positions in ``ids``, sorted by id)."""
+        found: list[str] = []
+        positions: list[int] = []
+        for rid in wanted:
+            at = bisect.bisect_left(ids, rid)
+            if at < len(ids) and ids[at] == rid:
+                found.append(rid)
+                positions.append(at)
+        return found, np.array(positions, dtype=np.int64)
 
     def _near(
         self, query: SearchQuery, clauses: list, kuromoji: bool
-    ) -> tuple[dict[str, float], list[str], dict[str, dict]] | None:
-        """(similarity by id, ids to add, their sources), or None: not a query to widen."""
+    ) -> tuple[Any, list[str], dict[str, dict]] | None:
+        """(a function: similarity by id of some ids, ids to add, their sources), or None:
+        not a query to widen."""
         text = vectors.semantic_text(clauses) if query.semantic else ""
         if not text:
             return None
-        ids, matrix, scales = self._vector_matrix()
+        ids, index = self._vector_index()
         if not ids:
             return None
-        sims = vectors.similarities(matrix, scales, vectors.embed_query(text))
+        near_vector = vectors.embed_query(text)
         limit = vectors.SEMANTIC_K
-        pool = [ids[i] for i in vectors.semantic_neighbours(sims, limit=limit * NEAR_POOL)]
+        nearest, _sims = vectors.semantic_neighbours(index, near_vector, limit=limit * NEAR_POOL)
+        pool = [ids[i] for i in nearest]
         near: list[str] = []
         sources: dict[str, dict] = {}
         if pool:
@@ -392,23 +413,29 @@ class ClusterBackend(SearchBackend):
             found = {raw["_id"]: raw.get("_source") or {} for raw in passing}
             near = [rid for rid in pool if rid in found][:limit]
             sources = {rid: found[rid] for rid in near}
-        by_id = dict(zip(ids, sims.tolist(), strict=True))
-        return by_id, near, sources
+
+        def similarity(wanted: list[str]) -> dict[str, float]:
+            having, positions = self._positions(ids, wanted)
+            sims = index.scores(near_vector, positions).tolist()
+            return dict(zip(having, sims, strict=True))
+
+        return similarity, near, sources
 
     def similar(self, record_id: str, limit: int = 10) -> list[str]:
         limit = max(1, min(limit, MAX_SIMILAR))
         try:
-            ids, matrix, scales = self._vector_matrix()
+            ids, index = self._vector_index()
         except _Missing:
             return []
-        try:
-            position = ids.index(record_id)
-        except ValueError:
+        _found, at = self._positions(ids, [record_id])
+        if not len(at):
             return []
-        sims = vectors.similarities(matrix, scales, (matrix[position], float(scales[position])))
-        sims[position] = -np.inf
-        order = np.argsort(-sims, kind="stable")[:limit]
-        return [ids[i] for i in order if np.isfinite(sims[i])]
+        position = int(at[0])
+        others = np.arange(len(ids))
+        others = others[others != position]
+        near = index.vector(position)
+        best, _sims = index.nearest(near, limit, others)
+        return [ids[i] for i in best]
 
     def search(self, query: SearchQuery) -> SearchResult:
         check_query(query)
@@ -439,9 +466,10 @@ class ClusterBackend(SearchBackend):
         result = self.request("POST", f"/{self.alias}/_search", body)
         raw_hits = result["hits"]["hits"]
         if fuse:
-            by_id, added, sources = near
+            similarity, added, sources = near
             text_ranked = [raw["_id"] for raw in raw_hits if raw.get("_score")]
             members = list(dict.fromkeys(text_ranked + added))
+            by_id = similarity(members)
             similar = sorted(members, key=lambda rid: -by_id.get(rid, -1.0))
             fused = vectors.rrf([text_ranked, similar])[(query.page - 1) * query.size : end]
             found = {raw["_id"]: raw.get("_source") or {} for raw in raw_hits}

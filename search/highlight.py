@@ -27,8 +27,15 @@ class Highlighter:
             cjk = [run for is_cjk, run in pieces if is_cjk]
             latin = [stem(run) for is_cjk, run in pieces if not is_cjk]
             self._terms.append((clause.fields, cjk, latin))
+        self._fields: dict[str, tuple[list[str], set[str]]] = {}
 
     def _for(self, field: str) -> tuple[list[str], set[str]]:
+        found = self._fields.get(field)
+        if found is None:
+            found = self._fields[field] = self._terms_for(field)
+        return found
+
+    def _terms_for(self, field: str) -> tuple[list[str], set[str]]:
         cjk: list[str] = []
         latin: set[str] = set()
         for fields, runs_, stems in self._terms:
@@ -37,11 +44,16 @@ class Highlighter:
                 latin.update(stems)
         return cjk, latin
 
+    def _may_match(self, folded: str, field: str) -> bool:
+        """The cheap test: most fields of a hit match nothing."""
+        cjk, latin = self._for(field)
+        return any(run in folded for run in cjk) or any(s[:3] in folded for s in latin)
+
     def spans(self, folded: str, field: str) -> list[tuple[int, int]]:
         """Merged (start, end) spans of matches in folded text."""
+        if not self._may_match(folded, field):
+            return []
         cjk, latin = self._for(field)
-        if not any(run in folded for run in cjk) and not any(s[:3] in folded for s in latin):
-            return []  # the cheap test: most fields of a hit match nothing
         spans: list[tuple[int, int]] = []
         for run in cjk:
             start = folded.find(run)
@@ -69,7 +81,7 @@ class Highlighter:
         With ``snippet``, a window of about that many characters around the first
         match, with an ellipsis where text was cut.
         """
-        if not text or not self._terms or not self.spans(fold(text), field):
+        if not text or not self._terms or not self._may_match(fold(text), field):
             return None
         folded, where = fold_with_map(text)
         spans = [(where[s], where[e - 1] + 1) for s, e in self.spans(folded, field)]

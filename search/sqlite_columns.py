@@ -13,6 +13,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -33,8 +34,8 @@ class Columns:
     ranks: dict[str, np.ndarray]  # sort name -> position in that order, by rowid
     orders: dict[str, Rowids]  # sort name -> rowids in that order
     all_facets: dict[str, list[tuple[str, int]]] | None = None  # of the whole index, once
-    # int8 embeddings aligned with ``live`` and their scales (loaded on first use)
-    vectors: tuple[np.ndarray, np.ndarray] | None = None
+    # the embeddings aligned with ``live`` (a search.vectors.VectorIndex, loaded on first use)
+    vectors: Any = None
 
     @classmethod
     def load(cls, db: sqlite3.Connection, generation: int) -> Columns:

@@ -380,18 +380,32 @@ class SqliteBackend(SearchBackend):
         return first[offset:] + [(int(r), 0.0) for r in tail]
 
     # -- meaning -----------------------------------------------------------------------------
-    def _vectors(self, cols: Columns) -> tuple[np.ndarray, np.ndarray]:
-        """The int8 embeddings of this generation, aligned with ``cols.live``."""
+    def _vectors(self, cols: Columns) -> vectors.VectorIndex:
+        """The embeddings of this generation, aligned with ``cols.live`` (loaded once)."""
         with self._lock:
             if cols.vectors is None:
                 matrix = np.zeros((len(cols.live), vectors.DIM), dtype=np.int8)
                 scales = np.zeros(len(cols.live), dtype=np.float32)
-                for rowid, blob in self.db.execute("SELECT rowid, v FROM vectors"):
-                    position = int(np.searchsorted(cols.live, rowid))
-                    if position < len(cols.live) and cols.live[position] == rowid:
-                        matrix[position], scales[position] = vectors.from_bytes(blob)
-                cols.vectors = (matrix, scales)
+                cursor = self.db.execute("SELECT rowid, v FROM vectors ORDER BY rowid")
+                while rows := cursor.fetchmany(8192):
+                    rowids = np.fromiter((r for r, _v in rows), dtype=np.int64, count=len(rows))
+                    blobs = np.frombuffer(b"".join(v for _r, v in rows), dtype=np.uint8)
+                    blobs = blobs.reshape(len(rows), 4 + vectors.DIM)
+                    positions = np.minimum(np.searchsorted(cols.live, rowids), len(cols.live) - 1)
+                    ok = cols.live[positions] == rowids
+                    matrix[positions[ok]] = blobs[ok, 4:].view(np.int8)
+                    scales[positions[ok]] = blobs[ok, :4].copy().view(np.float32)[:, 0]
+                cols.vectors = vectors.VectorIndex(matrix, scales)
             return cols.vectors
+
+    @staticmethod
+    def _mask(live: np.ndarray, rowids: np.ndarray) -> np.ndarray:
+        """A boolean mask over ``live`` (sorted) of the positions of ``rowids``."""
+        mask = np.zeros(len(live), dtype=bool)
+        if len(rowids) and len(live):
+            positions = np.minimum(np.searchsorted(live, rowids), len(live) - 1)
+            mask[positions[live[positions] == rowids]] = True
+        return mask
 
     def _semantic(
         self,
@@ -400,25 +414,28 @@ class SqliteBackend(SearchBackend):
         cols: Columns,
         text_rowids: np.ndarray,
         filtered: bool,
-    ) -> tuple[np.ndarray, np.ndarray] | None:
-        """(similarity by position in ``cols.live``, rowids to add: the nearest records
-        the text did not find that pass the filters and exclusions), or None when the
-        query is not one to widen by meaning."""
+    ) -> tuple[vectors.VectorIndex, tuple[np.ndarray, float], Any, np.ndarray] | None:
+        """(the vectors, the query's vector, its first-pass scores or None, rowids to add:
+        the nearest records the text did not find that pass the filters and exclusions),
+        or None when the query is not one to widen by meaning."""
         text = vectors.semantic_text(clauses) if query.semantic else ""
         if not text or not len(cols.live):
             return None
-        matrix, scales = self._vectors(cols)
-        sims = vectors.similarities(matrix, scales, vectors.embed_query(text))
+        index = self._vectors(cols)
+        near = vectors.embed_query(text)
         live = cols.live
-        allowed = ~np.isin(live, text_rowids)
+        allowed = ~self._mask(live, text_rowids)
         if filtered:
             passing = cols.filter(live, query.filters, query.year_from, query.year_to)
-            allowed &= np.isin(live, passing)
+            allowed &= self._mask(live, passing)
         negative = [c for c in clauses if c.negate]
         if negative:
-            allowed &= ~np.isin(live, self._rowids(" OR ".join(_phrase(c) for c in negative)))
-        allowed &= scales > 0  # a record without a vector is never "near"
-        return sims, live[vectors.semantic_neighbours(sims, allowed)]
+            excluded = self._rowids(" OR ".join(_phrase(c) for c in negative))
+            allowed &= ~self._mask(live, excluded)
+        allowed &= index.present  # a record without a vector is never "near"
+        rough = index.first_pass(near, None) if index.planes is not None else None
+        positions, _sims = vectors.semantic_neighbours(index, near, allowed, rough=rough)
+        return index, near, rough, live[positions]
 
     def _hybrid_page(
         self,
@@ -426,7 +443,7 @@ class SqliteBackend(SearchBackend):
         matched: int,
         text_rowids: np.ndarray,
         members: np.ndarray,
-        sims: np.ndarray,
+        semantic: tuple[vectors.VectorIndex, tuple[np.ndarray, float], Any, np.ndarray],
         cols: Columns,
         offset: int,
         size: int,
@@ -438,14 +455,11 @@ class SqliteBackend(SearchBackend):
         text_ranked = [
             r for r, _s in self._ranked_page(clauses, matched, text_rowids, 0, window, cols)
         ]
-        member_sims = sims[np.searchsorted(cols.live, members)]
-        top = min(window, len(members))
-        if top < len(members):
-            best = np.argpartition(-member_sims, top - 1)[:top]
-        else:
-            best = np.arange(len(members))
-        best = best[np.argsort(-member_sims[best], kind="stable")]
-        fused = vectors.rrf([text_ranked, members[best].tolist()])
+        index, near, rough, _added = semantic
+        positions, _sims = index.nearest(
+            near, window, np.searchsorted(cols.live, members), pool=2 * window, rough=rough
+        )
+        fused = vectors.rrf([text_ranked, cols.live[positions].tolist()])
         return [(int(r), float(score)) for r, score in fused[offset:end]]
 
     def similar(self, record_id: str, limit: int = 10) -> list[str]:
@@ -457,19 +471,17 @@ class SqliteBackend(SearchBackend):
             found = db.execute("SELECT rowid FROM docs WHERE id = ?", (record_id,)).fetchone()
             if found is None:
                 return []
-            matrix, scales = self._vectors(cols)
+            index = self._vectors(cols)
             position = int(np.searchsorted(cols.live, found[0]))
-            if scales[position] == 0:
+            if not index.present[position]:
                 return []
-            sims = vectors.similarities(matrix, scales, (matrix[position], float(scales[position])))
-            sims[position] = -np.inf
-            sims[scales == 0] = -np.inf
-            top = min(limit, len(sims) - 1)
-            if top <= 0:
+            others = np.flatnonzero(index.present)
+            others = others[others != position]
+            near = index.vector(position)
+            best, _sims = index.nearest(near, limit, others)
+            rowids = [int(cols.live[i]) for i in best]
+            if not rowids:
                 return []
-            best = np.argpartition(-sims, top - 1)[:top]
-            best = best[np.argsort(-sims[best], kind="stable")]
-            rowids = [int(cols.live[i]) for i in best if np.isfinite(sims[i])]
             marks = ",".join("?" * len(rowids))
             names = dict(db.execute(f"SELECT rowid, id FROM docs WHERE rowid IN ({marks})", rowids))
             return [names[r] for r in rowids if r in names]
@@ -509,8 +521,8 @@ class SqliteBackend(SearchBackend):
             rowids = cols.filter(rowids, query.filters, query.year_from, query.year_to)
         text_rowids = rowids
         semantic = self._semantic(query, clauses, cols, text_rowids, filtered)
-        if semantic is not None and len(semantic[1]):
-            rowids = np.union1d(rowids, semantic[1])
+        if semantic is not None and len(semantic[3]):
+            rowids = np.union1d(rowids, semantic[3])
         plain = not clauses and not filtered
         facets: dict[str, list[tuple[str, int]]] = {}
         if query.facets:
@@ -523,7 +535,7 @@ class SqliteBackend(SearchBackend):
         offset = (query.page - 1) * query.size
         if positive and query.sort == "relevance" and semantic is not None:
             page = self._hybrid_page(
-                clauses, matched, text_rowids, rowids, semantic[0], cols, offset, query.size
+                clauses, matched, text_rowids, rowids, semantic, cols, offset, query.size
             )
         elif positive and query.sort == "relevance":
             page = self._ranked_page(clauses, matched, rowids, offset, query.size, cols)

@@ -1,0 +1,138 @@
+"""The vector index both backends rank by: bit planes that rebuild the stored int8 rows
+exactly, exact rescoring, and a binary first pass that finds what exact scoring finds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from search import vectors
+from search.vectors import DIM, SAMPLE, VectorIndex, quantize, semantic_neighbours, similarities
+
+
+def clustered(n: int, seed: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """int8 rows shaped like e5's: one shared direction (similarities bunch together),
+    a few hundred topics, and noise; as the backends store them."""
+    rng = np.random.default_rng(seed)
+    shared = rng.normal(size=DIM)
+    topics = rng.normal(size=(300, DIM))
+    rows = 3 * shared + topics[rng.integers(0, 300, n)] + 0.8 * rng.normal(size=(n, DIM))
+    rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+    return quantize(rows)
+
+
+@pytest.fixture(scope="module")
+def collection():
+    matrix, scales = clustered(12_000)
+    return matrix, scales, VectorIndex(matrix, scales)
+
+
+def test_bit_planes_hold_the_centred_rows(collection):
+    matrix, scales, index = collection
+    assert index.planes is not None  # beyond SAMPLE rows: planes, not a plain copy
+    positions = np.array([0, 1, 7, 4095, 11_999, 7])
+    centred = index._rows(positions).astype(np.float32) * index.scales[positions, None]
+    stored = matrix[positions].astype(np.float32) * scales[positions, None]
+    assert np.abs(centred + index.mean - stored).max() < 0.01
+    row, scale = index.vector(7)
+    assert np.abs(row.astype(np.float32) * scale - stored[2]).max() < 0.01
+
+
+def test_scores_are_the_similarities_to_within_rounding(collection):
+    matrix, scales, index = collection
+    query = (matrix[42], float(scales[42]))
+    positions = np.arange(0, 12_000, 7)
+    exact = similarities(matrix, scales, query)[positions]
+    assert np.abs(index.scores(query, positions) - exact).max() < 2e-3
+
+
+def test_memory_is_the_int8_rows_and_little_more(collection):
+    _matrix, _scales, index = collection
+    fixed = SAMPLE * (DIM + 4 + 8) + DIM * 4
+    assert (index.nbytes - fixed) / len(index) == DIM + 4 + 1  # planes, scale, flag
+
+
+def test_nearest_finds_what_exact_scoring_finds(collection):
+    matrix, scales, index = collection
+    rng = np.random.default_rng(11)
+    overlap = []
+    for i in rng.choice(len(matrix), 40, replace=False):
+        query = (matrix[i], float(scales[i]))
+        exact = similarities(matrix, scales, query)
+        tenth = np.sort(exact)[-10]
+        found, sims = index.nearest(query, 10)
+        assert (np.diff(sims) <= 0).all()  # nearest first
+        assert np.allclose(sims, index.scores(query, found))
+        overlap.append(float(np.mean(exact[found] >= tenth - 1e-3)))
+    assert np.mean(overlap) >= 0.98
+
+
+def test_nearest_with_a_pool_as_large_as_the_collection_ranks_all(collection):
+    matrix, scales, index = collection
+    query = (matrix[5], float(scales[5]))
+    sims = index.scores(query, np.arange(len(matrix)))
+    found, _ = index.nearest(query, 10, pool=len(matrix))
+    assert found.tolist() == np.lexsort((np.arange(len(sims)), -sims))[:10].tolist()
+
+
+def test_rows_without_a_vector_are_never_near():
+    matrix, scales = clustered(5000)
+    scales[:100] = 0
+    index = VectorIndex(matrix, scales)
+    assert not index.present[:100].any() and index.present[100:].all()
+    assert (index.scores((matrix[0], 0.01), np.arange(100)) == 0).all()
+
+
+def test_nearest_stays_within_the_positions_given(collection):
+    matrix, scales, index = collection
+    query = (matrix[5], float(scales[5]))
+    allowed = np.arange(1, len(matrix), 3)
+    found, _ = index.nearest(query, 25, allowed)
+    assert len(found) == 25 and set(found.tolist()) <= set(allowed.tolist())
+    few = np.array([9, 3, 600])
+    assert sorted(index.nearest(query, 10, few)[0].tolist()) == [3, 9, 600]
+    assert len(index.nearest(query, 10, few[:0])[0]) == 0
+
+
+def test_moments_come_from_a_sample_close_to_the_whole(collection):
+    matrix, scales, index = collection
+    query = (matrix[77], float(scales[77]))
+    sims = similarities(matrix, scales, query)
+    mean, std = index.moments(query)
+    assert abs(mean - sims.mean()) < 0.05 * sims.std()
+    assert abs(std - sims.std()) < 0.1 * sims.std()
+
+
+def test_a_small_collection_is_scored_exactly_whole():
+    matrix, scales = clustered(300)
+    index = VectorIndex(matrix, scales)
+    assert index.planes is None
+    query = (matrix[3], float(scales[3]))
+    sims = similarities(matrix, scales, query)
+    assert index.moments(query) == pytest.approx((sims.mean(), sims.std()), rel=1e-5)
+    found, _ = index.nearest(query, 5)
+    assert found.tolist() == np.argsort(-sims, kind="stable")[:5].tolist()
+
+
+def test_neighbours_are_above_the_collections_spread_and_allowed(collection):
+    matrix, scales, index = collection
+    query = (matrix[8], float(scales[8]))
+    allowed = np.ones(len(matrix), dtype=bool)
+    allowed[8] = False
+    positions, sims = semantic_neighbours(index, query, allowed)
+    mean, std = index.moments(query)
+    assert 8 not in positions.tolist() and len(positions) == vectors.SEMANTIC_K
+    assert (sims >= mean + vectors.SEMANTIC_Z * std).all()
+    empty = VectorIndex(np.zeros((0, DIM), np.int8), np.zeros(0, np.float32))
+    assert len(semantic_neighbours(empty, query)[0]) == 0
+
+
+def test_a_first_pass_computed_once_serves_every_subset(collection):
+    matrix, scales, index = collection
+    query = (matrix[21], float(scales[21]))
+    rough = index.first_pass(query, None)
+    subset = np.arange(0, len(matrix), 2)
+    for positions in (None, subset):
+        alone = index.nearest(query, 10, positions)
+        shared = index.nearest(query, 10, positions, rough=rough)
+        assert alone[0].tolist() == shared[0].tolist()
