@@ -26,6 +26,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from typing import Any
 
@@ -126,18 +127,26 @@ class Embedding:
         self.embedded = len(todo)
         global embedded
         embedded += len(todo)
-        if _pool is not None and len(todo) >= POOL_MIN:
-            for start in range(0, len(todo), BATCH):
-                chunk = todo[start : start + BATCH]
-                self._futures.append((chunk, _pool.submit(_embed_chunk, chunk)))
-            self._todo = []
+        pool = _pool
+        if pool is not None and len(todo) >= POOL_MIN:
+            try:
+                for start in range(0, len(todo), BATCH):
+                    chunk = todo[start : start + BATCH]
+                    self._futures.append((chunk, pool.submit(_embed_chunk, chunk)))
+                self._todo = []
+            except BrokenProcessPool:  # the rest is embedded here, at result()
+                self._todo = todo[sum(len(chunk) for chunk, _f in self._futures) :]
 
     def result(self) -> tuple[np.ndarray, np.ndarray]:
         """(int8 rows, scales), in the order of the texts."""
         if self._done:
             return self.rows, self.scales
         for chunk, future in self._futures:
-            q, s = future.result()
+            try:
+                q, s = future.result()
+            except BrokenProcessPool:  # an embedding process died (out of memory): do it here
+                with _lock:
+                    q, s = quantize(_get_model().query(chunk))
             with _lock:
                 for text, row, scale in zip(chunk, q, s, strict=True):
                     _remember(text, row, float(scale))
