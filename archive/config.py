@@ -82,7 +82,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("search_verify_certs", True, "Verify the cluster's TLS certificate."),
     Setting("search_timeout", 10.0, "Seconds before a cluster request gives up."),
     # Ingest
-    Setting("workers", 0, "Processes for tiling images; 0 means one per CPU core."),
+    Setting(
+        "workers",
+        0,
+        "Processes for tiling images, and for embedding records in an ingest or a reindex;"
+        " 0 means one per CPU core.",
+    ),
     Setting(
         "max_pixels",
         400_000_000,

@@ -24,6 +24,7 @@ Ctrl-C, which reaches every process of the group, is decided here, once.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import signal
@@ -541,8 +542,12 @@ def run_ingest(
             behind = search is not None and archive.catalog.get_meta(SEARCH_BEHIND) is not None
             if search is not None:
                 archive.catalog.set_meta(SEARCH_BEHIND, f"{now()}: ingest in progress")
+            # Records are embedded in processes of their own while this one analyses,
+            # writes and tiles (search.base.SearchBackend.bulk).
+            bulk = search.bulk(workers) if search is not None else contextlib.nullcontext()
             try:
-                run = _run_all(archive, report, loaded, params, workers, progress)
+                with bulk:
+                    run = _run_all(archive, report, loaded, params, workers, progress)
             except StorageFull as exc:
                 # As for an interruption: what was committed stays, the rest is resumed.
                 report.error = str(exc)

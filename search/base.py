@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib
+import os
 from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -154,6 +156,17 @@ class SearchBackend:
                 break
             page += 1
         return ids
+
+    def bulk(self, workers: int | None = None) -> AbstractContextManager[None]:
+        """Within: many records will be indexed (an ingest, a rebuild), so passages are
+        embedded in ``workers`` processes (default: the ``workers`` setting, else one per
+        core) while this process analyses and writes the next batch."""
+        from . import vectors  # numpy and the model only where records are embedded
+
+        return vectors.parallel(workers or self._embed_workers())
+
+    def _embed_workers(self) -> int:
+        return max(1, int(self.config.workers or 0) or os.cpu_count() or 1)
 
     def close(self) -> None:
         pass

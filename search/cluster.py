@@ -212,10 +212,16 @@ class ClusterBackend(SearchBackend):
                 raise ArchiveError(f"cluster refused documents: {json.dumps(failures[:3])[:800]}")
 
     def _docs(
-        self, records: Iterable[Record], institutions: dict[str, Institution]
+        self,
+        records: Iterable[Record],
+        institutions: dict[str, Institution],
+        known: dict[bytes, bytes] | None = None,
     ) -> Iterator[tuple[str, dict[str, Any] | None]]:
-        """Bulk items of records, embedded a batch at a time."""
+        """Bulk items of records, embedded a batch at a time: while one batch is embedded
+        (``bulk``: in other processes) the next is analysed. ``known``: vectors to reuse by
+        passage digest (a rebuild's); else those of the same ids in the index now."""
         batch: list[tuple[str, dict[str, Any] | None]] = []
+        pending: tuple[list, vectors.Embedding] | None = None
         for record in records:
             if not record.public:
                 batch.append((record.id, None))
@@ -226,20 +232,74 @@ class ClusterBackend(SearchBackend):
                 }
                 batch.append((record.id, doc))
             if len(batch) >= BULK_BATCH:
-                yield from self._sources(batch)
-                batch = []
-        yield from self._sources(batch)
+                started = self._embed(batch, known)
+                if pending is not None:
+                    yield from self._sources(*pending)
+                pending, batch = started, []
+        started = self._embed(batch, known) if batch else None
+        if pending is not None:
+            yield from self._sources(*pending)
+        if started is not None:
+            yield from self._sources(*started)
+
+    def _embed(
+        self, batch: list[tuple[str, dict[str, Any] | None]], known: dict[bytes, bytes] | None
+    ) -> tuple[list, vectors.Embedding]:
+        docs = [doc for _id, doc in batch if doc is not None]
+        if known is None:
+            known = self._known_vectors(self.alias, [doc["id"] for doc in docs])
+        texts = [vectors.passage_text(doc) for doc in docs]
+        return batch, vectors.submit_passages(texts, known)
 
     @staticmethod
     def _sources(
-        batch: list[tuple[str, dict[str, Any] | None]],
+        batch: list[tuple[str, dict[str, Any] | None]], embedding: vectors.Embedding
     ) -> Iterator[tuple[str, dict[str, Any] | None]]:
         docs = [doc for _id, doc in batch if doc is not None]
-        matrix, scales = vectors.embed_passages([vectors.passage_text(doc) for doc in docs])
+        matrix, scales = embedding.result()
         for doc, row, scale in zip(docs, matrix, scales, strict=True):
             doc["vector"] = base64.b64encode(vectors.to_bytes(row, scale)).decode("ascii")
         for record_id, doc in batch:
             yield record_id, None if doc is None else requests_.doc_source(doc)
+
+    def _known_vectors(self, target: str, ids: list[str] | None) -> dict[bytes, bytes]:
+        """The vectors an index (or the alias's) holds, by the digest of their passage
+        text (of the records ``ids``, or all), when made by this model and passage recipe
+        (the mapping's ``_meta``): reused for records whose text is the same."""
+        if ids is not None and not ids:
+            return {}
+        try:
+            mappings = self.request("GET", f"/{target}/_mapping")
+        except _Missing:
+            return {}
+        if len(mappings) != 1:
+            return {}
+        meta = next(iter(mappings.values())).get("mappings", {}).get("_meta") or {}
+        if meta.get("embedding") != vectors.EMBEDDING_VERSION:
+            return {}
+        known: dict[bytes, bytes] = {}
+
+        def keep(raw: dict[str, Any]) -> None:
+            source = raw.get("_source") or {}
+            if source.get("vector"):
+                text = vectors.passage_text({"original": source.get("original") or {}})
+                known[vectors.passage_digest(text)] = base64.b64decode(source["vector"])
+
+        if ids is not None:
+            params = {"_source_includes": "original,vector"}
+            found = self.request("POST", f"/{target}/_mget", {"ids": ids}, params=params)
+            for raw in found.get("docs", []):
+                keep(raw)
+            return known
+        after = None
+        while True:
+            body = requests_.vectors_body(VECTOR_PAGE, after, with_original=True)
+            page = self.request("POST", f"/{target}/_search", body)["hits"]["hits"]
+            for raw in page:
+                keep(raw)
+            if len(page) < VECTOR_PAGE:
+                return known
+            after = page[-1]["sort"][0]
 
     def _write(
         self, target: str, items: Iterable[tuple[str, dict | None]], refresh: str | None
@@ -275,9 +335,11 @@ class ClusterBackend(SearchBackend):
         """Fill a new index, then move the alias to it in one atomic request."""
         self._written()
         old = self._indices_of_alias()
+        known = self._known_vectors(old[0], None) if len(old) == 1 else {}
         new = self._create_index(bulk_load=True)
         try:
-            count = self._write(new, self._docs(records, institutions), None)
+            with self.bulk():
+                count = self._write(new, self._docs(records, institutions, known), None)
             self.request("PUT", f"/{new}/_settings", {"index": {"refresh_interval": "1s"}})
             self.request("POST", f"/{new}/_refresh")
             self.request("POST", "/_aliases", requests_.alias_switch(self.alias, new, old))

@@ -17,6 +17,7 @@ from .base import FACETS, SearchQuery
 from .documents import ROMAJI_FIELD, ROMAJI_WEIGHT, TEXT_FIELDS
 from .query import Clause
 from .text import FOLD_TABLE, fold
+from .vectors import EMBEDDING_VERSION
 
 FACET_LIMIT = 100
 # Fields that get a kuromoji subfield: the running text where morphology helps ranking.
@@ -119,7 +120,13 @@ def index_body(kuromoji: bool, bulk_load: bool = False) -> dict[str, Any]:
                 "analyzer": analyzers,
             },
         },
-        "mappings": {"dynamic": "strict", "properties": properties},
+        # _meta: what made the vectors (search.vectors.EMBEDDING_VERSION): a rebuild reuses
+        # the vectors of an index whose records' passage text has not changed.
+        "mappings": {
+            "dynamic": "strict",
+            "_meta": {"embedding": EMBEDDING_VERSION},
+            "properties": properties,
+        },
     }
 
 
@@ -272,13 +279,14 @@ def neighbours_body(
     return {"query": {"bool": bool_query}, "size": len(pool), "_source": ["original"]}
 
 
-def vectors_body(size: int, after: str | None) -> dict[str, Any]:
-    """One page of every document's vector, in id order (``after``: the last id seen)."""
+def vectors_body(size: int, after: str | None, with_original: bool = False) -> dict[str, Any]:
+    """One page of every document's vector, in id order (``after``: the last id seen);
+    ``with_original``: the original text too, which says what the vector was made of."""
     body: dict[str, Any] = {
         "query": {"match_all": {}},
         "size": size,
         "sort": [{"id": "asc"}],
-        "_source": ["vector"],
+        "_source": ["vector", "original"] if with_original else ["vector"],
         "track_total_hits": False,
     }
     if after is not None:

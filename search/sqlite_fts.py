@@ -127,8 +127,8 @@ class SqliteBackend(SearchBackend):
         with self._write() as db:
             db.execute(
                 "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?),"
-                " ('generation', '0')",
-                (SCHEMA_VERSION,),
+                " ('generation', '0'), ('embedding', ?)",
+                (SCHEMA_VERSION, vectors.EMBEDDING_VERSION),
             )
 
     def _upgrade(self) -> None:
@@ -194,10 +194,15 @@ class SqliteBackend(SearchBackend):
             ):
                 db.executemany(f"DELETE FROM {table} WHERE {key} = ?", rows)
 
-    def _insert_many(self, db: sqlite3.Connection, docs: list[dict[str, Any]]) -> None:
-        """Insert documents in three executemany calls, with rowids we assign."""
+    def _insert_many(
+        self, db: sqlite3.Connection, docs: list[dict[str, Any]], known: dict[bytes, bytes]
+    ) -> tuple[int, vectors.Embedding | None]:
+        """Insert documents' text, facets and suggestions (three executemany calls, with
+        rowids we assign) while their passages are embedded; returns the first rowid and
+        the embedding, for ``_insert_vectors``."""
         if not docs:
-            return
+            return 0, None
+        embedding = vectors.submit_passages([vectors.passage_text(doc) for doc in docs], known)
         first = (db.execute("SELECT max(rowid) FROM docs").fetchone()[0] or 0) + 1
         doc_rows, fts_rows, suggest_rows = [], [], []
         for rowid, doc in enumerate(docs, first):
@@ -233,16 +238,45 @@ class SqliteBackend(SearchBackend):
         db.executemany(
             "INSERT INTO suggest (doc, key, term, lang) VALUES (?, ?, ?, ?)", suggest_rows
         )
-        matrix, scales = vectors.embed_passages([vectors.passage_text(doc) for doc in docs])
+        return first, embedding
+
+    @staticmethod
+    def _insert_vectors(
+        db: sqlite3.Connection, first: int, embedding: vectors.Embedding | None
+    ) -> None:
+        """The vectors of documents ``_insert_many`` wrote (waits for their embedding)."""
+        if embedding is None:
+            return
+        matrix, scales = embedding.result()
         db.executemany(
             "INSERT INTO vectors (rowid, v) VALUES (?, ?)",
             (
                 (rowid, vectors.to_bytes(row, scale))
                 for rowid, row, scale in zip(
-                    range(first, first + len(docs)), matrix, scales, strict=True
+                    range(first, first + len(matrix)), matrix, scales, strict=True
                 )
             ),
         )
+
+    def _known_vectors(self, db: sqlite3.Connection, ids: list[str] | None) -> dict[bytes, bytes]:
+        """The vectors this index holds, by the digest of their passage text (of the
+        records ``ids``, or of every record): reused for records whose text is the same,
+        when they were made by this model and passage recipe."""
+        row = db.execute("SELECT value FROM meta WHERE key = 'embedding'").fetchone()
+        if row is None or row[0] != vectors.EMBEDDING_VERSION:
+            return {}
+        query = "SELECT d.original, v.v FROM docs d JOIN vectors v ON v.rowid = d.rowid"
+        chunks = [ids[i : i + 500] for i in range(0, len(ids), 500)] if ids is not None else [None]
+        known: dict[bytes, bytes] = {}
+        for chunk in chunks:
+            if chunk is None:
+                rows = db.execute(query)
+            else:
+                rows = db.execute(f"{query} WHERE d.id IN ({','.join('?' * len(chunk))})", chunk)
+            for original, blob in rows:
+                text = vectors.passage_text({"original": json.loads(original)})
+                known[vectors.passage_digest(text)] = blob
+        return known
 
     def _docs(
         self, records: Iterable[Record], institutions: dict[str, Institution]
@@ -280,8 +314,9 @@ class SqliteBackend(SearchBackend):
         for ids, docs in self._batches(records, institutions, batch):
             docs = list({doc["id"]: doc for doc in docs}.values())  # the last copy wins
             with self._write() as db:
+                known = self._known_vectors(db, [doc["id"] for doc in docs])
                 self._delete_ids(db, ids)
-                self._insert_many(db, docs)
+                self._insert_vectors(db, *self._insert_many(db, docs, known))
             count += len(docs)
         return count
 
@@ -292,12 +327,22 @@ class SqliteBackend(SearchBackend):
     def rebuild(self, records: Iterable[Record], institutions: dict[str, Institution]) -> int:
         """Replace everything in one transaction: readers see the old index until commit."""
         count = 0
-        with self._write() as db:
+        with self._write() as db, self.bulk():
+            known = self._known_vectors(db, None)
             for table in ("fts", "suggest", "vectors", "docs"):
                 db.execute(f"DELETE FROM {table}")
+            pending: tuple[int, vectors.Embedding | None] = (0, None)
+            # While one batch is embedded, the next is analysed (Sudachi) and written.
             for _ids, docs in self._batches(records, institutions, 2000):
-                self._insert_many(db, docs)
+                written = self._insert_many(db, docs, known)
+                self._insert_vectors(db, *pending)
+                pending = written
                 count += len(docs)
+            self._insert_vectors(db, *pending)
+            db.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('embedding', ?)",
+                (vectors.EMBEDDING_VERSION,),
+            )
             db.execute("DELETE FROM meta WHERE key = 'needs_rebuild'")
         db.execute("INSERT INTO fts (fts) VALUES ('optimize')")
         return count

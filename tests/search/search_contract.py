@@ -517,6 +517,26 @@ class BackendContract:
         indexed.delete(["craft_C-1"])
         assert indexed.document_ids() == set(PUBLIC_IDS) - {"craft_C-1"}
 
+    def test_unchanged_passages_are_not_embedded_again(self, indexed):
+        """A rebuild, or an update that leaves a record's passage text alone, reuses the
+        vectors the index holds: only a changed passage goes to the model again."""
+        from search import vectors
+
+        before = {rid: indexed.similar(rid, 3) for rid in sorted(PUBLIC_IDS)}
+        vectors._passages.clear()  # what this process remembers does not count
+        start = vectors.embedded
+        indexed.rebuild(corpus(), INSTITUTIONS)
+        assert vectors.embedded == start
+        assert {rid: indexed.similar(rid, 3) for rid in sorted(PUBLIC_IDS)} == before
+        vectors._passages.clear()
+        dated = rec("craft", "C-3", title="漆塗盆", title_en="Lacquer trays", material="漆",
+                    object_type="盆", description="Two lacquers trays, red and black.",
+                    era="大正時代", start=1915, end=1920, images=0)  # fmt: skip
+        renamed = rec("craft", "C-4", title="太刀 銘正宗", object_type="刀剣", material="鋼")
+        indexed.index([dated, renamed], INSTITUTIONS)
+        assert vectors.embedded == start + 1  # the new title only
+        assert "craft_C-4" in ids(indexed.search(SearchQuery(q="銘正宗")))
+
     def test_rebuild_replaces_everything(self, indexed):
         kept = [r for r in corpus() if r.institution == "noh"]
         assert indexed.rebuild(kept, INSTITUTIONS) == 3

@@ -218,7 +218,8 @@ def test_elasticsearch_client_sends_the_built_search(config, recorder):
 def test_elasticsearch_client_sends_bulk_as_ndjson_with_api_key(config, recorder):
     backend = elasticsearch_backend(config, recorder, search_api_key="a2V5")
     with pytest.raises(SearchUnavailable):
-        backend._write("archive", backend._docs(corpus()[:2], INSTITUTIONS), "wait_for")
+        # known={}: no stored vectors to look up first (a rebuild's), so bulk is the first
+        backend._write("archive", backend._docs(corpus()[:2], INSTITUTIONS, {}), "wait_for")
     sent = Recorder.seen[0]
     assert (sent["method"], sent["path"]) == ("POST", "/archive/_bulk?refresh=wait_for")
     assert sent["headers"]["content-type"] == (

@@ -1,0 +1,36 @@
+"""Embedding records in bulk: processes of their own, the same vectors as in-process."""
+
+from __future__ import annotations
+
+import multiprocessing
+
+import numpy as np
+
+from search import vectors
+
+TEXTS = ["黒楽茶碗 / 茶碗 / 陶器", "Noh mask / 能面 / 木造彩色", "加賀友禅 訪問着 / 染織 / 絹"]
+
+
+def test_parallel_embeds_in_other_processes_the_same_vectors(monkeypatch):
+    vectors._passages.clear()
+    alone = vectors.embed_passages(TEXTS)
+    vectors._passages.clear()
+    monkeypatch.setattr(vectors, "POOL_MIN", 1)  # three passages are enough to use the pool
+    with vectors.parallel(2):
+        started = vectors.submit_passages(TEXTS)
+        assert started._futures, "the passages went to the embedding processes"
+        rows, scales = started.result()
+        children = multiprocessing.active_children()
+    assert np.array_equal(rows, alone[0]) and np.allclose(scales, alone[1])
+    assert children and not any(p.is_alive() for p in children)  # stopped on leaving
+
+
+def test_known_vectors_are_reused_by_passage_digest():
+    vectors._passages.clear()
+    rows, scales = vectors.embed_passages(TEXTS[:1])
+    known = {vectors.passage_digest(TEXTS[0]): vectors.to_bytes(rows[0], float(scales[0]))}
+    vectors._passages.clear()
+    start = vectors.embedded
+    again = vectors.submit_passages(TEXTS[:2], known)
+    assert again.embedded == 1 and vectors.embedded == start + 1
+    assert np.array_equal(again.result()[0][0], rows[0])
