@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import pyvips
-from test_backup import ARCHIVE, TILES, app_client, assert_same_answers, records_in, run
+from test_backup import TILES, app_client, assert_same_answers, records_in, run
 
 from archive.backup import backup as run_backup
 from archive.config import Config
