@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -144,6 +146,7 @@ def backup_during_ingest(home: Path, dest: Path, synthetic: Path, env: dict | No
         stderr=subprocess.STDOUT,
         text=True,
         env={**os.environ, **(env or {})},
+        start_new_session=True,  # its tiling processes are killed with it, if it comes to that
     )
     try:
         deadline = time.monotonic() + 120
@@ -157,7 +160,7 @@ def backup_during_ingest(home: Path, dest: Path, synthetic: Path, env: dict | No
         assert ingest.returncode == 0, out
     finally:
         if ingest.poll() is None:
-            ingest.kill()
+            os.killpg(ingest.pid, signal.SIGKILL)
             ingest.wait()
     return done, still_running
 
@@ -203,6 +206,35 @@ def test_a_backup_during_an_ingest_restores_byte_identical(tmp_path, synthetic):
     assert "Verified" in again.stdout
     assert not list(dest.glob("catalog-*"))
     assert chunks_in(dest) == set(manifest2["catalog"]["chunks"])  # older pieces removed
+
+    # Nothing changed: nothing is written, no pyramid read.
+    run(home, "backup", str(dest))
+    manifest3, _ = snapshot_of(dest)
+    assert manifest3["this_run"]["copied"] == manifest3["this_run"]["catalog_chunks_written"] == 0
+    assert manifest3["catalog"]["chunks"] == manifest2["catalog"]["chunks"]
+
+    # A small ingest: its pyramids and the catalog pieces holding its pages, not the rest.
+    extra = tmp_path / "extra"
+    subprocess.run(
+        [ARCHIVE, "generate", str(extra), "--institutions", "1", "--records", "5", "--seed", "99"],
+        check=True,
+        capture_output=True,
+    )
+    toml = next(extra.glob("*/institution.toml"))
+    toml.write_text(re.sub(r'(?m)^id = ".*"$', 'id = "zz-extra"', toml.read_text(), count=1))
+    run(home, "ingest", str(toml.parent))
+    run(home, "backup", str(dest))
+    manifest4, _ = snapshot_of(dest)
+    pieces = manifest4["catalog"]["chunks"]
+    assert (
+        manifest4["this_run"]["copied"]
+        == manifest4["catalog"]["images"] - manifest2["catalog"]["images"]
+    )
+    assert len(pieces) >= 4
+    assert 0 < manifest4["this_run"]["catalog_chunks_written"] <= len(pieces) // 2, manifest4[
+        "this_run"
+    ]
+    assert chunks_in(dest) == set(pieces)
 
     # restore refuses a catalog that holds records, and names it.
     refused = run(restored, "restore", str(dest), check=False)
