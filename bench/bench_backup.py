@@ -51,17 +51,18 @@ def main(argv: list[str]) -> int:
     with scratch("backup") as tmp:
         data, extra, home = tmp / "collections", tmp / "extra", tmp / "home"
         gen = [ARCHIVE, "generate", "--image-size", "64x64", "--jobs", "0"]
-        run(
-            [
-                *gen[:2],
-                str(data),
-                *gen[2:],
-                "--records",
-                str(args.records),
-                "--institutions",
-                str(args.institutions),
-            ]
-        )
+        if args.home is None:
+            run(
+                [
+                    *gen[:2],
+                    str(data),
+                    *gen[2:],
+                    "--records",
+                    str(args.records),
+                    "--institutions",
+                    str(args.institutions),
+                ]
+            )
         run(
             [
                 *gen[:2],

@@ -156,7 +156,7 @@ def backup_during_ingest(home: Path, dest: Path, synthetic: Path, env: dict | No
             time.sleep(0.1)
         done = run(home, "backup", str(dest), "--verify", env=env)
         still_running = ingest.poll() is None
-        out, _ = ingest.communicate(timeout=300)
+        out, _ = ingest.communicate(timeout=900)
         assert ingest.returncode == 0, out
     finally:
         if ingest.poll() is None:
