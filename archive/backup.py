@@ -75,7 +75,7 @@ READS = (1, 2)
 MANIFEST = "manifest.json"
 CHUNK = 8 << 20
 #: Pieces of the catalog snapshot: a multiple of every SQLite page size (512..65536).
-CATALOG_CHUNK = 256 << 10
+CATALOG_CHUNK = 64 << 10
 CHUNKS = "chunks"
 #: Newer snapshots taken when pyramids were swept during a backup, before giving up.
 RETRIES = 3
