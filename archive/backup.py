@@ -3,7 +3,7 @@
 A backup is a folder or an ``s3://bucket/prefix`` holding::
 
     manifest.json              what is in it: counts, sizes and SHA-256 of every file
-    catalog-<stamp>.sqlite     the catalog snapshot (always an SQLite catalog file)
+    chunks/<sha256>            the catalog snapshot, cut in page-aligned pieces (zlib)
     archive.toml               the home's settings, if it has any
     reports/ingest-*.json      the ingest reports
     images/xx/<id>.<version>.tif   the pyramids the snapshot refers to
@@ -12,12 +12,26 @@ The catalog is read first, as of one moment, while the archive serves and an ing
 writes: SQLite's online backup API for the embedded catalog; for PostgreSQL one
 REPEATABLE READ transaction copied row for row into an SQLite catalog file through the
 catalog contract (``Catalog.snapshot``), so that one backup format restores into either
-backend and needs no PostgreSQL client tools of the same major version. Only then are
-pyramids copied, and only those the snapshot refers to: an ingest commits a pyramid
-before its catalog refers to it, so every one is there. Pyramid names carry their
-versions, so a pyramid already in the backup (listed in its previous manifest) is never
-copied again. The manifest is written last: a backup cut short leaves the previous
-manifest and catalog file in place and the pyramids already copied for the next run.
+backend and needs no PostgreSQL client tools of the same major version.
+
+That snapshot file is stored as restic and borg store files: cut into pieces of
+``CATALOG_CHUNK`` bytes (a multiple of SQLite's page size, so a changed page changes one
+piece), each kept under the SHA-256 of its bytes; the manifest lists them in order. A
+piece the destination already holds is not written again, so a second backup writes only
+the pages that changed (SQLite's backup API copies pages in place, page n to page n).
+
+Only then are pyramids copied, and only those the snapshot refers to: an ingest commits a
+pyramid before its catalog refers to it, so every one is there. Pyramid names carry their
+versions, so a pyramid already in the backup (listed in its previous manifest, with its
+SHA-256, and found in the one listing of the destination) is neither copied nor read
+again. If an ingest replaced an image and swept its old version while the backup ran,
+the backup takes a newer snapshot (which no longer refers to it), copies what that adds,
+and says so. The manifest is written last: a backup cut short leaves the previous manifest
+and the pieces it names in place, and the pyramids already copied for the next run.
+
+Backups written by earlier releases (format 1: one ``catalog-<stamp>.sqlite`` file) are
+read by ``verify_backup`` and ``restore``, and a new backup into such a folder keeps
+their pyramids.
 
 The search index is derived from the catalog: a backup records that it must be rebuilt,
 and ``archive restore`` rebuilds it.
@@ -36,6 +50,7 @@ import os
 import shutil
 import sqlite3
 import tempfile
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -44,11 +59,26 @@ from typing import Any
 
 from .catalog import SCHEMA_VERSION, TABLES, Catalog, SQLiteCatalog, safe_url
 from .errors import ArchiveError
-from .storage import Home, ImageStore, PyramidFile, PyramidStore, relative_name, store_at
+from .storage import (
+    Home,
+    ImageStore,
+    PyramidFile,
+    PyramidStore,
+    parse_name,
+    relative_name,
+    store_at,
+)
 
-FORMAT = 1
+FORMAT = 2
+#: Backup formats this release reads (1: the catalog as one file).
+READS = (1, 2)
 MANIFEST = "manifest.json"
 CHUNK = 8 << 20
+#: Pieces of the catalog snapshot: a multiple of every SQLite page size (512..65536).
+CATALOG_CHUNK = 64 << 10
+CHUNKS = "chunks"
+#: Newer snapshots taken when pyramids were swept during a backup, before giving up.
+RETRIES = 3
 
 Progress = Callable[[str], None]
 
@@ -65,6 +95,7 @@ class Destination:
     store: PyramidStore
 
     def put(self, name: str, data: bytes) -> None:
+        """Write ``name`` whole (durable once ``sync`` returns)."""
         raise NotImplementedError
 
     def put_file(self, name: str, path: Path) -> None:
@@ -84,14 +115,33 @@ class Destination:
         raise NotImplementedError
 
     def names(self, prefix: str) -> list[str]:
+        """Files at the top whose names start with ``prefix``."""
         raise NotImplementedError
+
+    def listing(self, folder: str) -> set[str]:
+        """Base names of the files in ``folder`` (one listing)."""
+        raise NotImplementedError
+
+    def pyramids(self) -> set[tuple[str, str]]:
+        """(image id, version) of every pyramid under ``images/``, in one listing."""
+        return {(i, v) for i, v, _ in self.store.files()}
+
+    def written(self, image_id: str, version: str) -> None:
+        """Note a pyramid committed under ``images/`` for the next ``sync``."""
+
+    def sync(self) -> None:
+        """Make everything written so far durable (before a manifest names it)."""
 
 
 class Folder(Destination):
+    #: Above this many files written, one ``os.sync()`` beats an fsync per file.
+    SYNC_EACH = 256
+
     def __init__(self, root: Path, scratch: Path) -> None:
         self.root = root.resolve()
         self.url = str(self.root)
         self.store = ImageStore(self.root / "images", self.root / "reports")
+        self._unsynced: list[Path] = []
 
     def put(self, name: str, data: bytes) -> None:
         path = self.root / name
@@ -99,17 +149,32 @@ class Folder(Destination):
         tmp = path.with_name(path.name + ".tmp")
         with open(tmp, "wb") as fh:
             fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
         tmp.replace(path)
+        self._unsynced.append(path)
 
     def put_file(self, name: str, path: Path) -> None:
         target = self.root / name
         tmp = target.with_name(target.name + ".tmp")
         shutil.copyfile(path, tmp)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
         tmp.replace(target)
+        self._unsynced.append(target)
+
+    def written(self, image_id: str, version: str) -> None:
+        self._unsynced.append(self.store.path(image_id, version))
+
+    def sync(self) -> None:
+        paths, self._unsynced = self._unsynced, []
+        if not paths:
+            return
+        if len(paths) > self.SYNC_EACH:
+            os.sync()
+            return
+        for path in [*paths, *{p.parent for p in paths}]:
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
 
     def get(self, name: str) -> bytes | None:
         try:
@@ -128,6 +193,28 @@ class Folder(Destination):
 
     def names(self, prefix: str) -> list[str]:
         return sorted(p.name for p in self.root.glob(f"{prefix}*") if p.is_file())
+
+    def listing(self, folder: str) -> set[str]:
+        try:
+            with os.scandir(self.root / folder) as entries:
+                return {e.name for e in entries if e.is_file()}
+        except FileNotFoundError:
+            return set()
+
+    def pyramids(self) -> set[tuple[str, str]]:
+        found: set[tuple[str, str]] = set()
+        root = self.root / "images"
+        try:
+            shards = [e.path for e in os.scandir(root) if len(e.name) == 2 and e.is_dir()]
+        except FileNotFoundError:
+            return found
+        for path in shards:
+            with os.scandir(path) as entries:
+                for entry in entries:
+                    parsed = parse_name(entry.name)
+                    if parsed:
+                        found.add(parsed)
+        return found
 
 
 class Bucket(Destination):
@@ -185,6 +272,15 @@ class Bucket(Destination):
             if "/" not in rest:
                 found.append(rest)
         return sorted(found)
+
+    def listing(self, folder: str) -> set[str]:
+        base = self._key(folder.strip("/") + "/")
+        found = set()
+        for obj in self.store._list(base):
+            rest = obj["Key"][len(base) :]
+            if rest and "/" not in rest:
+                found.add(rest)
+        return found
 
 
 class _ScratchHome(Home):
@@ -343,6 +439,10 @@ class BackupResult:
     copied_bytes: int = 0
     reused: int = 0
     removed: int = 0
+    chunks_written: int = 0
+    chunks_bytes: int = 0
+    chunks_kept: int = 0
+    swept: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
 
@@ -358,7 +458,68 @@ def _previous(dest: Destination) -> dict:
         manifest = json.loads(data)
     except ValueError:
         return {}  # a damaged manifest: copy everything again
-    return manifest if manifest.get("format") == FORMAT else {}
+    return manifest if manifest.get("format") in READS else {}
+
+
+def store_catalog(dest: Destination, snapshot: Path, have: set[str]) -> tuple[dict, int, int]:
+    """Write the pieces of ``snapshot`` that ``dest`` lacks (``have``: the names already
+    under ``chunks/``, updated); returns (the manifest's description of the file, pieces
+    written, bytes written)."""
+    whole = hashlib.sha256()
+    pieces: list[str] = []
+    size = written = written_bytes = 0
+    with open(snapshot, "rb") as fh:
+        while piece := fh.read(CATALOG_CHUNK):
+            whole.update(piece)
+            size += len(piece)
+            digest = _sha256(piece)
+            pieces.append(digest)
+            if digest not in have:
+                data = zlib.compress(piece, 1)
+                dest.put(f"{CHUNKS}/{digest}", data)
+                have.add(digest)
+                written += 1
+                written_bytes += len(data)
+    described = {
+        "size": size,
+        "sha256": whole.hexdigest(),
+        "chunk_size": CATALOG_CHUNK,
+        "compression": "zlib",
+        "chunks": pieces,
+    }
+    return described, written, written_bytes
+
+
+def fetch_catalog(dest: Destination, manifest: dict, path: Path) -> None:
+    """The backup's catalog snapshot, whole, at ``path``, every piece and the whole file
+    checked against the manifest (ArchiveError naming the piece otherwise)."""
+    cat = manifest["catalog"]
+    if "chunks" not in cat:  # format 1: one file
+        dest.fetch(cat["name"], path)
+        if _file_sha256(path) != (cat["size"], cat["sha256"]):
+            raise ArchiveError(f"{dest.url}/{cat['name']}: checksum differs from the manifest")
+        return
+    whole = hashlib.sha256()
+    size = 0
+    with open(path, "wb") as out:
+        for n, digest in enumerate(cat["chunks"]):
+            name = f"{CHUNKS}/{digest}"
+            data = dest.get(name)
+            if data is None:
+                raise ArchiveError(f"{dest.url}/{name}: missing (catalog piece {n})")
+            try:
+                piece = zlib.decompress(data)
+            except zlib.error:
+                piece = b""
+            if _sha256(piece) != digest:
+                raise ArchiveError(
+                    f"{dest.url}/{name}: checksum differs from the manifest (catalog piece {n})"
+                )
+            whole.update(piece)
+            size += len(piece)
+            out.write(piece)
+    if (size, whole.hexdigest()) != (cat["size"], cat["sha256"]):
+        raise ArchiveError(f"{dest.url}/{MANIFEST}: the catalog's pieces do not make up its file")
 
 
 def backup(
@@ -380,55 +541,85 @@ def backup(
             dest.root.mkdir(parents=True, exist_ok=True)
         previous = _previous(dest)
         known = {(e["id"], e["version"]): e for e in previous.get("pyramids", [])}
+        there = dest.pyramids()  # the one listing of the pyramids
+        result = BackupResult(dest.url, {})
 
         snapshot = tmp / "catalog.sqlite"
-        snapshot_catalog(catalog, snapshot)
-        stamp = _stamp()
-        counts = _counts(snapshot)
-        progress(
-            f"Catalog snapshot: {counts['records']} records, {counts['images']} images, "
-            f"{counts['changes']} changes"
-        )
-
-        result = BackupResult(dest.url, {})
-        entries = []
-        wanted = _referenced(snapshot)
-        there = {(i, v) for i, v, _ in dest.store.files()} if known else set()  # one listing
-        for n, (image_id, version) in enumerate(wanted, 1):
-            entry = known.get((image_id, version))
-            if entry is not None and (image_id, version) in there:
-                result.reused += 1
-            else:
+        copied: dict[tuple[str, str], dict] = {}
+        gone: set[tuple[str, str]] = set()
+        for _attempt in range(RETRIES + 1):
+            snapshot_catalog(catalog, snapshot)
+            counts = _counts(snapshot)
+            progress(
+                f"Catalog snapshot: {counts['records']} records, {counts['images']} images, "
+                f"{counts['changes']} changes"
+            )
+            wanted = _referenced(snapshot)
+            todo = [k for k in wanted if k not in copied and not (k in known and k in there)]
+            swept = []
+            for n, (image_id, version) in enumerate(todo, 1):
                 try:
                     entry = copy_pyramid(store, dest.store, image_id, version)
                 except FileNotFoundError:
-                    raise _missing(store, image_id, version) from None
+                    if (image_id, version) in gone:  # a newer snapshot still wants it
+                        raise _missing(store, image_id, version) from None
+                    swept.append((image_id, version))
+                    continue
+                dest.written(image_id, version)
+                copied[(image_id, version)] = entry
+                if n % 1000 == 0:
+                    progress(f"Pyramids: {n}/{len(todo)} copied")
+            if not swept:
+                break
+            gone.update(swept)
+            for image_id, version in swept:
+                name = relative_name(image_id, version)
+                result.swept.append(name)
+                progress(
+                    f"Pyramid {name} was replaced and swept by an ingest during the backup: "
+                    "taking a newer catalog snapshot"
+                )
+        else:
+            raise ArchiveError(
+                f"{store.url}: ingests replaced pyramids during {RETRIES + 1} catalog "
+                "snapshots in a row: run the backup again when they are done"
+            )
+
+        entries = []
+        for key in wanted:
+            if key in copied:
+                entry = copied[key]
                 result.copied += 1
                 result.copied_bytes += entry["size"]
+            else:
+                entry = known[key]
+                result.reused += 1
             entries.append(entry)
-            if n % 1000 == 0:
-                progress(f"Pyramids: {n}/{len(wanted)}")
-        if not store.local or not dest.store.local:
-            pass
-        else:
-            os.sync()  # the copies reach the disk before the manifest names them
 
+        old_reports = {e["name"]: e for e in previous.get("reports", [])}
+        reports_there = dest.listing("reports") if old_reports else set()
         reports = []
         for name in store.reports():
             data = store.get_report(name)
-            dest.put(f"reports/{name}", data)
-            reports.append({"name": f"reports/{name}", "size": len(data), "sha256": _sha256(data)})
+            item = {"name": f"reports/{name}", "size": len(data), "sha256": _sha256(data)}
+            if old_reports.get(item["name"]) != item or name not in reports_there:
+                dest.put(item["name"], data)
+            reports.append(item)
 
         settings = None
         toml_path = home.root / "archive.toml"
         if toml_path.is_file():
             data = toml_path.read_bytes()
-            dest.put("archive.toml", data)
             settings = {"name": "archive.toml", "size": len(data), "sha256": _sha256(data)}
+            if previous.get("settings") != settings:
+                dest.put("archive.toml", data)
 
-        catalog_name = f"catalog-{stamp}.sqlite"
-        size, digest = _file_sha256(snapshot)
-        dest.put_file(catalog_name, snapshot)
+        have = dest.listing(CHUNKS)
+        stale_chunks = set(have)
+        described, result.chunks_written, result.chunks_bytes = store_catalog(dest, snapshot, have)
+        result.chunks_kept = len(described["chunks"]) - result.chunks_written
+        dest.sync()  # everything the manifest names is on the disk before it names it
+        stamp = _stamp()
         manifest = {
             "format": FORMAT,
             "created": stamp,
@@ -438,7 +629,7 @@ def backup(
                 "storage": store.url,
             },
             "schema_version": SCHEMA_VERSION,
-            "catalog": {"name": catalog_name, "size": size, "sha256": digest, **counts},
+            "catalog": {"name": f"catalog-{stamp}.sqlite", **described, **counts},
             "pyramids": entries,
             "pyramid_bytes": sum(e["size"] for e in entries),
             "reports": reports,
@@ -448,17 +639,29 @@ def backup(
                 "copied": result.copied,
                 "copied_bytes": result.copied_bytes,
                 "reused": result.reused,
+                "catalog_chunks_written": result.chunks_written,
+                "catalog_chunks_kept": result.chunks_kept,
+                "catalog_bytes_written": result.chunks_bytes,
+                "swept": result.swept,
             },
         }
         dest.put(MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=1).encode())
+        dest.sync()
         result.manifest = manifest
 
-        # What the new manifest no longer names: older catalog files, replaced pyramids.
+        # What the new manifest no longer names: catalog files of format 1, pieces of
+        # older snapshots, replaced pyramids, leftovers of runs cut short.
         for name in dest.names("catalog-"):
-            if name != catalog_name and name.endswith(".sqlite"):
-                dest.delete(name)
+            dest.delete(name)
+        for name in stale_chunks - set(described["chunks"]):
+            dest.delete(f"{CHUNKS}/{name}")
         keep = {(e["id"], e["version"]) for e in entries}
-        result.removed = dest.store.sweep(keep)
+        for image_id, version in (there | set(copied)) - keep:
+            dest.store.remove(image_id, version)
+            result.removed += 1
+        if isinstance(dest, Folder) and dest.store.tmp.is_dir():  # copies cut short
+            for path in dest.store.tmp.iterdir():
+                path.unlink(missing_ok=True)
         if verify:
             result.problems = verify_backup(dest_url, tmp, timeout=timeout, progress=progress)
         return result
@@ -496,10 +699,10 @@ def read_manifest(dest: Destination) -> dict:
         manifest = json.loads(data)
     except ValueError as exc:
         raise ArchiveError(f"{dest.url}/{MANIFEST}: not valid JSON: {exc}") from None
-    if manifest.get("format") != FORMAT:
+    if manifest.get("format") not in READS:
         raise ArchiveError(
             f"{dest.url}/{MANIFEST}: backup format {manifest.get('format')!r}, "
-            f"this release reads format {FORMAT}"
+            f"this release reads formats {', '.join(map(str, READS))}"
         )
     if int(manifest.get("schema_version", 0)) > SCHEMA_VERSION:
         raise ArchiveError(
@@ -517,13 +720,9 @@ def verify_backup(
     dest = destination(url, scratch, timeout)
     manifest = read_manifest(dest)
     problems = []
-    cat = manifest["catalog"]
     local = scratch / "verify-catalog.sqlite"
     try:
-        dest.fetch(cat["name"], local)
-        size, digest = _file_sha256(local)
-        if (size, digest) != (cat["size"], cat["sha256"]):
-            problems.append(f"{dest.url}/{cat['name']}: checksum differs from the manifest")
+        fetch_catalog(dest, manifest, local)
     except ArchiveError as exc:
         problems.append(str(exc))
     finally:
@@ -585,11 +784,8 @@ def restore(
         src = destination(src_url, tmp, timeout)
         manifest = read_manifest(src)
         result = RestoreResult(manifest)
-        cat = manifest["catalog"]
         snapshot = tmp / "catalog.sqlite"
-        src.fetch(cat["name"], snapshot)
-        if _file_sha256(snapshot) != (cat["size"], cat["sha256"]):
-            raise ArchiveError(f"{src.url}/{cat['name']}: checksum differs from the manifest")
+        fetch_catalog(src, manifest, snapshot)
 
         pyramids = manifest["pyramids"]
         for n, entry in enumerate(pyramids, 1):

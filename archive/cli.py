@@ -690,9 +690,10 @@ def backup(obj: Context, dest: str, verify: bool) -> None:
     """Back the archive up into DEST, a folder or s3://bucket/prefix, while it serves.
 
     A consistent catalog snapshot (SQLite's online backup API; PostgreSQL read in one
-    REPEATABLE READ transaction), then the pyramids it refers to: only those not in
-    DEST already. Settings, ingest reports and manifest.json (counts, sizes, SHA-256)
-    go beside them. The search index is rebuilt by `archive restore`.
+    REPEATABLE READ transaction), stored in pieces by SHA-256 so that only changed
+    pieces are written; then the pyramids it refers to, only those not in DEST already.
+    Settings, ingest reports and manifest.json (counts, sizes, SHA-256) go beside them.
+    The search index is rebuilt by `archive restore`.
     """
     from .backup import backup as run_backup
 
@@ -715,7 +716,18 @@ def backup(obj: Context, dest: str, verify: bool) -> None:
         f"Pyramids copied: {result.copied} ({result.copied_bytes} bytes); already there: "
         f"{result.reused}; removed: {result.removed}"
     )
-    click.echo(f"Catalog {manifest['catalog']['name']} sha256 {manifest['catalog']['sha256']}")
+    click.echo(
+        f"Catalog snapshot: {manifest['catalog']['size']} bytes in "
+        f"{len(manifest['catalog']['chunks'])} pieces, {result.chunks_written} written "
+        f"({result.chunks_bytes} bytes), {result.chunks_kept} already there; "
+        f"sha256 {manifest['catalog']['sha256']}"
+    )
+    for name in result.swept:
+        click.echo(
+            f"Swept during the backup: {name} (replaced by an ingest; the snapshot taken "
+            "after it refers to the new version)",
+            err=True,
+        )
     if verify:
         for problem in result.problems:
             click.echo(f"problem: {problem}", err=True)

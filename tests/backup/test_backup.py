@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -52,8 +54,18 @@ def records_in(catalog: Path) -> int:
 
 
 def snapshot_of(dest: Path) -> tuple[dict, Path]:
+    """The backup's manifest and its catalog snapshot, put together from its pieces."""
+    from archive.backup import destination, fetch_catalog
+
     manifest = json.loads((dest / "manifest.json").read_text())
-    return manifest, dest / manifest["catalog"]["name"]
+    path = dest.parent / f"{dest.name}-catalog-{manifest['created']}.sqlite"
+    if not path.exists():
+        fetch_catalog(destination(str(dest), dest.parent), manifest, path)
+    return manifest, path
+
+
+def chunks_in(dest: Path) -> set[str]:
+    return {p.name for p in (dest / "chunks").iterdir()}
 
 
 def snapshot_images(catalog: Path) -> list[tuple[str, str]]:
@@ -134,6 +146,7 @@ def backup_during_ingest(home: Path, dest: Path, synthetic: Path, env: dict | No
         stderr=subprocess.STDOUT,
         text=True,
         env={**os.environ, **(env or {})},
+        start_new_session=True,  # its tiling processes are killed with it, if it comes to that
     )
     try:
         deadline = time.monotonic() + 120
@@ -143,11 +156,11 @@ def backup_during_ingest(home: Path, dest: Path, synthetic: Path, env: dict | No
             time.sleep(0.1)
         done = run(home, "backup", str(dest), "--verify", env=env)
         still_running = ingest.poll() is None
-        out, _ = ingest.communicate(timeout=300)
+        out, _ = ingest.communicate(timeout=900)
         assert ingest.returncode == 0, out
     finally:
         if ingest.poll() is None:
-            ingest.kill()
+            os.killpg(ingest.pid, signal.SIGKILL)
             ingest.wait()
     return done, still_running
 
@@ -191,7 +204,37 @@ def test_a_backup_during_an_ingest_restores_byte_identical(tmp_path, synthetic):
     assert manifest2["this_run"]["copied"] == new > 0
     assert manifest2["this_run"]["reused"] == manifest["catalog"]["images"]
     assert "Verified" in again.stdout
-    assert len(list(dest.glob("catalog-*.sqlite"))) == 1
+    assert not list(dest.glob("catalog-*"))
+    assert chunks_in(dest) == set(manifest2["catalog"]["chunks"])  # older pieces removed
+
+    # Nothing changed: nothing is written, no pyramid read.
+    run(home, "backup", str(dest))
+    manifest3, _ = snapshot_of(dest)
+    assert manifest3["this_run"]["copied"] == manifest3["this_run"]["catalog_chunks_written"] == 0
+    assert manifest3["catalog"]["chunks"] == manifest2["catalog"]["chunks"]
+
+    # A small ingest: its pyramids and the catalog pieces holding its pages, not the rest.
+    extra = tmp_path / "extra"
+    subprocess.run(
+        [ARCHIVE, "generate", str(extra), "--institutions", "1", "--records", "5", "--seed", "99"],
+        check=True,
+        capture_output=True,
+    )
+    toml = next(extra.glob("*/institution.toml"))
+    toml.write_text(re.sub(r'(?m)^id = ".*"$', 'id = "zz-extra"', toml.read_text(), count=1))
+    run(home, "ingest", str(toml.parent))
+    run(home, "backup", str(dest))
+    manifest4, _ = snapshot_of(dest)
+    pieces = manifest4["catalog"]["chunks"]
+    assert (
+        manifest4["this_run"]["copied"]
+        == manifest4["catalog"]["images"] - manifest2["catalog"]["images"]
+    )
+    assert len(pieces) >= 4
+    assert 0 < manifest4["this_run"]["catalog_chunks_written"] <= len(pieces) // 2, manifest4[
+        "this_run"
+    ]
+    assert chunks_in(dest) == set(pieces)
 
     # restore refuses a catalog that holds records, and names it.
     refused = run(restored, "restore", str(dest), check=False)
