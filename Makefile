@@ -44,7 +44,7 @@ demo: install ## ingest the sample collections and serve http://127.0.0.1:8000
 	$(BIN)/archive --home $(DEMO_HOME) serve --host 127.0.0.1 --port 8000
 
 test: install browser postgres nginx lint ## lint, then everything: unit, IIIF validator, browser, OpenSearch, PostgreSQL, nginx
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 bench: install nginx ## speed and memory benchmarks; prints tables with their anchors
 	$(BIN)/python -m bench $(BENCH_ARGS)

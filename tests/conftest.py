@@ -40,7 +40,13 @@ def sample_folders() -> list[Path]:
 # fixtures are per worker; the expensive ones that do not depend on the worker (the
 # sample ingest) are built once for the run (``_shared``).
 SCOPE_GROUPS = {"tests/search/test_search_cluster": "opensearch"}  # path prefix: group
-SLOW_FIRST = ()  # path prefixes, slowest first; the rest in collection order
+SLOW_FIRST = (  # path prefixes, slowest first; the rest in collection order
+    "tests/backup/test_backup_remote",
+    "tests/search/test_search_cluster",
+    "tests/backup/",
+    "tests/search/test_search_sqlite_specifics",
+    "tests/deploy/",
+)
 
 
 def _scope(nodeid: str) -> str:
