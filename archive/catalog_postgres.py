@@ -422,15 +422,22 @@ class PostgresCatalog(Catalog):
             finally:
                 held, self._held = self._held, None
                 conn = held.conn if held is not None else conn
-                try:  # only our own row: after LockLost it may be another holder's
-                    conn.execute(
-                        "DELETE FROM ingest_lock WHERE id = 1 AND host = %s AND pid = %s"
-                        " AND started_at = %s",
-                        owner,
-                    )
+                forget = (
+                    "DELETE FROM ingest_lock WHERE id = 1 AND host = %s AND pid = %s"
+                    " AND started_at = %s"
+                )  # only our own row: after LockLost it may be another holder's
+                try:
+                    conn.execute(forget, owner)
                     conn.execute("SELECT pg_advisory_unlock(%s, %s)", _INGEST)
-                except psycopg.Error:
-                    pass  # the session ends below, and the lock with it
+                except psycopg.Error:  # the session ended (a restart): the lock went with it
+                    try:  # and the row, which names a holder no more, goes on a new session
+                        fresh = self._connect()
+                        try:
+                            fresh.execute(forget, owner)
+                        finally:
+                            fresh.close()
+                    except (psycopg.Error, CatalogUnavailable):
+                        pass  # still away: the row is ignored while nobody holds the lock
         finally:
             conn.close()
 

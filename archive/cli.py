@@ -18,7 +18,7 @@ import click
 from .catalog import SCHEMA_VERSION
 from .config import Config
 from .context import Archive
-from .errors import ArchiveError, ConfigError, StorageUnavailable
+from .errors import ArchiveError, CatalogUnavailable, ConfigError, StorageUnavailable
 from .storage import Home, ImageStore, open_store
 
 FORMAT_HELP = """\b
@@ -509,6 +509,11 @@ def ingest(
     except KeyboardInterrupt:  # while reading the folders, before any tiling began
         click.echo("\nInterrupted; nothing was lost. Run the same command again.", err=True)
         sys.exit(130)
+    except (CatalogUnavailable, StorageUnavailable) as exc:  # went away mid-run
+        raise click.ClickException(
+            f"{exc}; what was committed before is kept and nothing half-written is: run the"
+            " same command again when it is back (it resumes, reusing the pyramids tiled)"
+        ) from None
     click.echo(_dump(report.to_dict()) if as_json else report.render())
     if html_path is not None:
         from ingest.html_report import write_html

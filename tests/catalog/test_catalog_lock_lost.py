@@ -18,11 +18,13 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
 import pytest
 from folders import make_folder
+from pg_server import PostgresServer
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
@@ -110,18 +112,28 @@ def finish(proc: subprocess.Popen) -> tuple[int, str, str]:
     return proc.returncode, out, err
 
 
+@contextmanager
+def paused_without_its_lock(home: Path, postgres, paths: list[Path]):
+    """An ingest into a fresh database, paused between two transactions after its first
+    institution, its lock session ended: yields (the process, a session, the URL) and
+    lets the ingest go on (SIGCONT) on leaving."""
+    url = postgres.create_database()
+    db = psycopg.connect(url, autocommit=True, application_name="test")
+    proc = ingest(home, url, *paths)
+    try:
+        started(proc, db)
+        pause_between_transactions(proc, db)
+        end_lock_session(db)
+        yield proc, db, url
+    finally:
+        os.killpg(proc.pid, signal.SIGCONT)
+
+
 def test_a_second_ingest_takes_a_lost_lock_and_the_first_writes_nothing_more(
     tmp_path, folders, postgres
 ):
     first_folders, other = folders
-    url = postgres.create_database()
-    db = psycopg.connect(url, autocommit=True, application_name="test")
-    first = ingest(tmp_path / "first", url, *first_folders)
-    try:
-        started(first, db)
-        pause_between_transactions(first, db)
-        end_lock_session(db)
-
+    with paused_without_its_lock(tmp_path / "first", postgres, first_folders) as (first, db, url):
         # The lock is free: a second ingest, on another home, gets it and finishes.
         second = ingest(tmp_path / "second", url, other)
         code, out, err = finish(second)
@@ -131,8 +143,6 @@ def test_a_second_ingest_takes_a_lost_lock_and_the_first_writes_nothing_more(
         changes = one(db, "SELECT max(seq) FROM changes")
         partial = one(db, "SELECT count(*) FROM records WHERE institution LIKE 'lock-%%'")
         assert partial < 2 * INSTITUTIONS
-    finally:
-        os.killpg(first.pid, signal.SIGCONT)
     code, out, err = finish(first)
     assert code == 1, (out, err)
     assert "Traceback" not in err
@@ -159,19 +169,57 @@ def test_a_second_ingest_takes_a_lost_lock_and_the_first_writes_nothing_more(
 
 def test_a_lost_lock_nobody_took_is_taken_again_and_the_ingest_goes_on(tmp_path, folders, postgres):
     first_folders, _ = folders
-    url = postgres.create_database()
-    db = psycopg.connect(url, autocommit=True, application_name="test")
-    proc = ingest(tmp_path / "home", url, *first_folders)
-    try:
-        started(proc, db)
-        pause_between_transactions(proc, db)
-        end_lock_session(db)
-    finally:
-        os.killpg(proc.pid, signal.SIGCONT)
+    with paused_without_its_lock(tmp_path / "home", postgres, first_folders) as (proc, db, _url):
+        pass
     code, out, err = finish(proc)
     assert code == 0, err
     assert "took it again" in err, err
     assert json.loads(out)["ok"]
     assert one(db, "SELECT count(*) FROM records") == 2 * INSTITUTIONS
     assert one(db, "SELECT count(*) FROM ingest_lock") == 0
+    db.close()
+
+
+@pytest.fixture(scope="module")
+def restarted_server():
+    """A server of this test's own: it is stopped and started under a running ingest."""
+    pg = PostgresServer()
+    try:
+        yield pg.start()
+    finally:
+        pg.destroy()
+
+
+def test_a_server_restart_under_an_ingest_stops_it_cleanly_and_the_rerun_resumes(
+    tmp_path, folders, restarted_server
+):
+    first_folders, _ = folders
+    url = restarted_server.create_database()
+    db = psycopg.connect(url, autocommit=True, application_name="test")
+    proc = ingest(tmp_path / "home", url, *first_folders)
+    try:
+        started(proc, db)
+        db.close()
+        restarted_server.stop()  # fast shutdown: every session of the ingest is ended
+        time.sleep(1)
+        restarted_server.start()
+        code, out, err = finish(proc)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert code == 1, (out, err)
+    assert "Traceback" not in err and "archive-test-password" not in err
+    assert "catalog_url postgresql://" in err and "run the same command again" in err, err
+    db = psycopg.connect(url, autocommit=True, application_name="test")
+    kept = one(db, "SELECT count(*) FROM records")
+    assert 2 <= kept < 2 * INSTITUTIONS  # the first institution's commit stayed
+    assert one(db, "SELECT count(*) FROM ingest_lock") == 0  # no stale lock row
+
+    again = ingest(tmp_path / "home", url, *first_folders)
+    code, out, err = finish(again)
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["ok"], report
+    assert one(db, "SELECT count(*) FROM records") == 2 * INSTITUTIONS
+    assert report["images_reused"] >= kept  # what was tiled before is not tiled again
     db.close()
