@@ -14,6 +14,10 @@ REPEATABLE READ transaction copied row for row into an SQLite catalog file throu
 catalog contract (``Catalog.snapshot``), so that one backup format restores into either
 backend and needs no PostgreSQL client tools of the same major version.
 
+For PostgreSQL, that copy is made into the previous backup's snapshot (kept in the home's
+``cache/backup/``, or read back from the destination) by writing only the rows that
+differ, so its unchanged pages stay the same bytes.
+
 That snapshot file is stored as restic and borg store files: cut into pieces of
 ``CATALOG_CHUNK`` bytes (a multiple of SQLite's page size, so a changed page changes one
 piece), each kept under the SHA-256 of its bytes; the manifest lists them in order. A
@@ -378,8 +382,11 @@ def _missing(source: PyramidStore, image_id: str, version: str) -> ArchiveError:
 
 
 # -- the catalog snapshot ------------------------------------------------------------------------
-def snapshot_catalog(catalog: Catalog, path: Path) -> None:
-    """A consistent copy of ``catalog`` as an SQLite catalog file at ``path``."""
+def snapshot_catalog(catalog: Catalog, path: Path, base: Path | None = None) -> None:
+    """A consistent copy of ``catalog`` as an SQLite catalog file at ``path``. For a
+    catalog that is not an SQLite file, ``base`` (the previous backup's snapshot, same
+    schema) is brought up to date rather than a new file filled, so that a second backup
+    stores the pieces of the changed pages only."""
     path.unlink(missing_ok=True)
     if isinstance(catalog, SQLiteCatalog):
         target = sqlite3.connect(path)
@@ -394,6 +401,11 @@ def snapshot_catalog(catalog: Catalog, path: Path) -> None:
         finally:
             target.close()
         return
+    if base is not None:
+        shutil.copyfile(base, path)
+        with catalog.snapshot() as rows:
+            _bring_up_to_date(path, rows)
+        return
     copy = SQLiteCatalog(path, backups=path.parent)
     try:
         with catalog.snapshot() as rows:
@@ -403,6 +415,46 @@ def snapshot_catalog(catalog: Catalog, path: Path) -> None:
     db = sqlite3.connect(path)
     db.execute("PRAGMA journal_mode=DELETE")
     db.close()
+
+
+def _bring_up_to_date(path: Path, rows: Callable[[str], Iterator[Sequence]]) -> None:
+    """Make the SQLite catalog file at ``path`` (the previous backup's snapshot) hold
+    exactly the rows ``rows(table)`` gives, writing only the rows that differ, in one
+    transaction: SQLite updates a row in its page, so the pages, and the pieces, of what
+    did not change stay the same bytes."""
+    db = sqlite3.connect(path, isolation_level=None)
+    try:
+        db.execute("BEGIN")
+        gone: dict[str, list[Any]] = {}
+        for table, columns in TABLES.items():
+            key, names = columns[0], ",".join(columns)
+            held = {row[0]: hash(row) for row in db.execute(f"SELECT {names} FROM {table}")}
+            if table == "meta":
+                held.pop("schema_version", None)  # the file's own, as in Catalog.load
+            upsert = (
+                f"INSERT INTO {table} ({names}) VALUES ({','.join('?' * len(columns))})"
+                f" ON CONFLICT ({key}) DO UPDATE SET "
+                + ",".join(f"{c} = excluded.{c}" for c in columns[1:])
+            )
+            batch: list[tuple] = []
+            for row in rows(table):
+                row = tuple(row)
+                if table == "meta" and row[0] == "schema_version":
+                    continue
+                if held.pop(row[0], None) != hash(row):
+                    batch.append(row)
+                    if len(batch) >= 1000:
+                        db.executemany(upsert, batch)
+                        batch = []
+            db.executemany(upsert, batch)
+            gone[table] = list(held)
+        for table in reversed(TABLES):
+            db.executemany(
+                f"DELETE FROM {table} WHERE {TABLES[table][0]} = ?", [(k,) for k in gone[table]]
+            )
+        db.execute("COMMIT")
+    finally:
+        db.close()
 
 
 def table_summary(catalog: Catalog) -> dict[str, dict[str, Any]]:
@@ -547,8 +599,9 @@ def backup(
         snapshot = tmp / "catalog.sqlite"
         copied: dict[tuple[str, str], dict] = {}
         gone: set[tuple[str, str]] = set()
+        base = None if isinstance(catalog, SQLiteCatalog) else _base(dest, previous, home, tmp)
         for _attempt in range(RETRIES + 1):
-            snapshot_catalog(catalog, snapshot)
+            snapshot_catalog(catalog, snapshot, base)
             counts = _counts(snapshot)
             progress(
                 f"Catalog snapshot: {counts['records']} records, {counts['images']} images, "
@@ -648,6 +701,11 @@ def backup(
         dest.put(MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=1).encode())
         dest.sync()
         result.manifest = manifest
+        if not isinstance(catalog, SQLiteCatalog):  # the next backup's base, kept here
+            kept = _base_path(home, dest)
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(snapshot, kept.with_suffix(".part"))
+            os.replace(kept.with_suffix(".part"), kept)
 
         # What the new manifest no longer names: catalog files of format 1, pieces of
         # older snapshots, replaced pyramids, leftovers of runs cut short.
@@ -676,6 +734,30 @@ def _counts(path: Path) -> dict[str, int]:
         }
     finally:
         db.close()
+
+
+def _base_path(home: Home, dest: Destination) -> Path:
+    """Where a catalog that is not an SQLite file keeps its last snapshot for ``dest``."""
+    name = hashlib.sha256(dest.url.encode()).hexdigest()[:16]
+    return home.root / "cache" / "backup" / f"{name}.sqlite"
+
+
+def _base(dest: Destination, previous: dict, home: Home, tmp: Path) -> Path | None:
+    """The previous backup's catalog snapshot, if it can be brought up to date: the copy
+    this home kept when it matches the manifest, else the pieces read back from ``dest``;
+    None for a first backup, another schema, or a previous backup that cannot be read."""
+    cat = previous.get("catalog") or {}
+    if "chunks" not in cat or previous.get("schema_version") != SCHEMA_VERSION:
+        return None
+    kept = _base_path(home, dest)
+    if kept.is_file() and _file_sha256(kept) == (cat["size"], cat["sha256"]):
+        return kept
+    fetched = tmp / "previous.sqlite"
+    try:
+        fetch_catalog(dest, previous, fetched)
+    except ArchiveError:
+        return None  # a damaged previous backup: a new snapshot, whole
+    return fetched
 
 
 def _scratch_dir(home: Home) -> Path:
