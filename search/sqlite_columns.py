@@ -11,8 +11,10 @@ sort over arrays. Memory: about 60 bytes per document.
 from __future__ import annotations
 
 import sqlite3
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -20,6 +22,10 @@ import numpy as np
 from .base import FACETS
 
 _MISSING = np.iinfo(np.int64).max // 2  # sorts after every real year
+# Match results remembered per generation (rowids and scores of what FTS5 found for an
+# expression: visitors repeat words, and a broad one's rows cost milliseconds to read),
+# in array elements: 8 MB of int64 at most per process.
+REMEMBER_ELEMENTS = 1_000_000
 Rowids = np.ndarray  # int64 rowids
 
 
@@ -36,6 +42,11 @@ class Columns:
     all_facets: dict[str, list[tuple[str, int]]] | None = None  # of the whole index, once
     # the embeddings aligned with ``live`` (a search.vectors.VectorIndex, loaded on first use)
     vectors: Any = None
+    # rowid -> its position in ``live`` (-1: not in the index)
+    position: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
+    _memo: OrderedDict = field(default_factory=OrderedDict, repr=False)
+    _memo_size: int = 0
+    _memo_lock: Any = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
     def load(cls, db: sqlite3.Connection, generation: int) -> Columns:
@@ -84,7 +95,43 @@ class Columns:
             rank = np.zeros(size, dtype=np.int64)
             rank[orders[name]] = np.arange(len(rows), dtype=np.int64)
             ranks[name] = rank
-        return cls(generation, live, codes, values, start, end, ranks, orders)
+        position = np.full(size, -1, dtype=np.int32)
+        position[live] = np.arange(len(live), dtype=np.int32)
+        return cls(generation, live, codes, values, start, end, ranks, orders, position=position)
+
+    def positions(self, rowids: Rowids) -> np.ndarray:
+        """Positions in ``live`` of the rowids (-1 for one not in the index)."""
+        rowids = np.asarray(rowids, dtype=np.int64)
+        inside = (rowids >= 0) & (rowids < len(self.position))
+        if inside.all():
+            return self.position[rowids]
+        out = np.full(len(rowids), -1, dtype=np.int32)
+        out[inside] = self.position[rowids[inside]]
+        return out
+
+    def remembered(self, key: Any) -> Any:
+        """What ``remember`` kept under ``key`` for this generation, or None."""
+        with self._memo_lock:
+            found = self._memo.get(key)
+            if found is not None:
+                self._memo.move_to_end(key)
+            return found
+
+    def remember(self, key: Any, value: Any) -> None:
+        """Keep an array (or a tuple of arrays) for this generation, the least recently
+        used going first beyond REMEMBER_ELEMENTS."""
+        size = sum(len(a) for a in value) if isinstance(value, tuple) else len(value)
+        if size > REMEMBER_ELEMENTS // 4:
+            return
+        with self._memo_lock:
+            old = self._memo.pop(key, None)
+            if old is not None:
+                self._memo_size -= _elements(old)
+            self._memo[key] = value
+            self._memo_size += size
+            while self._memo_size > REMEMBER_ELEMENTS and self._memo:
+                _key, dropped = self._memo.popitem(last=False)
+                self._memo_size -= _elements(dropped)
 
     # -- per query ---------------------------------------------------------------------------
     def filter(
@@ -138,3 +185,7 @@ class Columns:
             top = np.arange(len(members))
         top = top[np.argsort(ranks[top], kind="stable")]
         return members[top[offset:end]]
+
+
+def _elements(value: Any) -> int:
+    return sum(len(a) for a in value) if isinstance(value, tuple) else len(value)

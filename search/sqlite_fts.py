@@ -71,6 +71,10 @@ FACET_LIMIT = 100  # values returned per facet
 RANK_LIMIT = 2000  # matches ranked by BM25 in full; beyond, see _ranked_page
 TITLE_FIELDS = ("title", "kana")
 HYBRID_WINDOW = 200  # ranks of each list fused for a page by relevance
+# Candidates of the vector first pass scored again for the similarity half of a page by
+# relevance (VectorIndex.nearest's ``wide``): a ranking of 200 to fuse, not ten nearest.
+HYBRID_WIDE = 2000
+_NONE = np.zeros(0, dtype=np.int64)
 
 
 def _quote(token: str) -> str:
@@ -383,17 +387,40 @@ class SqliteBackend(SearchBackend):
                 self._cols = Columns.load(self.db, generation)
             return self._cols
 
-    def _rowids(self, expr: str) -> np.ndarray:
-        rows = self.db.execute("SELECT rowid FROM fts WHERE fts MATCH ?", (expr,)).fetchall()
-        return np.array([r for (r,) in rows], dtype=np.int64)
+    def _rowids(self, expr: str, cols: Columns | None = None) -> np.ndarray:
+        """The rowids matching ``expr``, ascending (remembered per index generation in
+        ``cols``: a broad word's tens of thousands of rows cost milliseconds to read)."""
+        if cols is not None:
+            found = cols.remembered(("match", expr))
+            if found is not None:
+                return found
+        # One string, not a Python tuple per row: twice as fast for a broad word.
+        (joined,) = self.db.execute(
+            "SELECT group_concat(rowid) FROM fts WHERE fts MATCH ?", (expr,)
+        ).fetchone()
+        rowids = np.fromstring(joined, dtype=np.int64, sep=",") if joined else _NONE
+        if len(rowids) > 1 and (rowids[1:] < rowids[:-1]).any():
+            rowids = np.sort(rowids)
+        if cols is not None:
+            cols.remember(("match", expr), rowids)
+        return rowids
 
-    def _bm25(self, expr: str, members: set[int]) -> list[tuple[int, float]]:
-        """(rowid, score) of the members matching ``expr``, best first (field-weighted BM25)."""
-        rows = self.db.execute(
-            f"SELECT rowid, bm25(fts, {_WEIGHTS}) FROM fts WHERE fts MATCH ?", (expr,)
-        )
-        ranked = sorted((score, rowid) for rowid, score in rows if rowid in members)
-        return [(rowid, -score) for score, rowid in ranked]
+    def _bm25(self, expr: str, members: np.ndarray, cols: Columns) -> list[tuple[int, float]]:
+        """(rowid, score) of the members (sorted rowids) matching ``expr``, best first
+        (field-weighted BM25; ties by rowid)."""
+        found = cols.remembered(("bm25", expr))
+        if found is None:
+            rows = self.db.execute(
+                f"SELECT rowid, bm25(fts, {_WEIGHTS}) FROM fts WHERE fts MATCH ?", (expr,)
+            ).fetchall()
+            rowids = np.fromiter((r for r, _s in rows), dtype=np.int64, count=len(rows))
+            scores = np.fromiter((s for _r, s in rows), dtype=np.float64, count=len(rows))
+            order = np.lexsort((rowids, scores))
+            found = (rowids[order], scores[order])
+            cols.remember(("bm25", expr), found)
+        rowids, scores = found
+        keep = np.isin(rowids, members, assume_unique=True)
+        return list(zip(rowids[keep].tolist(), (-scores[keep]).tolist(), strict=True))
 
     def _ranked_page(
         self,
@@ -409,13 +436,13 @@ class SqliteBackend(SearchBackend):
         when few enough, and the rest follow in the static order (shorter titles first)."""
         end = offset + size
         if matched <= RANK_LIMIT:
-            return self._bm25(match_expression(clauses), set(members.tolist()))[offset:end]
+            return self._bm25(match_expression(clauses), members, cols)[offset:end]
         in_title = [c if c.fields or c.negate else replace(c, fields=TITLE_FIELDS) for c in clauses]
         title_expr = match_expression(in_title)
-        tier = self._rowids(title_expr)
+        tier = self._rowids(title_expr, cols)
         tier = tier[np.isin(tier, members)]
         if len(tier) <= RANK_LIMIT:
-            first = self._bm25(title_expr, set(tier.tolist()))[:end]
+            first = self._bm25(title_expr, tier, cols)[:end]
         else:
             first = [(int(r), 0.0) for r in cols.page("prior", tier, 0, end)]
         if end <= len(first):
@@ -444,12 +471,11 @@ class SqliteBackend(SearchBackend):
             return cols.vectors
 
     @staticmethod
-    def _mask(live: np.ndarray, rowids: np.ndarray) -> np.ndarray:
-        """A boolean mask over ``live`` (sorted) of the positions of ``rowids``."""
-        mask = np.zeros(len(live), dtype=bool)
-        if len(rowids) and len(live):
-            positions = np.minimum(np.searchsorted(live, rowids), len(live) - 1)
-            mask[positions[live[positions] == rowids]] = True
+    def _mask(cols: Columns, rowids: np.ndarray) -> np.ndarray:
+        """A boolean mask over ``cols.live`` of the positions of ``rowids``."""
+        mask = np.zeros(len(cols.live), dtype=bool)
+        positions = cols.positions(rowids)
+        mask[positions[positions >= 0]] = True
         return mask
 
     def _semantic(
@@ -469,14 +495,14 @@ class SqliteBackend(SearchBackend):
         index = self._vectors(cols)
         near = vectors.embed_query(text)
         live = cols.live
-        allowed = ~self._mask(live, text_rowids)
+        allowed = ~self._mask(cols, text_rowids)
         if filtered:
             passing = cols.filter(live, query.filters, query.year_from, query.year_to)
-            allowed &= self._mask(live, passing)
+            allowed &= self._mask(cols, passing)
         negative = [c for c in clauses if c.negate]
         if negative:
-            excluded = self._rowids(" OR ".join(_phrase(c) for c in negative))
-            allowed &= ~self._mask(live, excluded)
+            excluded = self._rowids(" OR ".join(_phrase(c) for c in negative), cols)
+            allowed &= ~self._mask(cols, excluded)
         allowed &= index.present  # a record without a vector is never "near"
         rough = index.first_pass(near, None) if index.planes is not None else None
         positions, _sims = vectors.semantic_neighbours(index, near, allowed, rough=rough)
@@ -501,8 +527,9 @@ class SqliteBackend(SearchBackend):
             r for r, _s in self._ranked_page(clauses, matched, text_rowids, 0, window, cols)
         ]
         index, near, rough, _added = semantic
+        at = cols.positions(members)
         positions, _sims = index.nearest(
-            near, window, np.searchsorted(cols.live, members), pool=2 * window, rough=rough
+            near, window, at[at >= 0], pool=2 * window, rough=rough, wide=HYBRID_WIDE
         )
         fused = vectors.rrf([text_ranked, cols.live[positions].tolist()])
         return [(int(r), float(score)) for r, score in fused[offset:end]]
@@ -552,11 +579,11 @@ class SqliteBackend(SearchBackend):
         positive = [c for c in clauses if not c.negate]
         negative = [c for c in clauses if c.negate]
         if positive:
-            rowids = self._rowids(match_expression(clauses))
+            rowids = self._rowids(match_expression(clauses), cols)
         else:
             rowids = cols.live
             if negative:
-                excluded = self._rowids(" OR ".join(_phrase(c) for c in negative))
+                excluded = self._rowids(" OR ".join(_phrase(c) for c in negative), cols)
                 rowids = rowids[~np.isin(rowids, excluded)]
         matched = len(rowids)
         filtered = (
@@ -567,7 +594,8 @@ class SqliteBackend(SearchBackend):
         text_rowids = rowids
         semantic = self._semantic(query, clauses, cols, text_rowids, filtered)
         if semantic is not None and len(semantic[3]):
-            rowids = np.union1d(rowids, semantic[3])
+            added = semantic[3]  # never text matches (_semantic leaves them out)
+            rowids = np.sort(np.concatenate([rowids, added]))
         plain = not clauses and not filtered
         facets: dict[str, list[tuple[str, int]]] = {}
         if query.facets:

@@ -527,18 +527,19 @@ class VectorIndex:
         positions: np.ndarray | None = None,
         pool: int | None = None,
         rough: np.ndarray | None = None,
+        wide: int | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """(positions, similarities) of the k rows nearest the query, nearest first, among
-        ``positions`` (None: all). Approximate beyond SAMPLE rows: the best WIDE_POOL by
-        the binary first pass (``rough``: the query's ``first_pass`` over all rows, when
-        already computed) are scored from three bit planes, and that pass's ``pool``
-        (default max(RESCORE_POOL, 2k)) best exactly."""
+        ``positions`` (None: all). Approximate beyond SAMPLE rows: the best ``wide``
+        (default WIDE_POOL) by the binary first pass (``rough``: the query's
+        ``first_pass`` over all rows, when already computed) are scored from three bit
+        planes, and that pass's ``pool`` (default max(RESCORE_POOL, 2k)) best exactly."""
         every = np.arange(self.size) if positions is None else np.asarray(positions, np.int64)
         if k <= 0 or not len(every):
             return every[:0], np.zeros(0, dtype=np.float32)
         pool = max(pool or RESCORE_POOL, 2 * k)
         if self.planes is not None and len(every) > pool:
-            wide = max(WIDE_POOL, 4 * pool)
+            wide = max(wide or WIDE_POOL, 4 * pool)
             if len(every) > wide:
                 if rough is None:
                     rough = self.first_pass(query, None if positions is None else every)
