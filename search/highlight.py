@@ -8,11 +8,21 @@ once per query; both backends use it, so their snippets are the same.
 from __future__ import annotations
 
 import html
+from functools import lru_cache
 
 from .query import Clause
 from .text import _RUN_RE, fold, fold_with_map, runs, stem
 
 SNIPPET_CHARS = 160
+_SHORT = 80  # texts this long or shorter (names, kinds, materials) have their folds kept
+
+_fold_short = lru_cache(maxsize=20_000)(fold)
+
+
+def _folded(text: str) -> str:
+    """``fold``, remembered for short texts: a page of hits repeats its types, materials
+    and makers, and every query's hits fold them again."""
+    return _fold_short(text) if len(text) <= _SHORT else fold(text)
 
 
 class Highlighter:
@@ -81,7 +91,7 @@ class Highlighter:
         With ``snippet``, a window of about that many characters around the first
         match, with an ellipsis where text was cut.
         """
-        if not text or not self._terms or not self._may_match(fold(text), field):
+        if not text or not self._terms or not self._may_match(_folded(text), field):
             return None
         folded, where = fold_with_map(text)
         spans = [(where[s], where[e - 1] + 1) for s, e in self.spans(folded, field)]
