@@ -471,7 +471,9 @@ class ClusterBackend(SearchBackend):
         sources: dict[str, dict] = {}
         if pool:
             body = requests_.neighbours_body(query, clauses, kuromoji, pool)
-            passing = self.request("POST", f"/{self.alias}/_search", body)["hits"]["hits"]
+            params = {"filter_path": "hits.hits._id,hits.hits._source"}
+            found = self.request("POST", f"/{self.alias}/_search", body, params=params)
+            passing = found.get("hits", {}).get("hits", [])
             found = {raw["_id"]: raw.get("_source") or {} for raw in passing}
             near = [rid for rid in pool if rid in found][:limit]
             sources = {rid: found[rid] for rid in near}
@@ -482,6 +484,13 @@ class ClusterBackend(SearchBackend):
             return dict(zip(having, sims, strict=True))
 
         return similarity, near, sources
+
+    def _page_sources(self, ids: list[str]) -> dict[str, dict]:
+        """The _source (original text) of these documents, by id."""
+        params = {"_source_includes": "original", "filter_path": "docs._id,docs._source"}
+        body = requests_.page_sources(ids)
+        found = self.request("POST", f"/{self.alias}/_mget", body, params=params)
+        return {raw["_id"]: raw.get("_source") or {} for raw in found.get("docs", [])}
 
     def similar(self, record_id: str, limit: int = 10) -> list[str]:
         limit = max(1, min(limit, MAX_SIMILAR))
@@ -524,9 +533,11 @@ class ClusterBackend(SearchBackend):
             kuromoji,
             near=near[1] if near else None,
             window=HYBRID_WINDOW if fuse else None,
+            source=not fuse,
         )
-        result = self.request("POST", f"/{self.alias}/_search", body)
-        raw_hits = result["hits"]["hits"]
+        params = {"filter_path": requests_.SEARCH_FILTER_PATH}
+        result = self.request("POST", f"/{self.alias}/_search", body, params=params)
+        raw_hits = result.get("hits", {}).get("hits", [])
         if fuse:
             similarity, added, sources = near
             text_ranked = [raw["_id"] for raw in raw_hits if raw.get("_score")]
@@ -534,8 +545,10 @@ class ClusterBackend(SearchBackend):
             by_id = similarity(members)
             similar = sorted(members, key=lambda rid: -by_id.get(rid, -1.0))
             fused = vectors.rrf([text_ranked, similar])[(query.page - 1) * query.size : end]
-            found = {raw["_id"]: raw.get("_source") or {} for raw in raw_hits}
-            found.update(sources)
+            found = dict(sources)
+            wanted = [rid for rid, _score in fused if rid not in found]
+            if wanted and clauses:  # highlights need the page's text; nothing else does
+                found.update(self._page_sources(wanted))
             raw_hits = [
                 {"_id": rid, "_score": score, "_source": found.get(rid, {})} for rid, score in fused
             ]
@@ -550,7 +563,7 @@ class ClusterBackend(SearchBackend):
             for name in FACETS:
                 buckets = result.get("aggregations", {}).get(name, {}).get("buckets", [])
                 facets[name] = [(str(b["key"]), int(b["doc_count"])) for b in buckets]
-        total = result["hits"]["total"]
+        total = result.get("hits", {}).get("total", 0)
         total = total["value"] if isinstance(total, dict) else int(total)
         return SearchResult(total=total, hits=hits, facets=facets, page=query.page, size=query.size)
 

@@ -218,13 +218,16 @@ def search_body(
     kuromoji: bool,
     near: list[str] | None = None,
     window: int | None = None,
+    source: bool = True,
 ) -> dict[str, Any]:
     """The _search body for a query: phrases ANDed in ``must``, exclusions in ``must_not``,
     facet and date filters in ``filter`` (unscored), one terms aggregation per facet.
 
     ``near``: ids of records nearest in meaning, added to the matches with a score of 0
     (so they count in the total and the facets, and the text ranking is kept); ``window``:
-    the first ``window`` hits instead of the query's page, to fuse the rankings."""
+    the first ``window`` hits instead of the query's page, to fuse the rankings;
+    ``source``: whether hits bring their original text (a window to fuse needs only ids
+    and scores: the page's text is fetched once the page is known, ``page_sources``)."""
     must = [_clause_query(c, kuromoji) for c in clauses if not c.negate]
     must_not = [_clause_query(c, False) for c in clauses if c.negate]
     filters = _filters(query)
@@ -248,7 +251,7 @@ def search_body(
         "size": window or query.size,
         "track_total_hits": True,
         "sort": _SORTS[sort_name] if sort_name else [{"id": "asc"}],
-        "_source": ["original"],
+        "_source": ["original"] if source else False,
     }
     if query.facets:
         body["aggs"] = {
@@ -277,6 +280,24 @@ def neighbours_body(
     if must_not:
         bool_query["must_not"] = must_not
     return {"query": {"bool": bool_query}, "size": len(pool), "_source": ["original"]}
+
+
+# Only what the backend reads of a search's answer (less JSON to build, send and parse).
+SEARCH_FILTER_PATH = ",".join(
+    (
+        "hits.total",
+        "hits.hits._id",
+        "hits.hits._score",
+        "hits.hits._source",
+        "aggregations.*.buckets.key",
+        "aggregations.*.buckets.doc_count",
+    )
+)
+
+
+def page_sources(ids: list[str]) -> dict[str, Any]:
+    """The _mget body of the original text of a page's hits."""
+    return {"ids": ids}
 
 
 def vectors_body(size: int, after: str | None, with_original: bool = False) -> dict[str, Any]:
