@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import threading
+import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -15,7 +16,13 @@ from archive.config import Config
 from archive.errors import SearchUnavailable
 from search.base import FACETS, SearchQuery
 from search.cluster import ClusterBackend, detect_flavour, make_client
-from search.cluster_requests import alias_switch, fold_mappings, index_body, search_body
+from search.cluster_requests import (
+    SEARCH_FILTER_PATH,
+    alias_switch,
+    fold_mappings,
+    index_body,
+    search_body,
+)
 from search.documents import TEXT_FIELDS
 from search.query import parse
 
@@ -205,7 +212,10 @@ def test_elasticsearch_client_sends_the_built_search(config, recorder):
     with pytest.raises(SearchUnavailable, match="503"):
         backend.search(SearchQuery(q="茶碗", filters={"era": ("江戸時代",)}, semantic=False))
     sent = Recorder.seen[0]
-    assert (sent["method"], sent["path"]) == ("POST", "/museum/_search")
+    path, _, params = sent["path"].partition("?")
+    assert (sent["method"], path) == ("POST", "/museum/_search")
+    # Only what the backend reads comes back.
+    assert urllib.parse.parse_qs(params) == {"filter_path": [SEARCH_FILTER_PATH]}
     assert json.loads(sent["body"]) == body("茶碗", filters={"era": ("江戸時代",)})
     # Compatibility mode 8: what Elasticsearch 8 requires and Elasticsearch 9 accepts.
     compat = "application/vnd.elasticsearch+json; compatible-with=8"
