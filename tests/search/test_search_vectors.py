@@ -136,3 +136,28 @@ def test_a_first_pass_computed_once_serves_every_subset(collection):
         alone = index.nearest(query, 10, positions)
         shared = index.nearest(query, 10, positions, rough=rough)
         assert alone[0].tolist() == shared[0].tolist()
+
+
+def test_the_byte_tables_read_the_planes_exactly(collection):
+    matrix, scales, index = collection
+    query = (matrix[33], float(scales[33]))
+    positions = np.array([0, 5, 33, 4096, 11_999])
+    q = query[0].astype(np.float32) * np.float32(query[1])
+    by_unpacking = index._rows(positions).astype(np.float64) @ q.astype(np.float64)
+    assert np.allclose(index._dots(q, positions), by_unpacking, rtol=1e-5, atol=1e-3)
+
+
+def test_the_three_plane_pass_ranks_closer_to_exact_than_the_sign_bits(collection):
+    matrix, scales, index = collection
+    query = (matrix[60], float(scales[60]))
+    positions = np.arange(0, len(matrix), 3)
+    exact = index.scores(query, positions)
+    rough = index.first_pass(query, positions)
+    finer = index.fine_pass(query, positions)
+
+    def rank_correlation(a, b):
+        return np.corrcoef(np.argsort(np.argsort(a)), np.argsort(np.argsort(b)))[0, 1]
+
+    # here about 0.5 for the sign bits and 0.89 for three planes
+    assert rank_correlation(finer, exact) > rank_correlation(rough, exact) + 0.25
+    assert rank_correlation(finer, exact) > 0.85
