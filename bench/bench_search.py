@@ -469,7 +469,8 @@ def vector_rows(report: Report, home: Path, count: int, queries: list[str]) -> N
                 "%",
                 target=TARGET_OVERLAP,
                 note=f"{len(values)} queries at {count} records, min "
-                f"{100 * min(values):.0f}%, pool {vectors.RESCORE_POOL}",
+                f"{100 * min(values):.0f}%, {vectors.WIDE_POOL} by sign bits, then"
+                f" {vectors.RESCORE_POOL} by 3 planes rescored",
             )
         )
         report.add(
@@ -483,7 +484,7 @@ def vector_rows(report: Report, home: Path, count: int, queries: list[str]) -> N
         )
     report.add(
         Row(
-            "vector search per query (sign bits + rescoring)",
+            "vector search per query (sign bits, 3 planes, rescoring)",
             percentile(approx_s, 95) * 1000,
             "ms p95",
             anchor=percentile(exact_s, 95) * 1000,
