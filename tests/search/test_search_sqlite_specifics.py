@@ -80,3 +80,20 @@ def test_large_result_sets_rank_title_matches_first_and_page_cleanly(config, mon
     titled = [h.id for h in backend.search(SearchQuery(q="茶碗", size=10)).hits]
     assert titled[0] == "craft_C-1"
     backend.close()
+
+
+def test_remembered_matches_follow_the_index(config: Config):
+    """What FTS5 matched is remembered per index generation: a write is seen at once."""
+    from search_contract import rec
+
+    backend = SqliteBackend(config)
+    backend.index(corpus(), INSTITUTIONS)
+    query = SearchQuery(q="茶碗", semantic=False, size=100)
+    before = {h.id for h in backend.search(query).hits}
+    assert before and backend.search(query).total == len(before)  # the second, remembered
+    backend.index([rec("craft", "C-99", title="白天目茶碗")], INSTITUTIONS)
+    after = {h.id for h in backend.search(query).hits}
+    assert after == before | {"craft_C-99"}
+    backend.delete(["craft_C-99"])
+    assert {h.id for h in backend.search(query).hits} == before
+    backend.close()
