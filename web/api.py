@@ -259,6 +259,9 @@ def api_blueprint(archive: Archive) -> Blueprint:
         rec = catalog.get_record(record_id, public_only=True)  # 404 unless public
         if archive.search is None:
             raise SearchUnavailable("search is not configured")
+        if not archive.search.vectors_on:
+            reason = "similar objects are off on this archive (setting search_vectors = false)"
+            return json_response({"id": rec.id, "items": [], "reason": reason})
         near = archive.search.similar(rec.id, limit)
         links = request_links(archive)
         found = {r.id: r for r in catalog.get_records(near)}
