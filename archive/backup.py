@@ -698,7 +698,10 @@ def backup(
                 "swept": result.swept,
             },
         }
-        dest.put(MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=1).encode())
+        # Compact: with ``indent`` json encodes in Python, not C, 4x slower (2.4 s against
+        # 0.6 s for 146,000 pyramids), which a second backup pays every time.
+        body = json.dumps(manifest, ensure_ascii=False, separators=(",", ":"))
+        dest.put(MANIFEST, body.encode())
         dest.sync()
         result.manifest = manifest
         if not isinstance(catalog, SQLiteCatalog):  # the next backup's base, kept here

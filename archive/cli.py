@@ -171,6 +171,14 @@ def _search_state(archive: Archive) -> list[str]:
     if not state["reachable"]:
         return [f"Search index ({name}): unreachable: {state['error']}"]
     line = f"Search index ({name}): {state['documents']} documents"
+    with_vectors = state.get("with_vectors")
+    if state["vectors"] == "off":
+        line += "; vectors off (search_vectors = false): text-only search, no similar objects"
+    elif with_vectors is not None and with_vectors < (state["documents"] or 0):
+        line += (
+            f"; {state['documents'] - with_vectors} without a vector: run `archive reindex` "
+            "to embed them"
+        )
     if "behind" in state:
         line += f"; behind since {state['behind']}: run `archive ingest` again or `archive reindex`"
     return [line]

@@ -81,6 +81,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("search_ca_certs", "", "CA bundle to verify the cluster's TLS certificate."),
     Setting("search_verify_certs", True, "Verify the cluster's TLS certificate."),
     Setting("search_timeout", 10.0, "Seconds before a cluster request gives up."),
+    Setting(
+        "search_vectors",
+        True,
+        "Embed public records with the sentence model at ingest and reindex, for search by "
+        "meaning and similar objects. Off: nothing is embedded (no model loaded; vectors "
+        "already stored are kept), search matches text only and similar objects are empty; "
+        "turned on again, `archive reindex` embeds what is missing.",
+    ),
     # Ingest
     Setting(
         "workers",

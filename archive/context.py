@@ -107,11 +107,18 @@ class Archive:
 
     def search_state(self) -> dict[str, Any]:
         """The search index as operators need it (``archive status``, ``/api/health``):
-        its backend, documents and whether it is reachable (else the error), and why it
-        is behind the catalog, if it is."""
-        state: dict[str, Any] = {"backend": self.config.search_backend}
+        its backend, documents and whether it is reachable (else the error), whether
+        records are embedded (``search_vectors``; how many have a vector, where the backend
+        counts them), and why it is behind the catalog, if it is."""
+        state: dict[str, Any] = {
+            "backend": self.config.search_backend,
+            "vectors": "on" if self.config.search_vectors else "off",
+        }
         try:
-            state["documents"] = self.search.health().get("documents")
+            health = self.search.health()
+            state["documents"] = health.get("documents")
+            if health.get("with_vectors") is not None:
+                state["with_vectors"] = health["with_vectors"]
             state["reachable"] = True
         except (ArchiveError, sqlite3.Error, OSError) as exc:
             state.update(reachable=False, error=str(exc))

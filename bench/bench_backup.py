@@ -13,13 +13,20 @@ then, in the same run and on the same disk:
 Default 100,000 records; ``--quick`` uses 1,000 (a smoke run: the fixed costs weigh more
 there, so its ratios are not the full-scale ones). ``--home DIR`` starts from an ingested
 home instead of generating one (``bench check``'s, or a home left by an earlier run): it
-is copied first and never changed.
+is copied first and never changed; ``--keep DIR`` moves the home (with both ingests)
+there at the end, for ``bench check -- --home DIR`` to check the same archive.
+
+Every `archive` command runs with ``search_vectors = false`` (``--vectors`` turns it on):
+embedding is the same work for a backup and its anchor (none: a backup copies the
+catalog and pyramids, and the restore's search rebuild would embed every record, hours
+at 100,000), so the figures are the backup's own.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import shutil
 import sys
 from pathlib import Path
 
@@ -34,6 +41,10 @@ def _args(argv: list[str]):
     p.add_argument("--institutions", type=int, default=20)
     p.add_argument("--extra", type=int, default=50, help="records of the small second ingest")
     p.add_argument("--home", type=Path, help="an ingested archive home to start from (copied)")
+    p.add_argument("--keep", type=Path, help="move the archive home here at the end")
+    p.add_argument(
+        "--vectors", action="store_true", help="embed records (search_vectors on) throughout"
+    )
     args = p.parse_args(argv)
     if args.quick:
         args.records = min(args.records, 1000)
@@ -48,6 +59,7 @@ def _size(path: Path) -> int:
 def main(argv: list[str]) -> int:
     args = _args(argv)
     report = Report("backup", params={k: str(v) for k, v in vars(args).items()})
+    env = {"ARCHIVE_SEARCH_VECTORS": "true" if args.vectors else "false"}
     with scratch("backup") as tmp:
         data, extra, home = tmp / "collections", tmp / "extra", tmp / "home"
         gen = [ARCHIVE, "generate", "--image-size", "64x64", "--jobs", "0"]
@@ -81,7 +93,10 @@ def main(argv: list[str]) -> int:
         if args.home is None:
             folders = sorted(str(p.parent) for p in data.glob("*/institution.toml"))
             print(f"ingesting {args.records} records...", flush=True)
-            run([ARCHIVE, "--home", str(home), "ingest", *folders], timeout=4 * 3600)
+            ingest = run(
+                [ARCHIVE, "--home", str(home), "ingest", *folders], env=env, timeout=6 * 3600
+            )
+            print(f"  ingested in {ingest.seconds:.0f} s", flush=True)
         else:
             print(f"copying {args.home}...", flush=True)
             run(["cp", "-a", str(args.home), str(home)], timeout=3600)
@@ -91,16 +106,20 @@ def main(argv: list[str]) -> int:
         copy.mkdir()
         cp = run(["cp", "-a", str(home / "catalog.sqlite"), str(home / "images"), str(copy)])
         dest = tmp / "backup"
-        first = run([ARCHIVE, "--home", str(home), "backup", str(dest)], timeout=4 * 3600)
+        print("first backup...", flush=True)
+        first = run([ARCHIVE, "--home", str(home), "backup", str(dest)], env=env, timeout=4 * 3600)
         manifest = json.loads((dest / "manifest.json").read_text())
         first_size, cp_size = _size(dest), _size(copy)
 
-        run([ARCHIVE, "--home", str(home), "ingest", str(toml.parent)], timeout=3600)
-        second = run([ARCHIVE, "--home", str(home), "backup", str(dest)], timeout=3600)
+        run([ARCHIVE, "--home", str(home), "ingest", str(toml.parent)], env=env, timeout=3600)
+        second = run([ARCHIVE, "--home", str(home), "backup", str(dest)], env=env, timeout=3600)
         print(second.stdout, flush=True)
         again = json.loads((dest / "manifest.json").read_text())["this_run"]
-        verify = run([ARCHIVE, "--home", str(home), "backup", str(dest), "--verify"])
-        restore = run([ARCHIVE, "--home", str(tmp / "restored"), "restore", str(dest)])
+        verify = run([ARCHIVE, "--home", str(home), "backup", str(dest), "--verify"], env=env)
+        restored = tmp / "restored"
+        restore = run([ARCHIVE, "--home", str(restored), "restore", str(dest)], env=env)
+        if args.keep is not None:
+            shutil.move(str(home), str(args.keep))
 
     pyramids = len(manifest["pyramids"])
     label = f"{manifest['catalog']['records']:,} records, {pyramids:,} pyramids"
@@ -163,6 +182,6 @@ def main(argv: list[str]) -> int:
             higher_is_better=False,
         )
     )
-    report.print()
+    report.print(f"backup (search_vectors = {str(args.vectors).lower()} throughout)")
     report.save()
     return 0 if report.ok else 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import os
 from collections.abc import Iterable
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -157,10 +157,29 @@ class SearchBackend:
             page += 1
         return ids
 
+    @property
+    def vectors_on(self) -> bool:
+        """The ``search_vectors`` setting: records are embedded, and searches and similar
+        objects use the vectors. Off, nothing loads the model."""
+        return bool(getattr(self.config, "search_vectors", True))
+
+    def submit_passages(self, texts: list[str], known: dict[bytes, bytes]) -> Any:
+        """The vectors of these passages, being made (``vectors.submit_passages``); with
+        ``search_vectors`` off, only those ``known`` (already stored for the same text):
+        the rest get none (scale 0), which the backends do not store."""
+        from . import vectors
+
+        if self.vectors_on:
+            return vectors.submit_passages(texts, known)
+        return StoredVectors(texts, known)
+
     def bulk(self, workers: int | None = None) -> AbstractContextManager[None]:
         """Within: many records will be indexed (an ingest, a rebuild), so passages are
         embedded in ``workers`` processes (default: the ``workers`` setting, else one per
-        core) while this process analyses and writes the next batch."""
+        core) while this process analyses and writes the next batch. Nothing is started
+        when ``search_vectors`` is off."""
+        if not self.vectors_on:
+            return nullcontext()
         from . import vectors  # numpy and the model only where records are embedded
 
         return vectors.parallel(workers or self._embed_workers())
@@ -173,6 +192,30 @@ class SearchBackend:
 
     def health(self) -> dict[str, Any]:
         return {"backend": self.name}
+
+
+class StoredVectors:
+    """In place of a ``vectors.Embedding`` when ``search_vectors`` is off: the vectors
+    already stored for the same passage text (``known``, by ``passage_digest``), and none
+    (a zero row, scale 0) for the others, without the model."""
+
+    def __init__(self, texts: list[str], known: dict[bytes, bytes]) -> None:
+        self.texts = list(texts)
+        self.known = known
+        self.embedded = 0
+
+    def result(self) -> tuple[Any, Any]:
+        import numpy as np
+
+        from . import vectors
+
+        rows = np.zeros((len(self.texts), vectors.DIM), dtype=np.int8)
+        scales = np.zeros(len(self.texts), dtype=np.float32)
+        for i, text in enumerate(self.texts):
+            blob = self.known.get(vectors.passage_digest(text)) if self.known else None
+            if blob is not None:
+                rows[i], scales[i] = vectors.from_bytes(blob)
+        return rows, scales
 
 
 # name -> "module:Class"; the default always exists.

@@ -249,7 +249,7 @@ class ClusterBackend(SearchBackend):
         if known is None:
             known = self._known_vectors(self.alias, [doc["id"] for doc in docs])
         texts = [vectors.passage_text(doc) for doc in docs]
-        return batch, vectors.submit_passages(texts, known)
+        return batch, self.submit_passages(texts, known)
 
     @staticmethod
     def _sources(
@@ -258,7 +258,8 @@ class ClusterBackend(SearchBackend):
         docs = [doc for _id, doc in batch if doc is not None]
         matrix, scales = embedding.result()
         for doc, row, scale in zip(docs, matrix, scales, strict=True):
-            doc["vector"] = base64.b64encode(vectors.to_bytes(row, scale)).decode("ascii")
+            if scale > 0:  # none when search_vectors is off and nothing was stored for it
+                doc["vector"] = base64.b64encode(vectors.to_bytes(row, scale)).decode("ascii")
         for record_id, doc in batch:
             yield record_id, None if doc is None else requests_.doc_source(doc)
 
@@ -457,7 +458,7 @@ class ClusterBackend(SearchBackend):
     ) -> tuple[Any, list[str], dict[str, dict]] | None:
         """(a function: similarity by id of some ids, ids to add, their sources), or None:
         not a query to widen."""
-        text = vectors.semantic_text(clauses) if query.semantic else ""
+        text = vectors.semantic_text(clauses) if query.semantic and self.vectors_on else ""
         if not text:
             return None
         ids, index = self._vector_index()
@@ -494,6 +495,8 @@ class ClusterBackend(SearchBackend):
 
     def similar(self, record_id: str, limit: int = 10) -> list[str]:
         limit = max(1, min(limit, MAX_SIMILAR))
+        if not self.vectors_on:
+            return []
         try:
             ids, index = self._vector_index()
         except _Missing:

@@ -206,7 +206,7 @@ class SqliteBackend(SearchBackend):
         the embedding, for ``_insert_vectors``."""
         if not docs:
             return 0, None
-        embedding = vectors.submit_passages([vectors.passage_text(doc) for doc in docs], known)
+        embedding = self.submit_passages([vectors.passage_text(doc) for doc in docs], known)
         first = (db.execute("SELECT max(rowid) FROM docs").fetchone()[0] or 0) + 1
         doc_rows, fts_rows, suggest_rows = [], [], []
         for rowid, doc in enumerate(docs, first):
@@ -248,7 +248,8 @@ class SqliteBackend(SearchBackend):
     def _insert_vectors(
         db: sqlite3.Connection, first: int, embedding: vectors.Embedding | None
     ) -> None:
-        """The vectors of documents ``_insert_many`` wrote (waits for their embedding)."""
+        """The vectors of documents ``_insert_many`` wrote (waits for their embedding);
+        a document without one (scale 0: ``search_vectors`` off) gets no row."""
         if embedding is None:
             return
         matrix, scales = embedding.result()
@@ -259,6 +260,7 @@ class SqliteBackend(SearchBackend):
                 for rowid, row, scale in zip(
                     range(first, first + len(matrix)), matrix, scales, strict=True
                 )
+                if scale > 0
             ),
         )
 
@@ -376,7 +378,12 @@ class SqliteBackend(SearchBackend):
         return {row[0] for row in self.db.execute("SELECT id FROM docs")}
 
     def health(self) -> dict[str, Any]:
-        return {"backend": self.name, "path": str(self.path), "documents": self.count()}
+        return {
+            "backend": self.name,
+            "path": str(self.path),
+            "documents": self.count(),
+            "with_vectors": self.db.execute("SELECT count(*) FROM vectors").fetchone()[0],
+        }
 
     # -- reading -----------------------------------------------------------------------------
     def _columns(self) -> Columns:
@@ -489,7 +496,7 @@ class SqliteBackend(SearchBackend):
         """(the vectors, the query's vector, its first-pass scores or None, rowids to add:
         the nearest records the text did not find that pass the filters and exclusions),
         or None when the query is not one to widen by meaning."""
-        text = vectors.semantic_text(clauses) if query.semantic else ""
+        text = vectors.semantic_text(clauses) if query.semantic and self.vectors_on else ""
         if not text or not len(cols.live):
             return None
         index = self._vectors(cols)
@@ -536,6 +543,8 @@ class SqliteBackend(SearchBackend):
 
     def similar(self, record_id: str, limit: int = 10) -> list[str]:
         limit = max(1, min(limit, MAX_SIMILAR))
+        if not self.vectors_on:
+            return []
         db = self.db
         db.execute("BEGIN")
         try:

@@ -227,11 +227,12 @@ def api_blueprint(archive: Archive) -> Blueprint:
     @bp.get("/suggest")
     def suggest() -> Response:
         """Completions for what a user is typing (titles, creators, types, keywords)."""
-        q = (_one("q", "") or "").strip()
+        q = _one("q", "") or ""
         lang = _choice("lang", LANGS, "ja") or "ja"
         limit = _int("limit", 10, 1, SUGGEST_MAX_LIMIT) or 10
-        if len(q) > SUGGEST_MAX_Q:
+        if len(q) > SUGGEST_MAX_Q:  # as sent, as the OpenAPI maxLength says (not stripped)
             raise BadRequest(f"q is longer than {SUGGEST_MAX_Q} characters", parameter="q")
+        q = q.strip()
         if not q:
             return json_response({"q": q, "suggestions": []})
         if archive.search is None:
@@ -259,6 +260,9 @@ def api_blueprint(archive: Archive) -> Blueprint:
         rec = catalog.get_record(record_id, public_only=True)  # 404 unless public
         if archive.search is None:
             raise SearchUnavailable("search is not configured")
+        if not archive.search.vectors_on:
+            reason = "similar objects are off on this archive (setting search_vectors = false)"
+            return json_response({"id": rec.id, "items": [], "reason": reason})
         near = archive.search.similar(rec.id, limit)
         links = request_links(archive)
         found = {r.id: r for r in catalog.get_records(near)}

@@ -137,20 +137,22 @@ _BOUNDS = (*_BUCKETS, float("inf"))
 
 class _Tally:
     """One thread's requests since the last flush, in plain Python numbers: a tile must
-    not pay for prometheus_client's locks and memory-mapped writes on every request."""
+    not pay for prometheus_client's locks and memory-mapped writes on every request.
+    ``counts`` is keyed by (kind, status, latency bucket): one dictionary update counts
+    a request and its latency at once."""
 
-    __slots__ = ("lock", "requests", "latency", "cache")
+    __slots__ = ("lock", "counts", "seconds", "cache")
 
     def __init__(self) -> None:
         self.lock = threading.Lock()  # taken by its thread and, once a second, the flusher
-        self.requests: dict[tuple[str, str], int] = {}
-        self.latency: dict[str, list] = {}  # kind -> [count per bucket..., sum of seconds]
+        self.counts: dict[tuple[str, str, int], int] = {}
+        self.seconds: dict[str, float] = {}  # kind -> sum of seconds
         self.cache: dict[str, int] = {}
 
     def take(self) -> tuple[dict, dict, dict]:
         with self.lock:
-            out = self.requests, self.latency, self.cache
-            self.requests, self.latency, self.cache = {}, {}, {}
+            out = self.counts, self.seconds, self.cache
+            self.counts, self.seconds, self.cache = {}, {}, {}
         return out
 
 
@@ -201,7 +203,7 @@ class Observer:
             self.done(environ, seen, started, 0)
             raise
         if type(body) is list:  # the Image API's answers: done now
-            self.done(environ, seen, started, sum(map(len, body)))
+            self.done(environ, seen, started, sum(map(len, body)) if self.log_access else 0)
             return body
         return _Watched(body, self, environ, seen, started)
 
@@ -210,19 +212,16 @@ class Observer:
         status = seen[0][:3] if seen else "500"
         kind = environ.get("archive.route") or route_kind(environ.get("PATH_INFO", ""))
         if self.metrics:
-            tally = getattr(self._local, "tally", None)
-            if tally is None:
+            try:
+                tally = self._local.tally
+            except AttributeError:  # this thread's first request
                 tally = self._new_tally()
-            key = (kind, status)
+            key = (kind, status, bisect_left(_BOUNDS, elapsed))
+            cache = environ.get("archive.cache")
             with tally.lock:
-                requests = tally.requests
-                requests[key] = requests.get(key, 0) + 1
-                latency = tally.latency.get(kind)
-                if latency is None:
-                    latency = tally.latency[kind] = [0] * (len(_BOUNDS) + 1)
-                latency[bisect_left(_BOUNDS, elapsed)] += 1
-                latency[-1] += elapsed
-                cache = environ.get("archive.cache")
+                counts, seconds = tally.counts, tally.seconds
+                counts[key] = counts.get(key, 0) + 1
+                seconds[kind] = seconds.get(kind, 0.0) + elapsed
                 if cache is not None:
                     tally.cache[cache] = tally.cache.get(cache, 0) + 1
         if self.log_access:
@@ -248,16 +247,16 @@ class Observer:
         with self._tallies_lock:
             tallies = list(self._tallies)
         for tally in tallies:
-            requests, latency, cache = tally.take()
+            counts, seconds, cache = tally.take()
+            requests: dict[tuple[str, str], int] = {}
+            for (kind, status, bucket), count in counts.items():
+                requests[kind, status] = requests.get((kind, status), 0) + count
+                # Histogram keeps a count per bucket (not cumulative) and a sum, as we do.
+                LATENCY.labels(kind)._buckets[bucket].inc(count)
             for (kind, status), count in requests.items():
                 REQUESTS.labels(kind, status).inc(count)
-            for kind, counts in latency.items():
-                # Histogram keeps a count per bucket (not cumulative) and a sum, as we do.
-                child = LATENCY.labels(kind)
-                for index, count in enumerate(counts[:-1]):
-                    if count:
-                        child._buckets[index].inc(count)
-                child._sum.inc(counts[-1])
+            for kind, total in seconds.items():
+                LATENCY.labels(kind)._sum.inc(total)
             for result, count in cache.items():
                 IMAGE_CACHE.labels(result).inc(count)
 

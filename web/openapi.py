@@ -152,6 +152,16 @@ SCHEMAS: dict[str, Any] = {
                     "backend": _STR,
                     "reachable": {"type": "boolean"},
                     "documents": _nullable({"type": "integer"}),
+                    "vectors": {
+                        "type": "string",
+                        "enum": ["on", "off"],
+                        "description": "Whether records are embedded for search by meaning "
+                        "and similar objects (the search_vectors setting).",
+                    },
+                    "with_vectors": {
+                        "type": "integer",
+                        "description": "Documents that have a vector (embedded index only).",
+                    },
                     "behind": {"type": "string", "description": "Why the index misses changes."},
                     "error": _STR,
                 },
@@ -279,6 +289,11 @@ SCHEMAS: dict[str, Any] = {
                         "record": _URL,
                     },
                 },
+            },
+            "reason": {
+                "type": "string",
+                "description": "Why items is empty when this archive computes no "
+                "similarities (search_vectors off).",
             },
         },
     },

@@ -19,6 +19,8 @@ def test_ok_with_counts_that_agree(client, app):
     assert doc["search"] == {
         "backend": "sqlite",
         "documents": catalog.count(),
+        "vectors": "on",
+        "with_vectors": catalog.count(),
         "reachable": True,
     }
     assert "/" not in str(doc["search"]), "no file paths on a public endpoint"

@@ -537,6 +537,56 @@ class BackendContract:
         assert vectors.embedded == start + 1  # the new title only
         assert "craft_C-4" in ids(indexed.search(SearchQuery(q="銘正宗")))
 
+    def test_vectors_off_embeds_nothing_and_search_is_text_only(self, backend):
+        """``search_vectors = false``: an index and a rebuild embed nothing, the search
+        matches text only (asking for meaning too is no error), similar objects are
+        empty; on again, a rebuild embeds exactly the records without a vector, and a
+        rebuild with them off keeps the vectors stored."""
+        from search import vectors
+
+        records = corpus() + japanese_only()
+        public = {r.id for r in records if r.public}
+        off = type(backend)(backend.config.replace(search_vectors=False))
+        try:
+            assert off.vectors_on is False and backend.vectors_on is True
+            vectors._passages.clear()  # what this process remembers does not count
+            start = vectors.embedded
+            off.index(records, INSTITUTIONS)
+            with off.bulk():
+                off.rebuild(records, INSTITUTIONS)
+            assert vectors.embedded == start
+            assert "kaga_K-4" not in self.find(off, "tea bowl", semantic=True)
+            for q in ("tea bowl", "茶碗", "folding screen"):
+                assert self.find(off, q, semantic=True) == self.find(off, q)
+            assert off.similar("craft_C-1") == [] and off.similar("no_such") == []
+            assert backend.similar("craft_C-1") == []  # nothing was stored for it
+            assert "kaga_K-4" not in self.find(backend, "tea bowl", semantic=True)
+
+            backend.rebuild(records, INSTITUTIONS)  # on again: embeds what is missing
+            assert vectors.embedded == start + len(public)
+            assert "kaga_K-4" in self.find(backend, "tea bowl", semantic=True)
+            near = backend.similar("kaga_K-4", 3)
+            assert len(near) == 3
+            assert "kaga_K-4" not in self.find(off, "tea bowl", semantic=True)
+            assert off.similar("kaga_K-4") == []
+
+            vectors._passages.clear()
+            off.rebuild(records, INSTITUTIONS)  # off keeps the vectors already stored
+            changed = rec("craft", "C-4", title="太刀 銘正宗", object_type="刀剣", material="鋼")
+            off.index([changed], INSTITUTIONS)  # a new passage, not embedded while off
+            assert vectors.embedded == start + len(public)
+            assert backend.similar("kaga_K-4", 3) == near
+            fresh = type(backend)(backend.config)  # a cluster node sees others' writes late
+            try:
+                assert "craft_C-4" not in fresh.similar("kaga_K-4", 50)
+                assert "craft_C-1" in fresh.similar("kaga_K-4", 50)
+            finally:
+                fresh.close()
+            backend.rebuild([*(r for r in records if r.id != "craft_C-4"), changed], INSTITUTIONS)
+            assert vectors.embedded == start + len(public) + 1  # only the one missing
+        finally:
+            off.close()
+
     def test_rebuild_replaces_everything(self, indexed):
         kept = [r for r in corpus() if r.institution == "noh"]
         assert indexed.rebuild(kept, INSTITUTIONS) == 3
