@@ -63,6 +63,42 @@ class Migration:
     postgres: tuple[str, ...]
 
 
+# The tables whose rows a backup carries, each with its key: an SQLite catalog logs the
+# keys of the rows written to them in ``row_log``, once a backup has enabled it (a row in
+# ``row_log_state``), so that the next backup copies those rows only (archive/backup.py).
+ROW_KEYS = {
+    "institutions": "id",
+    "records": "id",
+    "images": "id",
+    "changes": "seq",
+    "meta": "key",
+}
+
+
+def _row_log_sql() -> tuple[str, ...]:
+    # AUTOINCREMENT: a sequence number is never used twice, even after the log is pruned.
+    statements = [
+        "CREATE TABLE IF NOT EXISTS row_log ("
+        "seq INTEGER PRIMARY KEY AUTOINCREMENT, tbl TEXT NOT NULL, key NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS row_log_state ("
+        "id INTEGER PRIMARY KEY CHECK (id = 1), token TEXT NOT NULL, pruned INTEGER NOT NULL)",
+    ]
+    on = "WHEN EXISTS (SELECT 1 FROM row_log_state)"
+    for table, key in ROW_KEYS.items():
+        log = f"INSERT INTO row_log (tbl, key) VALUES ('{table}', "
+        statements += [
+            f"CREATE TRIGGER IF NOT EXISTS row_log_{table}_insert AFTER INSERT ON {table} "
+            f"{on} BEGIN {log}NEW.{key}); END",
+            f"CREATE TRIGGER IF NOT EXISTS row_log_{table}_update AFTER UPDATE ON {table} "
+            f"{on} BEGIN {log}NEW.{key}); "
+            f"INSERT INTO row_log (tbl, key) SELECT '{table}', OLD.{key} "
+            f"WHERE OLD.{key} IS NOT NEW.{key}; END",
+            f"CREATE TRIGGER IF NOT EXISTS row_log_{table}_delete AFTER DELETE ON {table} "
+            f"{on} BEGIN {log}OLD.{key}); END",
+        ]
+    return tuple(statements)
+
+
 # Version 1 is the schema every earlier release wrote (``_SCHEMA`` below). Append only:
 # a migration, once released, is never changed; its number is the version it produces.
 MIGRATIONS: tuple[Migration, ...] = (
@@ -71,6 +107,13 @@ MIGRATIONS: tuple[Migration, ...] = (
         "index the change log by time (OAI-PMH from/until, Change Discovery)",
         ("CREATE INDEX IF NOT EXISTS changes_at ON changes (at)",),
         ("CREATE INDEX IF NOT EXISTS changes_at ON changes (at)",),
+    ),
+    Migration(
+        3,
+        "log which rows change, for incremental backups of the SQLite catalog "
+        "(nothing to do on PostgreSQL)",
+        _row_log_sql(),
+        (),
     ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version if MIGRATIONS else 1
@@ -630,8 +673,9 @@ class Catalog(ABC):
         pending = [m for m in MIGRATIONS if m.version > found]
         if not pending:
             return
-        saved = backup(found)
-        _report(f"catalog {self.where}: backed up schema version {found} to {saved}")
+        if any(self._migration_sql(m) for m in pending):  # none: nothing to back up
+            saved = backup(found)
+            _report(f"catalog {self.where}: backed up schema version {found} to {saved}")
         for migration in pending:
             with self.transaction():
                 current = self.schema_version()  # another process may have migrated meanwhile

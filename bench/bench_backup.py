@@ -155,7 +155,9 @@ def main(argv: list[str]) -> int:
             higher_is_better=False,
             target_ratio=0.05,
             note=(
-                f"catalog: {again['catalog_chunks_written']} pieces written "
+                f"catalog: {again['catalog_snapshot']['kind']} snapshot "
+                f"({again['catalog_snapshot']['rows']} rows written), "
+                f"{again['catalog_chunks_written']} pieces written "
                 f"({mib(again['catalog_bytes_written']):.2f} MiB), "
                 f"{again['catalog_chunks_kept']} kept"
                 + ("; --quick: fixed costs weigh more" if args.quick else "")

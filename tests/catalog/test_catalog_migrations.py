@@ -62,13 +62,14 @@ def test_sqlite_v1_is_backed_up_migrated_and_reported_once(tmp_path, capfd):
 
     migrated = Catalog(path)
     err = capfd.readouterr().err
-    assert migrated.schema_version() == SCHEMA_VERSION == 2
+    assert migrated.schema_version() == SCHEMA_VERSION == 3
     assert "changes_at" in sqlite_indexes(path)
     assert migrated.get_record("craft_1").local_id == "1"  # nothing lost
     lines = err.strip().splitlines()
-    assert len(lines) == 2, err
+    assert len(lines) == 3, err
     assert "backed up schema version 1 to" in lines[0]
     assert "migrated to schema version 2: index the change log by time" in lines[1]
+    assert "migrated to schema version 3: log which rows change" in lines[2]
     backups = list((tmp_path / "home" / "backups").glob("catalog-v1-*.sqlite"))
     assert len(backups) == 1 and str(backups[0]) in lines[0]
     copy = sqlite3.connect(backups[0])
@@ -85,23 +86,28 @@ def test_sqlite_v1_is_backed_up_migrated_and_reported_once(tmp_path, capfd):
 def test_migrations_run_in_order_each_in_its_transaction(tmp_path, monkeypatch, capfd):
     path = tmp_path / "catalog.sqlite"
     Catalog(path).close()
+    n = SCHEMA_VERSION  # three more after the real ones
     steps = (
         *catalog_module.MIGRATIONS,
-        Migration(3, "three", ("CREATE TABLE mig (n INTEGER)", "INSERT INTO mig VALUES (3)"), ()),
-        Migration(4, "four", ("INSERT INTO mig SELECT 4 FROM mig WHERE n = 3",), ()),
-        Migration(5, "five", ("INSERT INTO mig VALUES (5)", "INSERT INTO no_such VALUES (1)"), ()),
+        Migration(n + 1, "one", ("CREATE TABLE mig (n INTEGER)", "INSERT INTO mig VALUES (1)"), ()),
+        Migration(n + 2, "two", ("INSERT INTO mig SELECT 2 FROM mig WHERE n = 1",), ()),
+        Migration(
+            n + 3, "three", ("INSERT INTO mig VALUES (3)", "INSERT INTO no_such VALUES (1)"), ()
+        ),
     )
     monkeypatch.setattr(catalog_module, "MIGRATIONS", steps)
-    monkeypatch.setattr(catalog_module, "SCHEMA_VERSION", 5)
+    monkeypatch.setattr(catalog_module, "SCHEMA_VERSION", n + 3)
     with pytest.raises(sqlite3.OperationalError, match="no_such"):
         Catalog(path)
     db = sqlite3.connect(path)
-    assert [r[0] for r in db.execute("SELECT n FROM mig ORDER BY rowid")] == [3, 4]
-    assert db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() == ("4",)
+    assert [r[0] for r in db.execute("SELECT n FROM mig ORDER BY rowid")] == [1, 2]
+    assert db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() == (
+        str(n + 2),
+    )
     db.close()
     err = capfd.readouterr().err
-    assert "schema version 3: three" in err and "schema version 4: four" in err
-    assert "schema version 5" not in err
+    assert f"schema version {n + 1}: one" in err and f"schema version {n + 2}: two" in err
+    assert f"schema version {n + 3}" not in err
 
 
 def test_a_newer_sqlite_catalog_is_refused_untouched(tmp_path):
