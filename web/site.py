@@ -519,10 +519,15 @@ def site_blueprint(archive: Archive) -> Blueprint:
         for key, filters in criteria:
             # Newest first for the institution, so it does not repeat the other groups.
             sort = "added" if key == "object.same_institution" else "relevance"
-            result = search(
-                SearchQuery(filters=filters, size=13, sort=sort, lang=g.lang, facets=False)
-            )
-            ids = [h.id for h in result.hits if h.id not in seen][:6]
+            query = SearchQuery(filters=filters, size=13, sort=sort, lang=g.lang, facets=False)
+            if key == "object.same_creator":  # one creator's few objects: no reuse to speak of
+                found_ids = [h.id for h in search(query).hits]
+            else:  # the same for every object of an institution (and type): kept 30 s
+                found_ids = short.get(
+                    ("related", key, tuple(sorted(filters.items())), sort, g.lang),
+                    lambda query=query: [h.id for h in search(query).hits],
+                )
+            ids = [i for i in found_ids if i not in seen][:6]
             seen.update(ids)
             if ids:
                 groups.append((key, cards(catalog.get_records(ids))))
