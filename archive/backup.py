@@ -492,10 +492,9 @@ def _apply_row_log(source_path: Path, base: Path, log: dict) -> Snapshot | None:
         if state is None or state[0] != log["token"] or state[1] > since or top < since:
             return None
         dirty: dict[str, list] = {table: [] for table in TABLES}
-        for table, key in src.execute(
-            "SELECT DISTINCT tbl, key FROM row_log WHERE seq > ?", (since,)
-        ):
-            if table not in dirty or sum(map(len, dirty.values())) >= ROWS_AT_MOST:
+        logged = src.execute("SELECT DISTINCT tbl, key FROM row_log WHERE seq > ?", (since,))
+        for n, (table, key) in enumerate(logged):
+            if table not in dirty or n >= ROWS_AT_MOST:
                 return None
             dirty[table].append(key)
         counts = _table_counts(src)
