@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import click
 
@@ -510,18 +511,44 @@ def ingest(
         attach_search(archive)
     # `kill PID`, systemd and cron stop a run the way Ctrl-C does: gracefully.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    try:
-        report = run_ingest(
-            archive, [os.fspath(p) for p in paths], dry_run=dry_run, workers=workers
+    wait = max(0.0, float(archive.config.ingest_outage_wait))
+    since = None  # when the catalog server or the storage went away
+    while True:
+        attempt = time.monotonic()
+        try:
+            report = run_ingest(
+                archive, [os.fspath(p) for p in paths], dry_run=dry_run, workers=workers
+            )
+            break
+        except KeyboardInterrupt:  # while reading the folders, before any tiling began
+            click.echo("\nInterrupted; nothing was lost. Run the same command again.", err=True)
+            sys.exit(130)
+        except (CatalogUnavailable, StorageUnavailable) as exc:  # went away mid-run
+            # A run resumes where it stopped (committed records and finished pyramids are
+            # kept, the rest is redone), so riding through an outage is running it again.
+            now = time.monotonic()
+            if since is None or now - attempt > 30:  # a new outage, not the same one
+                since = now
+                if wait > 0:
+                    click.echo(
+                        f"{exc}; what was committed is kept: waiting up to {wait:.0f} s "
+                        "(ingest_outage_wait) for it to come back, then resuming",
+                        err=True,
+                    )
+            if now - since >= wait:
+                raise click.ClickException(
+                    f"{exc}; what was committed before is kept and nothing half-written is:"
+                    " run the same command again when it is back (it resumes, reusing the"
+                    " pyramids tiled)"
+                    + (f" (waited {now - since:.0f} s, ingest_outage_wait)" if wait else "")
+                ) from None
+            time.sleep(min(2.0, max(0.0, since + wait - now)))
+    if since is not None:
+        click.echo(
+            f"Resumed after an outage of about {time.monotonic() - since:.0f} s; the report"
+            " counts what was committed before it as unchanged.",
+            err=True,
         )
-    except KeyboardInterrupt:  # while reading the folders, before any tiling began
-        click.echo("\nInterrupted; nothing was lost. Run the same command again.", err=True)
-        sys.exit(130)
-    except (CatalogUnavailable, StorageUnavailable) as exc:  # went away mid-run
-        raise click.ClickException(
-            f"{exc}; what was committed before is kept and nothing half-written is: run the"
-            " same command again when it is back (it resumes, reusing the pyramids tiled)"
-        ) from None
     click.echo(_dump(report.to_dict()) if as_json else report.render())
     if html_path is not None:
         from ingest.html_report import write_html

@@ -97,6 +97,13 @@ SETTINGS: tuple[Setting, ...] = (
         " 0 means one per CPU core.",
     ),
     Setting(
+        "ingest_outage_wait",
+        300.0,
+        "Seconds an ingest waits for the catalog's database server or the object storage "
+        "to come back when it goes away mid-run (a restart, a failover), then resumes by "
+        "itself; 0 stops at once (run the same command again to resume).",
+    ),
+    Setting(
         "max_pixels",
         400_000_000,
         "Refuse source images with more pixels than this (decompression bombs).",

@@ -39,14 +39,14 @@ def folders(tmp_path_factory) -> tuple[list[Path], Path]:
     return first, make_folder(root, "other", records=1, size=64)
 
 
-def ingest(home: Path, url: str, *paths: Path, **popen) -> subprocess.Popen:
+def ingest(home: Path, url: str, *paths: Path, env=None, **popen) -> subprocess.Popen:
     return subprocess.Popen(
         [str(BIN / "archive"), "--home", str(home), "ingest", "--workers", "1", "--json"]
         + [str(p) for p in paths],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, "ARCHIVE_CATALOG_URL": url},
+        env={**os.environ, "ARCHIVE_CATALOG_URL": url, **(env or {})},
         start_new_session=True,
         **popen,
     )
@@ -190,13 +190,44 @@ def restarted_server():
         pg.destroy()
 
 
-def test_a_server_restart_under_an_ingest_stops_it_cleanly_and_the_rerun_resumes(
-    tmp_path, folders, restarted_server
-):
+def test_a_server_restart_under_an_ingest_is_ridden_through(tmp_path, folders, restarted_server):
+    """By default the ingest waits for the server to come back and resumes by itself."""
     first_folders, _ = folders
     url = restarted_server.create_database()
     db = psycopg.connect(url, autocommit=True, application_name="test")
     proc = ingest(tmp_path / "home", url, *first_folders)
+    try:
+        started(proc, db)
+        db.close()
+        restarted_server.stop()  # fast shutdown: every session of the ingest is ended
+        time.sleep(3)
+        restarted_server.start()
+        code, out, err = finish(proc)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert code == 0, (out, err)
+    assert "Traceback" not in err and "archive-test-password" not in err
+    assert "waiting up to 300 s (ingest_outage_wait)" in err and "Resumed after" in err, err
+    report = json.loads(out)
+    assert report["ok"], report
+    db = psycopg.connect(url, autocommit=True, application_name="test")
+    assert one(db, "SELECT count(*) FROM records") == 2 * INSTITUTIONS
+    assert report["images_reused"] >= 2  # what was tiled before the outage is not tiled again
+    held = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = %s"
+    assert one(db, held, (KEY,)) == 0  # the run ended and let its lock go
+    assert one(db, "SELECT count(*) FROM ingest_lock") == 0
+    db.close()
+
+
+def test_a_server_restart_under_an_ingest_stops_it_cleanly_and_the_rerun_resumes(
+    tmp_path, folders, restarted_server
+):
+    """With ingest_outage_wait = 0 it stops at once, and the next run resumes."""
+    first_folders, _ = folders
+    url = restarted_server.create_database()
+    db = psycopg.connect(url, autocommit=True, application_name="test")
+    proc = ingest(tmp_path / "home", url, *first_folders, env={"ARCHIVE_INGEST_OUTAGE_WAIT": "0"})
     try:
         started(proc, db)
         db.close()
