@@ -26,6 +26,10 @@ _MISSING = np.iinfo(np.int64).max // 2  # sorts after every real year
 # expression: visitors repeat words, and a broad one's rows cost milliseconds to read),
 # in array elements: 8 MB of int64 at most per process.
 REMEMBER_ELEMENTS = 1_000_000
+# Relevance rankings remembered per generation (``Columns.ranking``): a hybrid query's
+# fused window, total and facet counts, a few kB each, so that the next page of a search,
+# or the same search again, costs loading a page of hits, not the vector passes.
+RANKINGS = 512
 Rowids = np.ndarray  # int64 rowids
 
 
@@ -47,6 +51,7 @@ class Columns:
     _memo: OrderedDict = field(default_factory=OrderedDict, repr=False)
     _memo_size: int = 0
     _memo_lock: Any = field(default_factory=threading.Lock, repr=False)
+    _rankings: OrderedDict = field(default_factory=OrderedDict, repr=False)
 
     @classmethod
     def load(cls, db: sqlite3.Connection, generation: int) -> Columns:
@@ -132,6 +137,23 @@ class Columns:
             while self._memo_size > REMEMBER_ELEMENTS and self._memo:
                 _key, dropped = self._memo.popitem(last=False)
                 self._memo_size -= _elements(dropped)
+
+    def ranking(self, key: Any) -> Any:
+        """What ``keep_ranking`` kept under ``key`` for this generation, or None."""
+        with self._memo_lock:
+            found = self._rankings.get(key)
+            if found is not None:
+                self._rankings.move_to_end(key)
+            return found
+
+    def keep_ranking(self, key: Any, value: Any) -> None:
+        """Keep a query's ranking for this generation, the least recently used of more
+        than RANKINGS going first."""
+        with self._memo_lock:
+            self._rankings[key] = value
+            self._rankings.move_to_end(key)
+            while len(self._rankings) > RANKINGS:
+                self._rankings.popitem(last=False)
 
     # -- per query ---------------------------------------------------------------------------
     def filter(

@@ -104,6 +104,12 @@ def _phrase(clause: Clause) -> str:
     return "(" + " OR ".join(alternatives) + ")"
 
 
+def _ranking_key(query: SearchQuery) -> tuple:
+    """What a relevance ranking depends on: the query less its page (and language)."""
+    filters = tuple(sorted((name, values) for name, values in query.filters.items() if values))
+    return (query.q, filters, query.year_from, query.year_to, query.facets, query.public_only)
+
+
 def match_expression(clauses: list[Clause]) -> str:
     """The FTS5 MATCH expression of parsed clauses: phrases ANDed, exclusions NOTed."""
     positive = [_phrase(c) for c in clauses if not c.negate]
@@ -523,13 +529,10 @@ class SqliteBackend(SearchBackend):
         members: np.ndarray,
         semantic: tuple[vectors.VectorIndex, tuple[np.ndarray, float], Any, np.ndarray],
         cols: Columns,
-        offset: int,
-        size: int,
+        window: int,
     ) -> list[tuple[int, float]]:
-        """A page of the text ranking and the similarity ranking fused (RRF), over the
-        first HYBRID_WINDOW of each (or deeper, for a deeper page)."""
-        end = offset + size
-        window = max(end, HYBRID_WINDOW)
+        """The text ranking and the similarity ranking fused (RRF), over the first
+        ``window`` of each: every page that ends within ``window``."""
         text_ranked = [
             r for r, _s in self._ranked_page(clauses, matched, text_rowids, 0, window, cols)
         ]
@@ -539,7 +542,7 @@ class SqliteBackend(SearchBackend):
             near, window, at[at >= 0], pool=2 * window, rough=rough, wide=HYBRID_WIDE
         )
         fused = vectors.rrf([text_ranked, cols.live[positions].tolist()])
-        return [(int(r), float(score)) for r, score in fused[offset:end]]
+        return [(int(r), float(score)) for r, score in fused]
 
     def similar(self, record_id: str, limit: int = 10) -> list[str]:
         limit = max(1, min(limit, MAX_SIMILAR))
@@ -587,6 +590,30 @@ class SqliteBackend(SearchBackend):
         cols = self._columns()
         positive = [c for c in clauses if not c.negate]
         negative = [c for c in clauses if c.negate]
+        offset = (query.page - 1) * query.size
+        end = offset + query.size
+        # A hybrid ranking of the first HYBRID_WINDOW is remembered for this generation:
+        # its other pages, and the same search again, reuse its fused window, total and
+        # facets (a deeper page fuses deeper windows, each time).
+        key = None
+        if (
+            positive
+            and query.sort == "relevance"
+            and query.semantic
+            and self.vectors_on
+            and end <= HYBRID_WINDOW
+        ):
+            key = ("hybrid", *_ranking_key(query))
+            kept = cols.ranking(key)
+            if kept is not None:
+                fused, total, facets = kept
+                return SearchResult(
+                    total=total,
+                    hits=self._hits(fused[offset:end], clauses),
+                    facets=facets,
+                    page=query.page,
+                    size=query.size,
+                )
         if positive:
             rowids = self._rowids(match_expression(clauses), cols)
         else:
@@ -614,11 +641,12 @@ class SqliteBackend(SearchBackend):
                 facets = cols.all_facets
             else:
                 facets = cols.facets(rowids, FACET_LIMIT)
-        offset = (query.page - 1) * query.size
         if positive and query.sort == "relevance" and semantic is not None:
-            page = self._hybrid_page(
-                clauses, matched, text_rowids, rowids, semantic, cols, offset, query.size
-            )
+            window = max(end, HYBRID_WINDOW)
+            fused = self._hybrid_page(clauses, matched, text_rowids, rowids, semantic, cols, window)
+            if key is not None:
+                cols.keep_ranking(key, (fused, len(rowids), facets))
+            page = fused[offset:end]
         elif positive and query.sort == "relevance":
             page = self._ranked_page(clauses, matched, rowids, offset, query.size, cols)
         else:
