@@ -19,17 +19,13 @@ from typing import Any
 
 import numpy as np
 
-from .base import FACETS
+from .base import FACETS, RANKINGS
 
 _MISSING = np.iinfo(np.int64).max // 2  # sorts after every real year
 # Match results remembered per generation (rowids and scores of what FTS5 found for an
 # expression: visitors repeat words, and a broad one's rows cost milliseconds to read),
 # in array elements: 8 MB of int64 at most per process.
 REMEMBER_ELEMENTS = 1_000_000
-# Relevance rankings remembered per generation (``Columns.ranking``): a hybrid query's
-# fused window, total and facet counts, a few kB each, so that the next page of a search,
-# or the same search again, costs loading a page of hits, not the vector passes.
-RANKINGS = 512
 Rowids = np.ndarray  # int64 rowids
 
 

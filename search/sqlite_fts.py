@@ -26,7 +26,16 @@ from archive.sqlite import Connections
 from archive.storage import Home
 
 from . import vectors
-from .base import FACETS, MAX_SIMILAR, Hit, SearchBackend, SearchQuery, SearchResult, check_query
+from .base import (
+    FACETS,
+    MAX_SIMILAR,
+    Hit,
+    SearchBackend,
+    SearchQuery,
+    SearchResult,
+    check_query,
+    ranking_key,
+)
 from .documents import HIGHLIGHT_FIELDS, ROMAJI_FIELD, ROMAJI_WEIGHT, TEXT_FIELDS, record_to_doc
 from .highlight import Highlighter
 from .query import Clause, parse
@@ -102,12 +111,6 @@ def _phrase(clause: Clause) -> str:
         star = " *" if clause.romaji_prefix else ""
         alternatives.append(f"{{{ROMAJI_FIELD}}} : ({_quote(clause.romaji)}{star})")
     return "(" + " OR ".join(alternatives) + ")"
-
-
-def _ranking_key(query: SearchQuery) -> tuple:
-    """What a relevance ranking depends on: the query less its page (and language)."""
-    filters = tuple(sorted((name, values) for name, values in query.filters.items() if values))
-    return (query.q, filters, query.year_from, query.year_to, query.facets, query.public_only)
 
 
 def match_expression(clauses: list[Clause]) -> str:
@@ -603,7 +606,7 @@ class SqliteBackend(SearchBackend):
             and self.vectors_on
             and end <= HYBRID_WINDOW
         ):
-            key = ("hybrid", *_ranking_key(query))
+            key = ranking_key(query)
             kept = cols.ranking(key)
             if kept is not None:
                 fused, total, facets = kept

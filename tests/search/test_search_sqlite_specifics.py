@@ -97,33 +97,3 @@ def test_remembered_matches_follow_the_index(config: Config):
     backend.delete(["craft_C-99"])
     assert {h.id for h in backend.search(query).hits} == before
     backend.close()
-
-
-def test_remembered_rankings_agree_with_a_fresh_search_and_follow_the_index(config: Config):
-    """A hybrid ranking is remembered per index generation: the same search again and its
-    other pages answer as a fresh backend computes them, and a write is seen at once."""
-    from dataclasses import replace
-
-    from search_contract import rec
-
-    def answer(backend: SqliteBackend, query: SearchQuery):
-        result = backend.search(query)
-        return [(h.id, h.score, h.highlights) for h in result.hits], result.total, result.facets
-
-    backend = SqliteBackend(config)
-    backend.index(corpus(), INSTITUTIONS)
-    query = SearchQuery(q="茶碗", size=100)
-    first = answer(backend, query)
-    assert first[0] and answer(backend, query) == first  # the second, remembered
-    pages = [answer(backend, replace(query, page=p, size=3))[0] for p in (1, 2, 3)]
-    assert [hit for page in pages for hit in page] == first[0][:9]
-    backend.index([rec("craft", "C-99", title="白天目茶碗")], INSTITUTIONS)
-    after = answer(backend, query)
-    assert "craft_C-99" in {hit[0] for hit in after[0]} and after[1] == first[1] + 1
-    fresh = SqliteBackend(config)
-    assert answer(fresh, query) == after
-    assert answer(fresh, replace(query, page=2, size=3)) == answer(
-        backend, replace(query, page=2, size=3)
-    )
-    fresh.close()
-    backend.close()
