@@ -609,10 +609,12 @@ class SqliteBackend(SearchBackend):
             key = ranking_key(query)
             kept = cols.ranking(key)
             if kept is not None:
-                fused, total, facets = kept
+                ranked, scores, total, facets = kept
+                rows, marks = ranked[offset:end].tolist(), scores[offset:end].tolist()
+                page = list(zip(rows, marks, strict=True))
                 return SearchResult(
                     total=total,
-                    hits=self._hits(fused[offset:end], clauses),
+                    hits=self._hits(page, clauses),
                     facets=facets,
                     page=query.page,
                     size=query.size,
@@ -648,7 +650,9 @@ class SqliteBackend(SearchBackend):
             window = max(end, HYBRID_WINDOW)
             fused = self._hybrid_page(clauses, matched, text_rowids, rowids, semantic, cols, window)
             if key is not None:
-                cols.keep_ranking(key, (fused, len(rowids), facets))
+                ranked = np.array([r for r, _s in fused], dtype=np.int64)
+                scores = np.array([score for _r, score in fused], dtype=np.float64)
+                cols.keep_ranking(key, (ranked, scores, len(rowids), facets))
             page = fused[offset:end]
         elif positive and query.sort == "relevance":
             page = self._ranked_page(clauses, matched, rowids, offset, query.size, cols)
