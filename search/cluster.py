@@ -22,6 +22,7 @@ import numpy as np
 from archive.config import Config
 from archive.errors import ArchiveError, ConfigError, SearchUnavailable
 from archive.records import Institution, Record
+from archive.storage import Home
 
 from . import cluster_requests as requests_
 from . import vectors
@@ -39,6 +40,7 @@ from .base import (
 from .documents import HIGHLIGHT_FIELDS, record_to_doc
 from .highlight import Highlighter
 from .query import parse
+from .shared_rankings import SharedRankings
 
 BULK_BATCH = 1000
 VECTOR_PAGE = 5000  # vectors read per request when the backend loads them
@@ -120,6 +122,7 @@ class ClusterBackend(SearchBackend):
         # Hybrid rankings remembered per index state (``_search``), least recent first.
         self._rankings: OrderedDict[tuple, tuple] = OrderedDict()
         self._rankings_lock = threading.Lock()
+        self._shared = SharedRankings(Home(config.home).root)  # ... and between processes
 
     # -- transport ---------------------------------------------------------------------------
     def _connect(self) -> Any:
@@ -172,6 +175,7 @@ class ClusterBackend(SearchBackend):
         return self._call(self._connect(), method, path, body, params, ndjson)
 
     def close(self) -> None:
+        self._shared.close()
         if self._client is not None:
             self._client.close()
             self._client = None
@@ -565,6 +569,8 @@ class ClusterBackend(SearchBackend):
                     kept = self._rankings.get(key)
                     if kept is not None:
                         self._rankings.move_to_end(key)
+                if kept is None:
+                    kept = self._shared_ranking(key)
                 if kept is not None:
                     return self._fused_result(query, clauses, *kept)
         near = self._near(query, clauses, kuromoji)
@@ -595,10 +601,9 @@ class ClusterBackend(SearchBackend):
             similar = sorted(members, key=lambda rid: -by_id.get(rid, -1.0))
             fused = vectors.rrf([text_ranked, similar])
             if key is not None:
-                with self._rankings_lock:
-                    self._rankings[key] = (fused, total, facets, sources)
-                    while len(self._rankings) > RANKINGS:
-                        self._rankings.popitem(last=False)
+                self._keep_ranking(key, (fused, total, facets, sources))
+                document = {"fused": fused, "total": total, "facets": list(facets.items())}
+                self._shared.put(SharedRankings.key(self.alias, *key), document)
             return self._fused_result(query, clauses, fused, total, facets, sources)
         hits = []
         marker = Highlighter(clauses)
@@ -607,6 +612,29 @@ class ClusterBackend(SearchBackend):
             marks = marker.fields(original, HIGHLIGHT_FIELDS) if clauses else {}
             hits.append(Hit(id=raw["_id"], score=float(raw.get("_score") or 0.0), highlights=marks))
         return SearchResult(total=total, hits=hits, facets=facets, page=query.page, size=query.size)
+
+    def _keep_ranking(self, key: tuple, kept: tuple) -> None:
+        with self._rankings_lock:
+            self._rankings[key] = kept
+            self._rankings.move_to_end(key)
+            while len(self._rankings) > RANKINGS:
+                self._rankings.popitem(last=False)
+
+    def _shared_ranking(self, key: tuple) -> tuple | None:
+        """A ranking another process of this home made for this state of the index, or
+        None (kept in this process too; the added records' text is asked for with the
+        page's)."""
+        found = self._shared.get(SharedRankings.key(self.alias, *key))
+        if found is None:
+            return None
+        kept = (
+            [(rid, score) for rid, score in found["fused"]],
+            int(found["total"]),
+            {name: [(value, count) for value, count in pairs] for name, pairs in found["facets"]},
+            {},
+        )
+        self._keep_ranking(key, kept)
+        return kept
 
     def _fused_result(
         self,

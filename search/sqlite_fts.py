@@ -10,6 +10,7 @@ is one transaction, so search sees the old index until the new one is complete.
 from __future__ import annotations
 
 import json
+import secrets
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
@@ -39,6 +40,7 @@ from .base import (
 from .documents import HIGHLIGHT_FIELDS, ROMAJI_FIELD, ROMAJI_WEIGHT, TEXT_FIELDS, record_to_doc
 from .highlight import Highlighter
 from .query import Clause, parse
+from .shared_rankings import SharedRankings
 from .sqlite_columns import Columns
 from .text import fold, index_text
 
@@ -137,12 +139,17 @@ class SqliteBackend(SearchBackend):
         self._cols: Columns | None = None
         self._upgrade()
         self.db.executescript(_SCHEMA)  # idempotent; executescript manages its own commit
-        with self._write() as db:
+        # Not ``_write``: opening changes nothing searched, so the generation stays (every
+        # process's columns, vectors and rankings would be loaded again for each
+        # ``archive`` command run beside a server). ``instance``: this index file's own
+        # name, so that rankings shared under a generation number never outlive the file.
+        with self._connections.transaction() as db:
             db.execute(
                 "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?),"
-                " ('generation', '0'), ('embedding', ?)",
-                (SCHEMA_VERSION, vectors.EMBEDDING_VERSION),
+                " ('generation', '0'), ('embedding', ?), ('instance', ?)",
+                (SCHEMA_VERSION, vectors.EMBEDDING_VERSION, secrets.token_hex(8)),
             )
+        self._shared = SharedRankings(self.path.parent)
 
     def _upgrade(self) -> None:
         """An index of an older schema is dropped, and marked for a rebuild from the
@@ -180,6 +187,7 @@ class SqliteBackend(SearchBackend):
 
     def close(self) -> None:
         self._connections.close()
+        self._shared.close()
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -608,6 +616,8 @@ class SqliteBackend(SearchBackend):
         ):
             key = ranking_key(query)
             kept = cols.ranking(key)
+            if kept is None:
+                kept = self._shared_ranking(cols, key)
             if kept is not None:
                 ranked, scores, total, facets = kept
                 rows, marks = ranked[offset:end].tolist(), scores[offset:end].tolist()
@@ -653,6 +663,7 @@ class SqliteBackend(SearchBackend):
                 ranked = np.array([r for r, _s in fused], dtype=np.int64)
                 scores = np.array([score for _r, score in fused], dtype=np.float64)
                 cols.keep_ranking(key, (ranked, scores, len(rowids), facets))
+                self._share_ranking(cols, key, (ranked, scores, len(rowids), facets))
             page = fused[offset:end]
         elif positive and query.sort == "relevance":
             page = self._ranked_page(clauses, matched, rowids, offset, query.size, cols)
@@ -665,6 +676,35 @@ class SqliteBackend(SearchBackend):
         return SearchResult(
             total=len(rowids), hits=hits, facets=facets, page=query.page, size=query.size
         )
+
+    def _shared_key(self, cols: Columns, key: tuple) -> str:
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'instance'").fetchone()
+        return SharedRankings.key("sqlite", row[0] if row else "", cols.generation, *key)
+
+    def _shared_ranking(self, cols: Columns, key: tuple) -> tuple | None:
+        """A ranking another process of this home made for this generation, or None
+        (kept in this process's columns too)."""
+        found = self._shared.get(self._shared_key(cols, key))
+        if found is None:
+            return None
+        kept = (
+            np.array(found["rowids"], dtype=np.int64),
+            np.array(found["scores"], dtype=np.float64),
+            int(found["total"]),
+            {name: [(value, count) for value, count in pairs] for name, pairs in found["facets"]},
+        )
+        cols.keep_ranking(key, kept)
+        return kept
+
+    def _share_ranking(self, cols: Columns, key: tuple, kept: tuple) -> None:
+        ranked, scores, total, facets = kept
+        document = {
+            "rowids": ranked.tolist(),
+            "scores": scores.tolist(),
+            "total": total,
+            "facets": [[name, pairs] for name, pairs in facets.items()],
+        }
+        self._shared.put(self._shared_key(cols, key), document)
 
     def _hits(self, page: list[tuple[int, float]], clauses: list[Clause]) -> list[Hit]:
         if not page:
