@@ -43,6 +43,8 @@ from .query import parse
 from .shared_rankings import SharedRankings
 
 BULK_BATCH = 1000
+#: Seconds a bulk write keeps sending again what the cluster turned away as too busy (429).
+BULK_PATIENCE = 60.0
 VECTOR_PAGE = 5000  # vectors read per request when the backend loads them
 VECTOR_CHECK_S = 5.0  # how often a search asks whether the index changed
 HYBRID_WINDOW = 200  # ranks of each list fused for a page by relevance (as on SQLite)
@@ -213,20 +215,44 @@ class ClusterBackend(SearchBackend):
             self.request("POST", "/_aliases", requests_.alias_switch(self.alias, name, []))
 
     def _bulk(self, target: str, lines: list[dict[str, Any]], refresh: str | None) -> None:
-        if not lines:
-            return
-        body = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines)
-        params = {"refresh": refresh} if refresh else None
-        result = self.request("POST", f"/{target}/_bulk", body, params=params, ndjson=True)
-        if result.get("errors"):
-            failures = [
-                item
-                for item in result["items"]
-                for action in item.values()
-                if action.get("error") and not (action.get("status") == 404 and "delete" in item)
-            ]
-            if failures:
-                raise ArchiveError(f"cluster refused documents: {json.dumps(failures[:3])[:800]}")
+        """Send bulk actions; what the cluster turns away as too busy (429: the whole
+        request, or some of its items) is sent again after a growing pause, as its
+        clients are asked to, for up to ``BULK_PATIENCE`` seconds in all."""
+        waited, pause = 0.0, 0.5
+        while lines:
+            body = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines)
+            params = {"refresh": refresh} if refresh else None
+            try:
+                result = self.request("POST", f"/{target}/_bulk", body, params=params, ndjson=True)
+            except SearchUnavailable as exc:
+                if getattr(exc, "status", None) != 429 or waited >= BULK_PATIENCE:
+                    raise
+                result = None  # all of it again
+            busy: list[dict[str, Any]] = [] if result is not None else lines
+            if result is not None and result.get("errors"):
+                failures = []
+                for item, action in zip(result["items"], _actions(lines), strict=True):
+                    outcome = next(iter(item.values()))
+                    if not outcome.get("error"):
+                        continue
+                    if outcome.get("status") == 429:
+                        busy.extend(action)
+                    elif not (outcome.get("status") == 404 and "delete" in item):
+                        failures.append(item)
+                if failures:
+                    raise ArchiveError(
+                        f"cluster refused documents: {json.dumps(failures[:3])[:800]}"
+                    )
+            if busy and waited >= BULK_PATIENCE:
+                raise SearchUnavailable(
+                    f"search cluster at {self.config.search_url} stayed too busy (429) "
+                    f"for {waited:.0f} s"
+                )
+            if busy:
+                time.sleep(pause)
+                waited += pause
+                pause = min(pause * 2, 8.0)
+            lines = busy
 
     def _docs(
         self,
@@ -696,6 +722,15 @@ class _Missing(ArchiveError):
     http_status = 404
 
 
+def _actions(lines: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+    """The lines of a bulk body, one list per action: a delete alone, else with its source."""
+    n = 0
+    while n < len(lines):
+        size = 1 if "delete" in lines[n] else 2
+        yield lines[n : n + size]
+        n += size
+
+
 def _translate(exc: Exception, url: str) -> ArchiveError:
     """The client's exception as one of ours: unreachable or overloaded -> SearchUnavailable."""
     status = getattr(exc, "status_code", None)
@@ -709,5 +744,7 @@ def _translate(exc: Exception, url: str) -> ArchiveError:
     if status in (401, 403):
         return SearchUnavailable(f"search cluster at {url} refused our credentials ({status})")
     if status >= 500 or status == 429:
-        return SearchUnavailable(f"search cluster at {url} answered {status}")
+        busy = SearchUnavailable(f"search cluster at {url} answered {status}")
+        busy.status = status  # 429: too busy for now, to be asked again later
+        return busy
     return ArchiveError(f"search cluster at {url} rejected a request ({status}): {str(exc)[:500]}")
