@@ -5,7 +5,6 @@ Layout of an archive home::
     <home>/archive.toml            settings (optional)
     <home>/catalog.sqlite          the catalog (source of truth)
     <home>/search.sqlite           the embedded search index
-    <home>/search-rankings.sqlite  rankings shared by the server's processes (a cache)
     <home>/images/<xx>/<id>.<version>.tif   one pyramidal TIFF per image (local storage)
     <home>/images/tmp/             pyramids being written
     <home>/cache/                  rendered derivatives (bounded, disposable)

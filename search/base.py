@@ -30,10 +30,6 @@ MAX_SIMILAR = 50
 # Deepest result reachable by paging (the cluster's index.max_result_window): 100,000
 # records at 100 a page are all reachable.
 MAX_RESULT_WINDOW = 100_000
-# Hybrid rankings a backend remembers per state of its index (a fused window, its total
-# and facet counts, a few kB each): the next page of a search, or the same search again,
-# then costs a page of hits, not the query's vector passes and text ranking again.
-RANKINGS = 512
 
 
 @dataclass(frozen=True)
@@ -67,15 +63,6 @@ class SearchResult:
     facets: dict[str, list[tuple[str, int]]]  # facet -> [(value, count)], most frequent first
     page: int = 1
     size: int = 20
-
-
-def ranking_key(query: SearchQuery) -> tuple:
-    """What a query's ranking, total and facets depend on: all of it but the page and
-    the language (which only labels)."""
-    filters = tuple(
-        sorted((name, tuple(values)) for name, values in query.filters.items() if values)
-    )
-    return (query.q, filters, query.year_from, query.year_to, query.facets, query.public_only)
 
 
 def check_query(query: SearchQuery) -> None:

@@ -13,7 +13,7 @@ import bisect
 import json
 import threading
 import time
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -22,25 +22,13 @@ import numpy as np
 from archive.config import Config
 from archive.errors import ArchiveError, ConfigError, SearchUnavailable
 from archive.records import Institution, Record
-from archive.storage import Home
 
 from . import cluster_requests as requests_
 from . import vectors
-from .base import (
-    FACETS,
-    MAX_SIMILAR,
-    RANKINGS,
-    Hit,
-    SearchBackend,
-    SearchQuery,
-    SearchResult,
-    check_query,
-    ranking_key,
-)
+from .base import FACETS, MAX_SIMILAR, Hit, SearchBackend, SearchQuery, SearchResult, check_query
 from .documents import HIGHLIGHT_FIELDS, record_to_doc
 from .highlight import Highlighter
 from .query import parse
-from .shared_rankings import SharedRankings
 
 BULK_BATCH = 1000
 #: Seconds a bulk write keeps sending again what the cluster turned away as too busy (429).
@@ -121,10 +109,6 @@ class ClusterBackend(SearchBackend):
         self._vectors_lock = threading.Lock()
         self._vectors: tuple[Any, list[str], vectors.VectorIndex] | None = None
         self._vectors_checked = 0.0
-        # Hybrid rankings remembered per index state (``_search``), least recent first.
-        self._rankings: OrderedDict[tuple, tuple] = OrderedDict()
-        self._rankings_lock = threading.Lock()
-        self._shared = SharedRankings(Home(config.home).root)  # ... and between processes
 
     # -- transport ---------------------------------------------------------------------------
     def _connect(self) -> Any:
@@ -177,7 +161,6 @@ class ClusterBackend(SearchBackend):
         return self._call(self._connect(), method, path, body, params, ndjson)
 
     def close(self) -> None:
-        self._shared.close()
         if self._client is not None:
             self._client.close()
             self._client = None
@@ -449,19 +432,14 @@ class ClusterBackend(SearchBackend):
     def _vector_index(self) -> tuple[list[str], vectors.VectorIndex]:
         """(ids in id order, their vectors) of the index, read once per change of the index
         (no k-NN plugin is served for this node version: the backend searches them)."""
-        return self._vector_entry()[1:]
-
-    def _vector_entry(self) -> tuple[Any, list[str], vectors.VectorIndex]:
-        """(the index's state, ids, vectors), the state asked at most every
-        VECTOR_CHECK_S (at once after this backend's own writes)."""
         with self._vectors_lock:
             now = time.monotonic()
             if self._vectors is not None and now - self._vectors_checked < VECTOR_CHECK_S:
-                return self._vectors
+                return self._vectors[1:]
             state = self._index_state()
             self._vectors_checked = now
             if self._vectors is not None and self._vectors[0] == state:
-                return self._vectors
+                return self._vectors[1:]
             ids: list[str] = []
             blobs: list[bytes] = []
             after = None
@@ -487,9 +465,7 @@ class ClusterBackend(SearchBackend):
                 raw_rows[:, 4:].view(np.int8), raw_rows[:, :4].copy().view(np.float32)[:, 0]
             )
             self._vectors = (state, ids, index)
-            with self._rankings_lock:
-                self._rankings.clear()  # of the index as it was
-            return self._vectors
+            return self._vectors[1:]
 
     @staticmethod
     def _positions(ids: list[str], wanted: Iterable[str]) -> tuple[list[str], np.ndarray]:
@@ -577,29 +553,8 @@ class ClusterBackend(SearchBackend):
             )
 
     def _search(self, query: SearchQuery, clauses: list, kuromoji: bool) -> SearchResult:
-        end = query.page * query.size
-        # A hybrid ranking of the first HYBRID_WINDOW is remembered per index state: its
-        # other pages, and the same search again, cost one _mget of the page's text.
-        key = None
-        if (
-            query.sort == "relevance"
-            and end <= HYBRID_WINDOW
-            and query.semantic
-            and self.vectors_on
-            and vectors.semantic_text(clauses)
-        ):
-            state, ids, _index = self._vector_entry()
-            if ids:
-                key = (state, *ranking_key(query))
-                with self._rankings_lock:
-                    kept = self._rankings.get(key)
-                    if kept is not None:
-                        self._rankings.move_to_end(key)
-                if kept is None:
-                    kept = self._shared_ranking(key)
-                if kept is not None:
-                    return self._fused_result(query, clauses, *kept)
         near = self._near(query, clauses, kuromoji)
+        end = query.page * query.size
         fuse = near is not None and query.sort == "relevance" and end <= HYBRID_WINDOW
         body = requests_.search_body(
             query,
@@ -612,6 +567,26 @@ class ClusterBackend(SearchBackend):
         params = {"filter_path": requests_.SEARCH_FILTER_PATH}
         result = self.request("POST", f"/{self.alias}/_search", body, params=params)
         raw_hits = result.get("hits", {}).get("hits", [])
+        if fuse:
+            similarity, added, sources = near
+            text_ranked = [raw["_id"] for raw in raw_hits if raw.get("_score")]
+            members = list(dict.fromkeys(text_ranked + added))
+            by_id = similarity(members)
+            similar = sorted(members, key=lambda rid: -by_id.get(rid, -1.0))
+            fused = vectors.rrf([text_ranked, similar])[(query.page - 1) * query.size : end]
+            found = dict(sources)
+            wanted = [rid for rid, _score in fused if rid not in found]
+            if wanted and clauses:  # highlights need the page's text; nothing else does
+                found.update(self._page_sources(wanted))
+            raw_hits = [
+                {"_id": rid, "_score": score, "_source": found.get(rid, {})} for rid, score in fused
+            ]
+        hits = []
+        marker = Highlighter(clauses)
+        for raw in raw_hits:
+            original = (raw.get("_source") or {}).get("original") or {}
+            marks = marker.fields(original, HIGHLIGHT_FIELDS) if clauses else {}
+            hits.append(Hit(id=raw["_id"], score=float(raw.get("_score") or 0.0), highlights=marks))
         facets: dict[str, list[tuple[str, int]]] = {}
         if query.facets:
             for name in FACETS:
@@ -619,71 +594,6 @@ class ClusterBackend(SearchBackend):
                 facets[name] = [(str(b["key"]), int(b["doc_count"])) for b in buckets]
         total = result.get("hits", {}).get("total", 0)
         total = total["value"] if isinstance(total, dict) else int(total)
-        if fuse:
-            similarity, added, sources = near
-            text_ranked = [raw["_id"] for raw in raw_hits if raw.get("_score")]
-            members = list(dict.fromkeys(text_ranked + added))
-            by_id = similarity(members)
-            similar = sorted(members, key=lambda rid: -by_id.get(rid, -1.0))
-            fused = vectors.rrf([text_ranked, similar])
-            if key is not None:
-                self._keep_ranking(key, (fused, total, facets, sources))
-                document = {"fused": fused, "total": total, "facets": list(facets.items())}
-                self._shared.put(SharedRankings.key(self.alias, *key), document)
-            return self._fused_result(query, clauses, fused, total, facets, sources)
-        hits = []
-        marker = Highlighter(clauses)
-        for raw in raw_hits:
-            original = (raw.get("_source") or {}).get("original") or {}
-            marks = marker.fields(original, HIGHLIGHT_FIELDS) if clauses else {}
-            hits.append(Hit(id=raw["_id"], score=float(raw.get("_score") or 0.0), highlights=marks))
-        return SearchResult(total=total, hits=hits, facets=facets, page=query.page, size=query.size)
-
-    def _keep_ranking(self, key: tuple, kept: tuple) -> None:
-        with self._rankings_lock:
-            self._rankings[key] = kept
-            self._rankings.move_to_end(key)
-            while len(self._rankings) > RANKINGS:
-                self._rankings.popitem(last=False)
-
-    def _shared_ranking(self, key: tuple) -> tuple | None:
-        """A ranking another process of this home made for this state of the index, or
-        None (kept in this process too; the added records' text is asked for with the
-        page's)."""
-        found = self._shared.get(SharedRankings.key(self.alias, *key))
-        if found is None:
-            return None
-        kept = (
-            [(rid, score) for rid, score in found["fused"]],
-            int(found["total"]),
-            {name: [(value, count) for value, count in pairs] for name, pairs in found["facets"]},
-            {},
-        )
-        self._keep_ranking(key, kept)
-        return kept
-
-    def _fused_result(
-        self,
-        query: SearchQuery,
-        clauses: list,
-        fused: list[tuple[str, float]],
-        total: int,
-        facets: dict[str, list[tuple[str, int]]],
-        sources: dict[str, dict],
-    ) -> SearchResult:
-        """The query's page of a fused ranking, with highlights from the page's text (the
-        added records' text came with them; the others' is asked for in one _mget)."""
-        page = fused[(query.page - 1) * query.size : query.page * query.size]
-        found = dict(sources)
-        wanted = [rid for rid, _score in page if rid not in found]
-        if wanted and clauses:  # highlights need the page's text; nothing else does
-            found.update(self._page_sources(wanted))
-        marker = Highlighter(clauses)
-        hits = []
-        for rid, score in page:
-            original = (found.get(rid) or {}).get("original") or {}
-            marks = marker.fields(original, HIGHLIGHT_FIELDS) if clauses else {}
-            hits.append(Hit(id=rid, score=float(score), highlights=marks))
         return SearchResult(total=total, hits=hits, facets=facets, page=query.page, size=query.size)
 
     def suggest(self, prefix: str, lang: str = "ja", limit: int = 10) -> list[str]:

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .base import FACETS, RANKINGS
+from .base import FACETS
 
 _MISSING = np.iinfo(np.int64).max // 2  # sorts after every real year
 # Match results remembered per generation (rowids and scores of what FTS5 found for an
@@ -47,7 +47,6 @@ class Columns:
     _memo: OrderedDict = field(default_factory=OrderedDict, repr=False)
     _memo_size: int = 0
     _memo_lock: Any = field(default_factory=threading.Lock, repr=False)
-    _rankings: OrderedDict = field(default_factory=OrderedDict, repr=False)
 
     @classmethod
     def load(cls, db: sqlite3.Connection, generation: int) -> Columns:
@@ -133,23 +132,6 @@ class Columns:
             while self._memo_size > REMEMBER_ELEMENTS and self._memo:
                 _key, dropped = self._memo.popitem(last=False)
                 self._memo_size -= _elements(dropped)
-
-    def ranking(self, key: Any) -> Any:
-        """What ``keep_ranking`` kept under ``key`` for this generation, or None."""
-        with self._memo_lock:
-            found = self._rankings.get(key)
-            if found is not None:
-                self._rankings.move_to_end(key)
-            return found
-
-    def keep_ranking(self, key: Any, value: Any) -> None:
-        """Keep a query's ranking for this generation, the least recently used of more
-        than RANKINGS going first."""
-        with self._memo_lock:
-            self._rankings[key] = value
-            self._rankings.move_to_end(key)
-            while len(self._rankings) > RANKINGS:
-                self._rankings.popitem(last=False)
 
     # -- per query ---------------------------------------------------------------------------
     def filter(

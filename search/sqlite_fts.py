@@ -10,7 +10,6 @@ is one transaction, so search sees the old index until the new one is complete.
 from __future__ import annotations
 
 import json
-import secrets
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
@@ -27,20 +26,10 @@ from archive.sqlite import Connections
 from archive.storage import Home
 
 from . import vectors
-from .base import (
-    FACETS,
-    MAX_SIMILAR,
-    Hit,
-    SearchBackend,
-    SearchQuery,
-    SearchResult,
-    check_query,
-    ranking_key,
-)
+from .base import FACETS, MAX_SIMILAR, Hit, SearchBackend, SearchQuery, SearchResult, check_query
 from .documents import HIGHLIGHT_FIELDS, ROMAJI_FIELD, ROMAJI_WEIGHT, TEXT_FIELDS, record_to_doc
 from .highlight import Highlighter
 from .query import Clause, parse
-from .shared_rankings import SharedRankings
 from .sqlite_columns import Columns
 from .text import fold, index_text
 
@@ -139,17 +128,12 @@ class SqliteBackend(SearchBackend):
         self._cols: Columns | None = None
         self._upgrade()
         self.db.executescript(_SCHEMA)  # idempotent; executescript manages its own commit
-        # Not ``_write``: opening changes nothing searched, so the generation stays (every
-        # process's columns, vectors and rankings would be loaded again for each
-        # ``archive`` command run beside a server). ``instance``: this index file's own
-        # name, so that rankings shared under a generation number never outlive the file.
-        with self._connections.transaction() as db:
+        with self._write() as db:
             db.execute(
                 "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?),"
-                " ('generation', '0'), ('embedding', ?), ('instance', ?)",
-                (SCHEMA_VERSION, vectors.EMBEDDING_VERSION, secrets.token_hex(8)),
+                " ('generation', '0'), ('embedding', ?)",
+                (SCHEMA_VERSION, vectors.EMBEDDING_VERSION),
             )
-        self._shared = SharedRankings(self.path.parent)
 
     def _upgrade(self) -> None:
         """An index of an older schema is dropped, and marked for a rebuild from the
@@ -187,7 +171,6 @@ class SqliteBackend(SearchBackend):
 
     def close(self) -> None:
         self._connections.close()
-        self._shared.close()
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -540,10 +523,13 @@ class SqliteBackend(SearchBackend):
         members: np.ndarray,
         semantic: tuple[vectors.VectorIndex, tuple[np.ndarray, float], Any, np.ndarray],
         cols: Columns,
-        window: int,
+        offset: int,
+        size: int,
     ) -> list[tuple[int, float]]:
-        """The text ranking and the similarity ranking fused (RRF), over the first
-        ``window`` of each: every page that ends within ``window``."""
+        """A page of the text ranking and the similarity ranking fused (RRF), over the
+        first HYBRID_WINDOW of each (or deeper, for a deeper page)."""
+        end = offset + size
+        window = max(end, HYBRID_WINDOW)
         text_ranked = [
             r for r, _s in self._ranked_page(clauses, matched, text_rowids, 0, window, cols)
         ]
@@ -553,7 +539,7 @@ class SqliteBackend(SearchBackend):
             near, window, at[at >= 0], pool=2 * window, rough=rough, wide=HYBRID_WIDE
         )
         fused = vectors.rrf([text_ranked, cols.live[positions].tolist()])
-        return [(int(r), float(score)) for r, score in fused]
+        return [(int(r), float(score)) for r, score in fused[offset:end]]
 
     def similar(self, record_id: str, limit: int = 10) -> list[str]:
         limit = max(1, min(limit, MAX_SIMILAR))
@@ -601,34 +587,6 @@ class SqliteBackend(SearchBackend):
         cols = self._columns()
         positive = [c for c in clauses if not c.negate]
         negative = [c for c in clauses if c.negate]
-        offset = (query.page - 1) * query.size
-        end = offset + query.size
-        # A hybrid ranking of the first HYBRID_WINDOW is remembered for this generation:
-        # its other pages, and the same search again, reuse its fused window, total and
-        # facets (a deeper page fuses deeper windows, each time).
-        key = None
-        if (
-            positive
-            and query.sort == "relevance"
-            and query.semantic
-            and self.vectors_on
-            and end <= HYBRID_WINDOW
-        ):
-            key = ranking_key(query)
-            kept = cols.ranking(key)
-            if kept is None:
-                kept = self._shared_ranking(cols, key)
-            if kept is not None:
-                ranked, scores, total, facets = kept
-                rows, marks = ranked[offset:end].tolist(), scores[offset:end].tolist()
-                page = list(zip(rows, marks, strict=True))
-                return SearchResult(
-                    total=total,
-                    hits=self._hits(page, clauses),
-                    facets=facets,
-                    page=query.page,
-                    size=query.size,
-                )
         if positive:
             rowids = self._rowids(match_expression(clauses), cols)
         else:
@@ -656,15 +614,11 @@ class SqliteBackend(SearchBackend):
                 facets = cols.all_facets
             else:
                 facets = cols.facets(rowids, FACET_LIMIT)
+        offset = (query.page - 1) * query.size
         if positive and query.sort == "relevance" and semantic is not None:
-            window = max(end, HYBRID_WINDOW)
-            fused = self._hybrid_page(clauses, matched, text_rowids, rowids, semantic, cols, window)
-            if key is not None:
-                ranked = np.array([r for r, _s in fused], dtype=np.int64)
-                scores = np.array([score for _r, score in fused], dtype=np.float64)
-                cols.keep_ranking(key, (ranked, scores, len(rowids), facets))
-                self._share_ranking(cols, key, (ranked, scores, len(rowids), facets))
-            page = fused[offset:end]
+            page = self._hybrid_page(
+                clauses, matched, text_rowids, rowids, semantic, cols, offset, query.size
+            )
         elif positive and query.sort == "relevance":
             page = self._ranked_page(clauses, matched, rowids, offset, query.size, cols)
         else:
@@ -676,35 +630,6 @@ class SqliteBackend(SearchBackend):
         return SearchResult(
             total=len(rowids), hits=hits, facets=facets, page=query.page, size=query.size
         )
-
-    def _shared_key(self, cols: Columns, key: tuple) -> str:
-        row = self.db.execute("SELECT value FROM meta WHERE key = 'instance'").fetchone()
-        return SharedRankings.key("sqlite", row[0] if row else "", cols.generation, *key)
-
-    def _shared_ranking(self, cols: Columns, key: tuple) -> tuple | None:
-        """A ranking another process of this home made for this generation, or None
-        (kept in this process's columns too)."""
-        found = self._shared.get(self._shared_key(cols, key))
-        if found is None:
-            return None
-        kept = (
-            np.array(found["rowids"], dtype=np.int64),
-            np.array(found["scores"], dtype=np.float64),
-            int(found["total"]),
-            {name: [(value, count) for value, count in pairs] for name, pairs in found["facets"]},
-        )
-        cols.keep_ranking(key, kept)
-        return kept
-
-    def _share_ranking(self, cols: Columns, key: tuple, kept: tuple) -> None:
-        ranked, scores, total, facets = kept
-        document = {
-            "rowids": ranked.tolist(),
-            "scores": scores.tolist(),
-            "total": total,
-            "facets": [[name, pairs] for name, pairs in facets.items()],
-        }
-        self._shared.put(self._shared_key(cols, key), document)
 
     def _hits(self, page: list[tuple[int, float]], clauses: list[Clause]) -> list[Hit]:
         if not page:

@@ -6,15 +6,13 @@ below is small and made for the contract: each record exists to prove one behavi
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from archive.errors import BadRequest
 from archive.records import ImageRef, Institution, Record
-from search.base import FACETS, SearchBackend, SearchQuery, get_backend
+from search.base import FACETS, SearchBackend, SearchQuery
 
 INC = "http://rightsstatements.org/vocab/InC/1.0/"
 CC0 = "https://creativecommons.org/publicdomain/zero/1.0/"
@@ -475,32 +473,6 @@ class BackendContract:
         assert len(set(flat)) == len(PUBLIC_IDS) == len(flat)
         result = indexed.search(SearchQuery(q="", page=4, size=3))
         assert result.total == len(PUBLIC_IDS) and result.page == 4
-
-    def test_remembered_rankings_agree_with_a_fresh_backend(self, indexed):
-        """A hybrid ranking is remembered per state of the index: the same search again
-        and its other pages answer as a fresh backend computes them, and a write is seen
-        at once."""
-
-        def answer(backend: SearchBackend, query: SearchQuery):
-            result = backend.search(query)
-            hits = [(h.id, round(h.score, 6), h.highlights) for h in result.hits]
-            return hits, result.total, result.facets
-
-        query = SearchQuery(q="茶碗", size=100)
-        first = answer(indexed, query)
-        assert first[0] and answer(indexed, query) == first  # the second, remembered
-        pages = [answer(indexed, replace(query, page=p, size=3))[0] for p in (1, 2, 3)]
-        assert [hit for page in pages for hit in page] == first[0][:9]
-        indexed.index([rec("craft", "C-99", title="白天目茶碗")], INSTITUTIONS)
-        after = answer(indexed, query)
-        assert "craft_C-99" in {hit[0] for hit in after[0]} and after[1] == first[1] + 1
-        fresh = get_backend(indexed.config)
-        try:
-            assert answer(fresh, query) == after
-            second = replace(query, page=2, size=3)
-            assert answer(fresh, second) == answer(indexed, second)
-        finally:
-            fresh.close()
 
     # -- highlights and suggestions ------------------------------------------------------
     def test_highlights_mark_the_original_text(self, indexed):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from search_contract import INSTITUTIONS, corpus
@@ -98,38 +97,3 @@ def test_remembered_matches_follow_the_index(config: Config):
     backend.delete(["craft_C-99"])
     assert {h.id for h in backend.search(query).hits} == before
     backend.close()
-
-
-def test_rankings_are_shared_by_the_processes_of_a_home(config: Config, monkeypatch):
-    """A hybrid ranking one process made is read by another of the same home, without
-    ranking again, as that one would have made it; a write makes a new generation, whose
-    searches are ranked afresh."""
-    from dataclasses import replace
-
-    from search_contract import rec
-
-    from search.shared_rankings import SharedRankings
-
-    def answer(backend: SqliteBackend, query: SearchQuery):
-        result = backend.search(query)
-        return [(h.id, h.score, h.highlights) for h in result.hits], result.total, result.facets
-
-    first = SqliteBackend(config)
-    first.index(corpus(), INSTITUTIONS)
-    query = SearchQuery(q="茶碗", size=100)
-    made = answer(first, query)
-    second = SqliteBackend(config)  # another process: nothing remembered in its columns
-    with monkeypatch.context() as patch:
-        patch.setattr(SqliteBackend, "_semantic", lambda *a: pytest.fail("ranked again"))
-        assert answer(second, query) == made
-        page = replace(query, page=2, size=3)
-        assert answer(second, page) == answer(first, page)
-    third = SqliteBackend(config)
-    with monkeypatch.context() as patch:  # without the shared file: ranked afresh, the same
-        patch.setattr(SharedRankings, "get", lambda self, key: None)
-        assert answer(third, query) == made
-    first.index([rec("craft", "C-99", title="白天目茶碗")], INSTITUTIONS)
-    after = answer(second, query)
-    assert "craft_C-99" in {hit[0] for hit in after[0]} and after[1] == made[1] + 1
-    for backend in (first, second, third):
-        backend.close()
