@@ -190,22 +190,30 @@ def restarted_server():
         pg.destroy()
 
 
+def restarted_under_an_ingest(server, home: Path, url: str, paths, down: float, env=None):
+    """Start an ingest of the first folders, stop the server (fast shutdown: every session
+    of the ingest is ended) once it has committed, start it again ``down`` seconds later;
+    the ingest's (exit status, stdout, stderr)."""
+    db = psycopg.connect(url, autocommit=True, application_name="test")
+    proc = ingest(home, url, *paths, env=env)
+    try:
+        started(proc, db)
+        db.close()
+        server.stop()
+        time.sleep(down)
+        server.start()
+        return finish(proc)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
 def test_a_server_restart_under_an_ingest_is_ridden_through(tmp_path, folders, restarted_server):
     """By default the ingest waits for the server to come back and resumes by itself."""
     first_folders, _ = folders
     url = restarted_server.create_database()
-    db = psycopg.connect(url, autocommit=True, application_name="test")
-    proc = ingest(tmp_path / "home", url, *first_folders)
-    try:
-        started(proc, db)
-        db.close()
-        restarted_server.stop()  # fast shutdown: every session of the ingest is ended
-        time.sleep(3)
-        restarted_server.start()
-        code, out, err = finish(proc)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+    home = tmp_path / "home"
+    code, out, err = restarted_under_an_ingest(restarted_server, home, url, first_folders, 3)
     assert code == 0, (out, err)
     assert "Traceback" not in err and "archive-test-password" not in err
     assert "waiting up to 300 s (ingest_outage_wait)" in err and "Resumed after" in err, err
@@ -226,18 +234,9 @@ def test_a_server_restart_under_an_ingest_stops_it_cleanly_and_the_rerun_resumes
     """With ingest_outage_wait = 0 it stops at once, and the next run resumes."""
     first_folders, _ = folders
     url = restarted_server.create_database()
-    db = psycopg.connect(url, autocommit=True, application_name="test")
-    proc = ingest(tmp_path / "home", url, *first_folders, env={"ARCHIVE_INGEST_OUTAGE_WAIT": "0"})
-    try:
-        started(proc, db)
-        db.close()
-        restarted_server.stop()  # fast shutdown: every session of the ingest is ended
-        time.sleep(1)
-        restarted_server.start()
-        code, out, err = finish(proc)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+    wait = {"ARCHIVE_INGEST_OUTAGE_WAIT": "0"}
+    home = tmp_path / "home"
+    code, out, err = restarted_under_an_ingest(restarted_server, home, url, first_folders, 1, wait)
     assert code == 1, (out, err)
     assert "Traceback" not in err and "archive-test-password" not in err
     assert "catalog_url postgresql://" in err and "run the same command again" in err, err
