@@ -743,22 +743,19 @@ def store_catalog(
     dest: Destination,
     snapshot: Path,
     have: set[str],
-    known: tuple[list[str], set[int]] | None = None,
-    whole_file: Future | None = None,
+    known: tuple[list[str], set[int]] | None,
+    whole_file: Future,
 ) -> tuple[dict, int, int]:
     """Write the pieces of ``snapshot`` that ``dest`` lacks (``have``: the names already
     under ``chunks/``, updated); returns (the manifest's description of the file, pieces
     written, bytes written). ``known``: the last snapshot's pieces and which of them the
     file was changed in since (the first and last are hashed whatever it says).
     ``whole_file``: the file's (size, SHA-256), being computed beside this."""
-    whole = hashlib.sha256()
     pieces: list[str] = []
     size = written = written_bytes = 0
     last, changed = known or ([], set())
     with open(snapshot, "rb") as fh:
         while piece := fh.read(CATALOG_CHUNK):
-            if whole_file is None:
-                whole.update(piece)
             size += len(piece)
             n = len(pieces)
             if known and 0 < n < len(last) - 1 and n not in changed:
@@ -772,12 +769,9 @@ def store_catalog(
                 have.add(digest)
                 written += 1
                 written_bytes += len(data)
-    if whole_file is not None:
-        whole_size, whole_sha256 = whole_file.result()
-        if whole_size != size:
-            raise ArchiveError(f"{snapshot}: changed while it was stored")
-    else:
-        whole_sha256 = whole.hexdigest()
+    whole_size, whole_sha256 = whole_file.result()
+    if whole_size != size:
+        raise ArchiveError(f"{snapshot}: changed while it was stored")
     described = {
         "size": size,
         "sha256": whole_sha256,
@@ -1001,14 +995,10 @@ def _backup(
 
 
 def _counts(path: Path) -> dict[str, int]:
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        return {
-            table: db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-            for table in ("institutions", "records", "images", "changes")
-        }
-    finally:
-        db.close()
+    """The manifest's counts: rows of every table a backup carries but ``meta``."""
+    counts = _table_counts(path)
+    del counts["meta"]
+    return counts
 
 
 class _Kept:

@@ -15,7 +15,7 @@ import pytest
 
 from archive.backup import backup as run_backup
 from archive.backup import destination, fetch_catalog, read_manifest, restore, table_summary
-from archive.catalog import SQLiteCatalog
+from archive.catalog import ROW_KEYS, TABLES, SQLiteCatalog
 from archive.config import Config
 from archive.context import Archive
 from archive.storage import relative_name
@@ -86,6 +86,10 @@ def change_everything(archive: Archive) -> None:
     catalog.set_meta("incremental-test", "1")
     catalog.set_meta("incremental-test", None)
     catalog.set_meta("kept-key", "2")
+
+
+def test_every_table_a_backup_carries_is_in_the_row_log():
+    assert ROW_KEYS == {table: columns[0] for table, columns in TABLES.items()}
 
 
 def test_the_second_backup_writes_the_changed_rows_and_stores_the_catalog_as_it_is(tmp_path, home):
