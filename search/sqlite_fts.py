@@ -114,6 +114,11 @@ def match_expression(clauses: list[Clause]) -> str:
     return expr
 
 
+def hybrid_window(offset: int, size: int) -> int:
+    """How deep each ranking is fused for a page: HYBRID_WINDOW, or deeper for a deep page."""
+    return max(offset + size, HYBRID_WINDOW)
+
+
 class SqliteBackend(SearchBackend):
     """SQLite FTS5 at ``Home(config.home).search_db``."""
 
@@ -485,6 +490,14 @@ class SqliteBackend(SearchBackend):
         mask[positions[positions >= 0]] = True
         return mask
 
+    def _query_vector(self, query: SearchQuery, clauses: list[Clause], cols: Columns) -> Any:
+        """The query's vector being made meanwhile (``vectors.query_soon``), or None when
+        the query is not one to widen by meaning."""
+        text = vectors.semantic_text(clauses) if query.semantic and self.vectors_on else ""
+        if not text or not len(cols.live):
+            return None
+        return vectors.query_soon(text)
+
     def _semantic(
         self,
         query: SearchQuery,
@@ -492,15 +505,15 @@ class SqliteBackend(SearchBackend):
         cols: Columns,
         text_rowids: np.ndarray,
         filtered: bool,
+        pending: Any,
     ) -> tuple[vectors.VectorIndex, tuple[np.ndarray, float], Any, np.ndarray] | None:
         """(the vectors, the query's vector, its first-pass scores or None, rowids to add:
         the nearest records the text did not find that pass the filters and exclusions),
-        or None when the query is not one to widen by meaning."""
-        text = vectors.semantic_text(clauses) if query.semantic and self.vectors_on else ""
-        if not text or not len(cols.live):
+        or None when the query is not one to widen by meaning (``pending`` is None)."""
+        if pending is None:
             return None
         index = self._vectors(cols)
-        near = vectors.embed_query(text)
+        near = pending.result()
         live = cols.live
         allowed = ~self._mask(cols, text_rowids)
         if filtered:
@@ -517,22 +530,17 @@ class SqliteBackend(SearchBackend):
 
     def _hybrid_page(
         self,
-        clauses: list[Clause],
-        matched: int,
-        text_rowids: np.ndarray,
+        text_ranked: list[int],
         members: np.ndarray,
         semantic: tuple[vectors.VectorIndex, tuple[np.ndarray, float], Any, np.ndarray],
         cols: Columns,
         offset: int,
         size: int,
     ) -> list[tuple[int, float]]:
-        """A page of the text ranking and the similarity ranking fused (RRF), over the
-        first HYBRID_WINDOW of each (or deeper, for a deeper page)."""
+        """A page of the text ranking (its first ``hybrid_window``, ranked meanwhile) and
+        the similarity ranking fused (RRF), over the same depth of each."""
         end = offset + size
-        window = max(end, HYBRID_WINDOW)
-        text_ranked = [
-            r for r, _s in self._ranked_page(clauses, matched, text_rowids, 0, window, cols)
-        ]
+        window = hybrid_window(offset, size)
         index, near, rough, _added = semantic
         at = cols.positions(members)
         positions, _sims = index.nearest(
@@ -601,7 +609,16 @@ class SqliteBackend(SearchBackend):
         if filtered:
             rowids = cols.filter(rowids, query.filters, query.year_from, query.year_to)
         text_rowids = rowids
-        semantic = self._semantic(query, clauses, cols, text_rowids, filtered)
+        offset = (query.page - 1) * query.size
+        pending = self._query_vector(query, clauses, cols)
+        text_ranked = None
+        if positive and query.sort == "relevance" and pending is not None:
+            # Ranked while the query's vector is made: the text half of the fused page.
+            window = hybrid_window(offset, query.size)
+            text_ranked = [
+                r for r, _s in self._ranked_page(clauses, matched, text_rowids, 0, window, cols)
+            ]
+        semantic = self._semantic(query, clauses, cols, text_rowids, filtered, pending)
         if semantic is not None and len(semantic[3]):
             added = semantic[3]  # never text matches (_semantic leaves them out)
             rowids = np.sort(np.concatenate([rowids, added]))
@@ -614,11 +631,8 @@ class SqliteBackend(SearchBackend):
                 facets = cols.all_facets
             else:
                 facets = cols.facets(rowids, FACET_LIMIT)
-        offset = (query.page - 1) * query.size
-        if positive and query.sort == "relevance" and semantic is not None:
-            page = self._hybrid_page(
-                clauses, matched, text_rowids, rowids, semantic, cols, offset, query.size
-            )
+        if text_ranked is not None and semantic is not None:
+            page = self._hybrid_page(text_ranked, rowids, semantic, cols, offset, query.size)
         elif positive and query.sort == "relevance":
             page = self._ranked_page(clauses, matched, rowids, offset, query.size, cols)
         else:

