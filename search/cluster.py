@@ -479,38 +479,55 @@ class ClusterBackend(SearchBackend):
                 positions.append(at)
         return found, np.array(positions, dtype=np.int64)
 
-    def _near(
-        self, query: SearchQuery, clauses: list, kuromoji: bool
-    ) -> tuple[Any, list[str], dict[str, dict]] | None:
-        """(a function: similarity by id of some ids, ids to add, their sources), or None:
-        not a query to widen."""
-        text = vectors.semantic_text(clauses) if query.semantic and self.vectors_on else ""
-        if not text:
-            return None
-        ids, index = self._vector_index()
-        if not ids:
-            return None
-        near_vector = vectors.embed_query(text)
+    def _added(
+        self,
+        query: SearchQuery,
+        clauses: list,
+        kuromoji: bool,
+        near_vector: tuple[np.ndarray, float],
+        index: vectors.VectorIndex,
+        ids: list[str],
+    ) -> tuple[list[str], dict[str, dict]]:
+        """(the nearest records in meaning that the text did not find and that pass the
+        query's filters and exclusions, nearest first; their _source: text and facets)."""
         limit = vectors.SEMANTIC_K
         nearest, _sims = vectors.semantic_neighbours(index, near_vector, limit=limit * NEAR_POOL)
         pool = [ids[i] for i in nearest]
-        near: list[str] = []
-        sources: dict[str, dict] = {}
-        if pool:
-            body = requests_.neighbours_body(query, clauses, kuromoji, pool)
-            params = {"filter_path": "hits.hits._id,hits.hits._source"}
-            found = self.request("POST", f"/{self.alias}/_search", body, params=params)
-            passing = found.get("hits", {}).get("hits", [])
-            found = {raw["_id"]: raw.get("_source") or {} for raw in passing}
-            near = [rid for rid in pool if rid in found][:limit]
-            sources = {rid: found[rid] for rid in near}
+        if not pool:
+            return [], {}
+        body = requests_.neighbours_body(query, clauses, kuromoji, pool)
+        params = {"filter_path": "hits.hits._id,hits.hits._source"}
+        found = self.request("POST", f"/{self.alias}/_search", body, params=params)
+        passing = found.get("hits", {}).get("hits", [])
+        sources = {raw["_id"]: raw.get("_source") or {} for raw in passing}
+        added = [rid for rid in pool if rid in sources][:limit]
+        return added, {rid: sources[rid] for rid in added}
 
-        def similarity(wanted: list[str]) -> dict[str, float]:
-            having, positions = self._positions(ids, wanted)
-            sims = index.scores(near_vector, positions).tolist()
-            return dict(zip(having, sims, strict=True))
-
-        return similarity, near, sources
+    def _msearch(self, bodies: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Several searches in one request (the node runs them side by side); a failed
+        one raises as a failed request would."""
+        lines = "".join(
+            json.dumps(line, ensure_ascii=False) + "\n" for body in bodies for line in ({}, body)
+        )
+        params = {"filter_path": requests_.MSEARCH_FILTER_PATH}
+        found = self.request("POST", f"/{self.alias}/_msearch", lines, params=params, ndjson=True)
+        answers = found.get("responses", [])
+        if len(answers) != len(bodies):
+            raise ArchiveError(f"search cluster answered {len(answers)} of {len(bodies)} searches")
+        for answer in answers:
+            error = answer.get("error")
+            if error is None:
+                continue
+            status = int(answer.get("status") or 500)
+            reason = f"{error.get('type')}: {error.get('reason')}"[:300]
+            if status == 404:
+                raise _Missing(reason)
+            if status >= 500 or status == 429:
+                busy = SearchUnavailable(f"search cluster at {self.config.search_url}: {reason}")
+                busy.status = status
+                raise busy
+            raise ArchiveError(f"search cluster rejected a search ({status}): {reason}")
+        return answers
 
     def _page_sources(self, ids: list[str]) -> dict[str, dict]:
         """The _source (original text) of these documents, by id."""
@@ -553,48 +570,115 @@ class ClusterBackend(SearchBackend):
             )
 
     def _search(self, query: SearchQuery, clauses: list, kuromoji: bool) -> SearchResult:
-        near = self._near(query, clauses, kuromoji)
-        end = query.page * query.size
-        fuse = near is not None and query.sort == "relevance" and end <= HYBRID_WINDOW
-        body = requests_.search_body(
-            query,
-            clauses,
-            kuromoji,
-            near=near[1] if near else None,
-            window=HYBRID_WINDOW if fuse else None,
-            source=not fuse,
-        )
+        text = vectors.semantic_text(clauses) if query.semantic and self.vectors_on else ""
+        # The query's vector is made in a thread while the node answers the text.
+        pending = vectors.query_soon(text) if text else None
+        near: list[str] = []
+        if pending is not None:
+            ids, index = self._vector_index()
+            if ids and query.sort == "relevance" and query.page * query.size <= HYBRID_WINDOW:
+                return self._fused(query, clauses, kuromoji, pending.result, index, ids)
+            if ids:  # another order, or deeper: the neighbours are sorted in with the rest
+                near, _sources = self._added(query, clauses, kuromoji, pending.result(), index, ids)
+        body = requests_.search_body(query, clauses, kuromoji, near=near)
         params = {"filter_path": requests_.SEARCH_FILTER_PATH}
         result = self.request("POST", f"/{self.alias}/_search", body, params=params)
-        raw_hits = result.get("hits", {}).get("hits", [])
-        if fuse:
-            similarity, added, sources = near
-            text_ranked = [raw["_id"] for raw in raw_hits if raw.get("_score")]
-            members = list(dict.fromkeys(text_ranked + added))
-            by_id = similarity(members)
-            similar = sorted(members, key=lambda rid: -by_id.get(rid, -1.0))
-            fused = vectors.rrf([text_ranked, similar])[(query.page - 1) * query.size : end]
-            found = dict(sources)
-            wanted = [rid for rid, _score in fused if rid not in found]
-            if wanted and clauses:  # highlights need the page's text; nothing else does
-                found.update(self._page_sources(wanted))
-            raw_hits = [
-                {"_id": rid, "_score": score, "_source": found.get(rid, {})} for rid, score in fused
-            ]
-        hits = []
         marker = Highlighter(clauses)
-        for raw in raw_hits:
+        hits = []
+        for raw in result.get("hits", {}).get("hits", []):
             original = (raw.get("_source") or {}).get("original") or {}
             marks = marker.fields(original, HIGHLIGHT_FIELDS) if clauses else {}
             hits.append(Hit(id=raw["_id"], score=float(raw.get("_score") or 0.0), highlights=marks))
+        facets = _facets(result) if query.facets else {}
+        return SearchResult(
+            total=_total(result), hits=hits, facets=facets, page=query.page, size=query.size
+        )
+
+    def _fused(
+        self,
+        query: SearchQuery,
+        clauses: list,
+        kuromoji: bool,
+        near_vector: Any,
+        index: vectors.VectorIndex,
+        ids: list[str],
+    ) -> SearchResult:
+        """A page by relevance: the text's first HYBRID_WINDOW and the similarity ranking
+        fused (RRF), the total and facets of the text matches and the added neighbours.
+        ``near_vector()`` waits for the query's vector, made while the node counts and
+        ranks the text."""
+        counted, ranked = self._msearch(
+            requests_.fused_bodies(query, clauses, kuromoji, HYBRID_WINDOW)
+        )
+        added, sources = self._added(query, clauses, kuromoji, near_vector(), index, ids)
+        text_ranked = [raw["_id"] for raw in ranked.get("hits", {}).get("hits", [])]
+        members = list(dict.fromkeys(text_ranked + added))
+        having, positions = self._positions(ids, members)
+        by_id = dict(zip(having, index.scores(near_vector(), positions).tolist(), strict=True))
+        similar = sorted(members, key=lambda rid: -by_id.get(rid, -1.0))
+        end = query.page * query.size
+        fused = vectors.rrf([text_ranked, similar])[(query.page - 1) * query.size : end]
+        found = {rid: source for rid, source in sources.items()}
+        wanted = [rid for rid, _score in fused if rid not in found]
+        if wanted and clauses:  # highlights need the page's text; nothing else does
+            found.update(self._page_sources(wanted))
+        marker = Highlighter(clauses)
+        hits = []
+        for rid, score in fused:
+            original = (found.get(rid) or {}).get("original") or {}
+            marks = marker.fields(original, HIGHLIGHT_FIELDS) if clauses else {}
+            hits.append(Hit(id=rid, score=score, highlights=marks))
         facets: dict[str, list[tuple[str, int]]] = {}
         if query.facets:
-            for name in FACETS:
-                buckets = result.get("aggregations", {}).get(name, {}).get("buckets", [])
-                facets[name] = [(str(b["key"]), int(b["doc_count"])) for b in buckets]
-        total = result.get("hits", {}).get("total", 0)
-        total = total["value"] if isinstance(total, dict) else int(total)
-        return SearchResult(total=total, hits=hits, facets=facets, page=query.page, size=query.size)
+            facets = self._with_added(query, clauses, kuromoji, _facets(counted), sources)
+        return SearchResult(
+            total=_total(counted) + len(added),
+            hits=hits,
+            facets=facets,
+            page=query.page,
+            size=query.size,
+        )
+
+    def _with_added(
+        self,
+        query: SearchQuery,
+        clauses: list,
+        kuromoji: bool,
+        facets: dict[str, list[tuple[str, int]]],
+        sources: dict[str, dict],
+    ) -> dict[str, list[tuple[str, int]]]:
+        """The text matches' facets with the added neighbours counted in, as one search
+        over both would count them. A value of theirs beyond a facet's first FACET_LIMIT
+        buckets has a text count the buckets do not say: those are asked for."""
+        extra: dict[str, Counter] = {name: Counter() for name in FACETS}
+        for source in sources.values():
+            for name, value in (source.get("facets") or {}).items():
+                if name in extra and value not in (None, ""):
+                    extra[name][str(value)] += 1
+        unknown: dict[str, list[str]] = {}
+        for name, counts in extra.items():
+            listed = {key for key, _n in facets.get(name, [])}
+            if len(facets.get(name, [])) >= requests_.FACET_LIMIT:
+                missing = sorted(value for value in counts if value not in listed)
+                if missing:
+                    unknown[name] = missing
+        known: dict[str, dict[str, int]] = {}
+        if unknown:
+            body = requests_.facet_counts_body(query, clauses, kuromoji, unknown)
+            (answer,) = self._msearch([body])
+            for name in unknown:
+                buckets = answer.get("aggregations", {}).get(name, {}).get("buckets", {})
+                known[name] = {key: int(b.get("doc_count", 0)) for key, b in buckets.items()}
+        merged: dict[str, list[tuple[str, int]]] = {}
+        for name in FACETS:
+            counts = dict(facets.get(name, []))
+            for value, n in known.get(name, {}).items():
+                counts[value] = n
+            for value, n in extra[name].items():
+                counts[value] = counts.get(value, 0) + n
+            ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+            merged[name] = [(key, n) for key, n in ranked if n > 0][: requests_.FACET_LIMIT]
+        return merged
 
     def suggest(self, prefix: str, lang: str = "ja", limit: int = 10) -> list[str]:
         from .text import fold
@@ -624,6 +708,23 @@ class ClusterBackend(SearchBackend):
                 if (text_lang == lang) == preferred and text not in out:
                     out.append(text)
         return out[:limit]
+
+
+def _total(result: dict[str, Any]) -> int:
+    total = result.get("hits", {}).get("total", 0)
+    return total["value"] if isinstance(total, dict) else int(total)
+
+
+def _facets(result: dict[str, Any]) -> dict[str, list[tuple[str, int]]]:
+    """The terms aggregations of a search's answer: facet -> [(value, count)]."""
+    aggregations = result.get("aggregations", {})
+    return {
+        name: [
+            (str(b["key"]), int(b["doc_count"]))
+            for b in aggregations.get(name, {}).get("buckets", [])
+        ]
+        for name in FACETS
+    }
 
 
 class _Missing(ArchiveError):

@@ -11,6 +11,7 @@ backends find the same records).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from .base import FACETS, SearchQuery
@@ -267,6 +268,38 @@ def search_body(
     return body
 
 
+def fused_bodies(
+    query: SearchQuery, clauses: list[Clause], kuromoji: bool, window: int
+) -> list[dict[str, Any]]:
+    """The text half of a page by relevance, as two searches sent at once (``_msearch``):
+    one counts (the total and every facet: ``size`` 0, so the node's request cache keeps
+    it until the index is next refreshed, and a repeated search counts nothing again),
+    the other ranks the first ``window`` ids and scores, without a total, so the node may
+    skip the blocks of documents that cannot reach them. The nearest records in meaning
+    are added afterwards (``neighbours_body``, ``facet_counts_body``)."""
+    body = search_body(query, clauses, kuromoji, window=window, source=False)
+    aggs = body.pop("aggs", None)
+    counting: dict[str, Any] = {"query": body["query"], "size": 0, "track_total_hits": True}
+    if aggs:
+        counting["aggs"] = aggs
+    return [counting, {**body, "track_total_hits": False}]
+
+
+def facet_counts_body(
+    query: SearchQuery, clauses: list[Clause], kuromoji: bool, values: dict[str, list[str]]
+) -> dict[str, Any]:
+    """How many text matches have each of these facet values (the values of added
+    neighbours that the counting search's first FACET_LIMIT buckets did not reach)."""
+    body = search_body(replace(query, facets=False), clauses, kuromoji, window=1, source=False)
+    aggs = {
+        name: {
+            "filters": {"filters": {value: {"term": {f"facets.{name}": value}} for value in wanted}}
+        }
+        for name, wanted in values.items()
+    }
+    return {"query": body["query"], "size": 0, "track_total_hits": False, "aggs": aggs}
+
+
 def neighbours_body(
     query: SearchQuery, clauses: list[Clause], kuromoji: bool, pool: list[str]
 ) -> dict[str, Any]:
@@ -279,18 +312,28 @@ def neighbours_body(
     bool_query: dict[str, Any] = {"filter": [{"ids": {"values": pool}}, *_filters(query)]}
     if must_not:
         bool_query["must_not"] = must_not
-    return {"query": {"bool": bool_query}, "size": len(pool), "_source": ["original"]}
+    return {"query": {"bool": bool_query}, "size": len(pool), "_source": ["original", "facets"]}
 
 
 # Only what the backend reads of a search's answer (less JSON to build, send and parse).
-SEARCH_FILTER_PATH = ",".join(
+_SEARCH_PATHS = (
+    "hits.total",
+    "hits.hits._id",
+    "hits.hits._score",
+    "hits.hits._source",
+    "aggregations.*.buckets.key",
+    "aggregations.*.buckets.doc_count",
+)
+SEARCH_FILTER_PATH = ",".join(_SEARCH_PATHS)
+# ... of each answer of an _msearch (a failed one brings its error and status instead;
+# the buckets of a ``filters`` aggregation are keyed by value: ``*.doc_count``).
+MSEARCH_FILTER_PATH = ",".join(
     (
-        "hits.total",
-        "hits.hits._id",
-        "hits.hits._score",
-        "hits.hits._source",
-        "aggregations.*.buckets.key",
-        "aggregations.*.buckets.doc_count",
+        *(f"responses.{path}" for path in _SEARCH_PATHS),
+        "responses.aggregations.*.buckets.*.doc_count",
+        "responses.error.type",
+        "responses.error.reason",
+        "responses.status",
     )
 )
 

@@ -6,6 +6,8 @@ below is small and made for the contract: each record exists to prove one behavi
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -384,6 +386,27 @@ class BackendContract:
         found = self.find(japanese, "tea bowl", semantic=True, filters={"institution": ("noh",)})
         assert found <= {"noh_N-1", "noh_N-2", "noh_N-3"}
         assert "kaga_K-4" not in self.find(japanese, "tea bowl -大樋焼", semantic=True)
+
+    @pytest.mark.parametrize("limit", [1, 100])
+    @pytest.mark.parametrize("q", ["tea bowl", "茶碗", "江戸"])
+    def test_added_neighbours_count_in_the_total_and_facets(self, japanese, monkeypatch, q, limit):
+        # Both backends cut each facet to FACET_LIMIT values. At 1, the neighbours' values
+        # are mostly beyond the text matches' first bucket (茶碗: the text finds one kaga
+        # and one craft record, craft comes first, and the neighbours are kaga).
+        monkeypatch.setattr("search.sqlite_fts.FACET_LIMIT", limit)
+        monkeypatch.setattr("search.cluster_requests.FACET_LIMIT", limit)
+        text_only = japanese.search(SearchQuery(q=q, size=100, semantic=False))
+        result = japanese.search(SearchQuery(q=q, size=100))
+        assert result.total == len(ids(result)) > text_only.total
+        records = {r.id: r for r in corpus() + japanese_only()}
+        for name, value_of in (
+            ("institution", lambda r: r.institution),
+            ("object_type", lambda r: r.get("object_type")),
+        ):
+            counts = Counter(value_of(records[i]) for i in ids(result))
+            counts.pop(None, None)
+            expected = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:limit]
+            assert result.facets[name] == expected, name
 
     def test_meaning_never_finds_non_public_records(self, japanese):
         assert "craft_C-6" not in self.find(japanese, "秘密の茶碗", semantic=True)
