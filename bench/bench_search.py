@@ -519,7 +519,7 @@ def embedding_rows(report: Report, threads: int) -> None:
             if kind == "one":
                 vectors.embed_query(text)
             else:
-                with vectors._lock:  # as embed_query, but with the default team
+                with vectors._model_lock:  # as embed_query, but with the default team
                     model.query(text)
             timings[kind].append(time.perf_counter() - start)
 
@@ -597,17 +597,62 @@ def typical_queries(seed: int = 7, count: int = 200) -> list[str]:
     return out
 
 
+def _server_pids(port: int) -> dict[int, int]:
+    """The server process holding each established connection to ``port``, by the
+    client's port (from ``ss``; empty where it cannot say)."""
+    try:
+        out = subprocess.run(
+            ["ss", "-tnpH", "state", "established", f"( sport = :{port} )"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    found = {}
+    for line in out.splitlines():
+        peer = re.search(r"\s\S+:(\d+)\s+users:", line)
+        pid = re.search(r"pid=(\d+)", line)
+        if peer and pid:
+            found[int(peer.group(1))] = int(pid.group(1))
+    return found
+
+
+def spread_connections(host: str, port: int, clients: int) -> list[http.client.HTTPConnection]:
+    """One kept-alive connection per client, each held by a different worker when the
+    server has enough. granian's workers share one listening socket and the kernel often
+    hands two connections to the same worker: two clients pinned to one worker measure
+    its GIL while the other core idles (3 tries in 5 here). A load balancer in
+    front spreads them; so does this, by connecting again (at most 50 times)."""
+    conns: list[http.client.HTTPConnection] = []
+    used: set[int] = set()
+    for _ in range(clients):
+        for _attempt in range(50):
+            conn = http.client.HTTPConnection(host, port, timeout=30)
+            conn.request("GET", "/api/suggest?q=")
+            conn.getresponse().read()
+            pid = _server_pids(port).get(conn.sock.getsockname()[1])
+            if pid is None or pid not in used:
+                break
+            conn.close()
+        used.add(pid)
+        conns.append(conn)
+    return conns
+
+
 def load(base: str, paths: list[str], seconds: float, clients: int) -> tuple[list[float], int]:
-    """Latencies (s) of GET requests cycling through ``paths`` from concurrent clients
-    (each path at most once when ``seconds`` is 0: until they are all sent)."""
+    """Latencies (s) of GET requests cycling through ``paths`` from concurrent clients,
+    each on its own worker (``spread_connections``); each path at most once when
+    ``seconds`` is 0: until they are all sent."""
     host, port = urllib.parse.urlsplit(base).netloc.split(":")
     latencies: list[float] = []
     errors = [0]
     lock = threading.Lock()
+    conns = spread_connections(host, int(port), clients)
     stop = time.monotonic() + seconds
 
     def client(offset: int) -> None:
-        conn = http.client.HTTPConnection(host, int(port), timeout=30)
+        conn = conns[offset]
         mine: list[float] = []
         i = offset
         while time.monotonic() < stop if seconds else i < len(paths):
