@@ -489,7 +489,7 @@ class ClusterBackend(SearchBackend):
         ids: list[str],
     ) -> tuple[list[str], dict[str, dict]]:
         """(the nearest records in meaning that the text did not find and that pass the
-        query's filters and exclusions, nearest first; their _source: text and facets)."""
+        query's filters and exclusions, nearest first; their facet values by id)."""
         limit = vectors.SEMANTIC_K
         nearest, _sims = vectors.semantic_neighbours(index, near_vector, limit=limit * NEAR_POOL)
         pool = [ids[i] for i in nearest]
@@ -572,7 +572,7 @@ class ClusterBackend(SearchBackend):
     def _search(self, query: SearchQuery, clauses: list, kuromoji: bool) -> SearchResult:
         text = vectors.semantic_text(clauses) if query.semantic and self.vectors_on else ""
         # The query's vector is made in a thread while the node answers the text.
-        pending = vectors.query_soon(text) if text else None
+        pending = vectors.query_soon(text, self.shared_queries) if text else None
         near: list[str] = []
         if pending is not None:
             ids, index = self._vector_index()
@@ -618,10 +618,9 @@ class ClusterBackend(SearchBackend):
         similar = sorted(members, key=lambda rid: -by_id.get(rid, -1.0))
         end = query.page * query.size
         fused = vectors.rrf([text_ranked, similar])[(query.page - 1) * query.size : end]
-        found = {rid: source for rid, source in sources.items()}
-        wanted = [rid for rid, _score in fused if rid not in found]
-        if wanted and clauses:  # highlights need the page's text; nothing else does
-            found.update(self._page_sources(wanted))
+        found: dict[str, dict] = {}
+        if fused and clauses:  # highlights need the page's text; nothing else does
+            found = self._page_sources([rid for rid, _score in fused])
         marker = Highlighter(clauses)
         hits = []
         for rid, score in fused:
@@ -647,9 +646,10 @@ class ClusterBackend(SearchBackend):
         facets: dict[str, list[tuple[str, int]]],
         sources: dict[str, dict],
     ) -> dict[str, list[tuple[str, int]]]:
-        """The text matches' facets with the added neighbours counted in, as one search
-        over both would count them. A value of theirs beyond a facet's first FACET_LIMIT
-        buckets has a text count the buckets do not say: those are asked for."""
+        """The text matches' facets (every value, up to FACET_COUNTED) with the added
+        neighbours counted in, as one search over both would count them, cut to
+        FACET_LIMIT. A value of theirs beyond a facet's FACET_COUNTED buckets has a text
+        count the buckets do not say: those are asked for."""
         extra: dict[str, Counter] = {name: Counter() for name in FACETS}
         for source in sources.values():
             for name, value in (source.get("facets") or {}).items():
@@ -658,7 +658,7 @@ class ClusterBackend(SearchBackend):
         unknown: dict[str, list[str]] = {}
         for name, counts in extra.items():
             listed = {key for key, _n in facets.get(name, [])}
-            if len(facets.get(name, [])) >= requests_.FACET_LIMIT:
+            if len(facets.get(name, [])) >= requests_.FACET_COUNTED:
                 missing = sorted(value for value in counts if value not in listed)
                 if missing:
                     unknown[name] = missing

@@ -387,14 +387,18 @@ class BackendContract:
         assert found <= {"noh_N-1", "noh_N-2", "noh_N-3"}
         assert "kaga_K-4" not in self.find(japanese, "tea bowl -大樋焼", semantic=True)
 
-    @pytest.mark.parametrize("limit", [1, 100])
+    @pytest.mark.parametrize(("limit", "counted"), [(1, 1), (1, 5000), (100, 5000)])
     @pytest.mark.parametrize("q", ["tea bowl", "茶碗", "江戸"])
-    def test_added_neighbours_count_in_the_total_and_facets(self, japanese, monkeypatch, q, limit):
-        # Both backends cut each facet to FACET_LIMIT values. At 1, the neighbours' values
+    def test_added_neighbours_count_in_the_total_and_facets(
+        self, japanese, monkeypatch, q, limit, counted
+    ):
+        # Both backends cut each facet to FACET_LIMIT values; the cluster counts up to
+        # FACET_COUNTED values of the text matches, then the neighbours'. At 1, their values
         # are mostly beyond the text matches' first bucket (茶碗: the text finds one kaga
         # and one craft record, craft comes first, and the neighbours are kaga).
         monkeypatch.setattr("search.sqlite_fts.FACET_LIMIT", limit)
         monkeypatch.setattr("search.cluster_requests.FACET_LIMIT", limit)
+        monkeypatch.setattr("search.cluster_requests.FACET_COUNTED", counted)
         text_only = japanese.search(SearchQuery(q=q, size=100, semantic=False))
         result = japanese.search(SearchQuery(q=q, size=100))
         assert result.total == len(ids(result)) > text_only.total
