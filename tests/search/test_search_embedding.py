@@ -48,3 +48,35 @@ def test_a_query_is_embedded_beside_its_caller_and_remembered():
     again = vectors.query_soon(texts[0])
     assert again.done()  # remembered: answered at once, no thread
     assert again.result()[0] is vectors.embed_query(texts[0])[0]
+
+
+def test_query_vectors_are_shared_by_a_nodes_processes(tmp_path):
+    path = tmp_path / "cache" / "search" / "query-vectors.sqlite"
+    one, other = vectors.SharedQueries(path), vectors.SharedQueries(path)  # two workers
+    vectors._queries.clear()
+    q, scale = vectors.embed_query("漆塗りの盆", one)
+    found = other.get("漆塗りの盆")
+    assert found is not None and np.array_equal(found[0], q) and found[1] == scale
+    # What the other process finds is used as it is, without the model.
+    made_up = (np.full(vectors.DIM, 3, dtype=np.int8), 0.5)
+    one.put("能面 小面", *made_up)
+    vectors._queries.clear()
+    got = vectors.query_soon("能面 小面", other).result(timeout=60)
+    assert np.array_equal(got[0], made_up[0]) and got[1] == 0.5
+
+
+def test_shared_query_vectors_of_another_model_or_a_damaged_file_are_not_used(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "query-vectors.sqlite"
+    vectors.SharedQueries(path).put("茶碗", np.ones(vectors.DIM, dtype=np.int8), 1.0)
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE meta SET value = 'an older model' WHERE key = 'embedding'")
+    assert vectors.SharedQueries(path).get("茶碗") is None  # emptied for this model
+    damaged = tmp_path / "damaged.sqlite"
+    damaged.write_bytes(b"not a database" * 100)
+    cache = vectors.SharedQueries(damaged)
+    assert cache.get("茶碗") is None
+    cache.put("茶碗", np.ones(vectors.DIM, dtype=np.int8), 1.0)  # no error either
+    vectors._queries.clear()
+    assert vectors.embed_query("茶碗", cache)[1] > 0  # the model, as without a cache
