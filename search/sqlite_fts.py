@@ -496,7 +496,7 @@ class SqliteBackend(SearchBackend):
         text = vectors.semantic_text(clauses) if query.semantic and self.vectors_on else ""
         if not text or not len(cols.live):
             return None
-        return vectors.query_soon(text)
+        return vectors.query_soon(text, self.shared_queries)
 
     def _semantic(
         self,
