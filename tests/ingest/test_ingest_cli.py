@@ -111,6 +111,13 @@ def slow_museum(tmp_path: Path, count: int) -> tuple[Path, Path, list[str]]:
     return folder, home, [ARCHIVE, "--home", str(home), "ingest", "--workers", "1", str(folder)]
 
 
+def _terminal_signals() -> None:
+    """In the child, before exec: SIGINT and SIGTERM as a shell's foreground job has them."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+
+
 def wait_for_pyramids(proc: subprocess.Popen, home: Path, wanted: int) -> None:
     deadline = time.monotonic() + 120
     while len(list(home.glob("images/??/*.tif"))) < wanted:
@@ -196,16 +203,20 @@ def test_interrupt_stops_cleanly_then_resume(tmp_path: Path, sig, whole_group) -
     """Ctrl-C (SIGINT to every process of the terminal's group) or SIGTERM to the main
     process: exit status 130, a clear message and report, no traceback, no process left,
     the lock free; the next run finishes without redoing work."""
-    # 24 images left too little after the fourth pyramid: on a loaded machine (a full
-    # `make test`) the run once finished between the test seeing it and the signal.
-    count = 60
+    count = 24
     _, home, command = slow_museum(tmp_path, count)
+    # In a full `make test` the ingest twice ran on through SIGINT and exited 0 (never
+    # alone): this worker process had SIGINT ignored or blocked by then, which a child
+    # inherits across exec (the cause is not found yet; the message below says). A
+    # terminal's foreground job starts with both at their defaults, so this one does.
+    inherited = (signal.getsignal(signal.SIGINT), signal.pthread_sigmask(signal.SIG_BLOCK, []))
     proc = subprocess.Popen(
         command,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        preexec_fn=_terminal_signals,
     )
     try:
         wait_for_pyramids(proc, home, 4)
@@ -215,7 +226,7 @@ def test_interrupt_stops_cleanly_then_resume(tmp_path: Path, sig, whole_group) -
         else:
             os.kill(proc.pid, sig)
         out, err = proc.communicate(timeout=60)
-        assert proc.returncode == 130, out + err
+        assert proc.returncode == 130, f"{out}{err}\ntest process SIGINT, mask: {inherited}"
         assert group_gone(proc.pid), "tiling processes left running"
     finally:
         try:
