@@ -259,9 +259,12 @@ class Encoder:
         return self.encode(texts, "query: ")
 
     def encode(self, texts: str | Sequence[str], prefix: str) -> np.ndarray:
-        """Embeddings on one BLAS thread: processes are what run in parallel (BLAS's own
-        threads meet after every product, and on a loaded machine a batch then took 7
-        times as long)."""
+        """Embeddings on one thread: processes are what run in parallel (threads that
+        share the products meet after every one, and on a loaded machine a batch then
+        took 7 times as long). The int8 network makes no BLAS call; the float32 one is
+        held to one BLAS thread meanwhile (asking costs about half a millisecond)."""
+        if self._network is not None:
+            return self._encode(texts, prefix)
         from threadpoolctl import threadpool_limits
 
         with threadpool_limits(1, user_api="blas"):
