@@ -176,6 +176,16 @@ class SearchBackend:
         objects use the vectors. Off, nothing loads the model."""
         return bool(getattr(self.config, "search_vectors", True))
 
+    def semantic_text(self, query: SearchQuery, clauses: list[Any]) -> str:
+        """What of ``query`` to embed and widen by meaning (``vectors.semantic_text`` of its
+        parsed clauses), or "" when it is not one to widen: ``semantic`` off, vectors off,
+        or nothing but phrases, fields and exclusions."""
+        if not (query.semantic and self.vectors_on):
+            return ""
+        from . import vectors
+
+        return vectors.semantic_text(clauses)
+
     def submit_passages(self, texts: list[str], known: dict[bytes, bytes]) -> Any:
         """The vectors of these passages, being made (``vectors.submit_passages``); with
         ``search_vectors`` off, only those ``known`` (already stored for the same text):

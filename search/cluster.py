@@ -516,17 +516,10 @@ class ClusterBackend(SearchBackend):
             raise ArchiveError(f"search cluster answered {len(answers)} of {len(bodies)} searches")
         for answer in answers:
             error = answer.get("error")
-            if error is None:
-                continue
-            status = int(answer.get("status") or 500)
-            reason = f"{error.get('type')}: {error.get('reason')}"[:300]
-            if status == 404:
-                raise _Missing(reason)
-            if status >= 500 or status == 429:
-                busy = SearchUnavailable(f"search cluster at {self.config.search_url}: {reason}")
-                busy.status = status
-                raise busy
-            raise ArchiveError(f"search cluster rejected a search ({status}): {reason}")
+            if error is not None:
+                reason = f"{error.get('type')}: {error.get('reason')}"
+                status = int(answer.get("status") or 500)
+                raise _status_error(status, reason, self.config.search_url)
         return answers
 
     def _page_sources(self, ids: list[str]) -> dict[str, dict]:
@@ -570,7 +563,7 @@ class ClusterBackend(SearchBackend):
             )
 
     def _search(self, query: SearchQuery, clauses: list, kuromoji: bool) -> SearchResult:
-        text = vectors.semantic_text(clauses) if query.semantic and self.vectors_on else ""
+        text = self.semantic_text(query, clauses)
         # The query's vector is made in a thread while the node answers the text.
         pending = vectors.query_soon(text, self.shared_queries) if text else None
         near: list[str] = []
@@ -583,12 +576,9 @@ class ClusterBackend(SearchBackend):
         body = requests_.search_body(query, clauses, kuromoji, near=near)
         params = {"filter_path": requests_.SEARCH_FILTER_PATH}
         result = self.request("POST", f"/{self.alias}/_search", body, params=params)
-        marker = Highlighter(clauses)
-        hits = []
-        for raw in result.get("hits", {}).get("hits", []):
-            original = (raw.get("_source") or {}).get("original") or {}
-            marks = marker.fields(original, HIGHLIGHT_FIELDS) if clauses else {}
-            hits.append(Hit(id=raw["_id"], score=float(raw.get("_score") or 0.0), highlights=marks))
+        raws = result.get("hits", {}).get("hits", [])
+        page = [(raw["_id"], float(raw.get("_score") or 0.0)) for raw in raws]
+        hits = _hits(page, {raw["_id"]: raw.get("_source") or {} for raw in raws}, clauses)
         facets = _facets(result) if query.facets else {}
         return SearchResult(
             total=_total(result), hits=hits, facets=facets, page=query.page, size=query.size
@@ -621,12 +611,7 @@ class ClusterBackend(SearchBackend):
         found: dict[str, dict] = {}
         if fused and clauses:  # highlights need the page's text; nothing else does
             found = self._page_sources([rid for rid, _score in fused])
-        marker = Highlighter(clauses)
-        hits = []
-        for rid, score in fused:
-            original = (found.get(rid) or {}).get("original") or {}
-            marks = marker.fields(original, HIGHLIGHT_FIELDS) if clauses else {}
-            hits.append(Hit(id=rid, score=score, highlights=marks))
+        hits = _hits(fused, found, clauses)
         facets: dict[str, list[tuple[str, int]]] = {}
         if query.facets:
             facets = self._with_added(query, clauses, kuromoji, _facets(counted), sources)
@@ -742,6 +727,18 @@ def _actions(lines: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
         n += size
 
 
+def _hits(page: list[tuple[str, float]], sources: dict[str, dict], clauses: list) -> list[Hit]:
+    """The page's hits, (id, score) in order, marked where their ``sources``' original
+    text matches the query (no query: no marks)."""
+    marker = Highlighter(clauses)
+    hits = []
+    for rid, score in page:
+        original = (sources.get(rid) or {}).get("original") or {}
+        marks = marker.fields(original, HIGHLIGHT_FIELDS) if clauses else {}
+        hits.append(Hit(id=rid, score=score, highlights=marks))
+    return hits
+
+
 def _translate(exc: Exception, url: str) -> ArchiveError:
     """The client's exception as one of ours: unreachable or overloaded -> SearchUnavailable."""
     status = getattr(exc, "status_code", None)
@@ -750,12 +747,20 @@ def _translate(exc: Exception, url: str) -> ArchiveError:
         status = getattr(meta, "status", None)
     if not isinstance(status, int):
         return SearchUnavailable(f"search cluster at {url} is unreachable: {type(exc).__name__}")
+    return _status_error(status, str(exc), url)
+
+
+def _status_error(status: int, reason: str, url: str) -> ArchiveError:
+    """What a failed request (or one search of an ``_msearch``) with this HTTP status is:
+    404 the index missing, 401/403 our credentials refused, 429 and 5xx the cluster too
+    busy or failing for now (``SearchUnavailable``, with ``.status``: to be asked again
+    later), anything else a request the cluster rejected."""
     if status == 404:
-        return _Missing(str(exc)[:300])
+        return _Missing(reason[:300])
     if status in (401, 403):
         return SearchUnavailable(f"search cluster at {url} refused our credentials ({status})")
     if status >= 500 or status == 429:
         busy = SearchUnavailable(f"search cluster at {url} answered {status}")
-        busy.status = status  # 429: too busy for now, to be asked again later
+        busy.status = status
         return busy
-    return ArchiveError(f"search cluster at {url} rejected a request ({status}): {str(exc)[:500]}")
+    return ArchiveError(f"search cluster at {url} rejected a request ({status}): {reason[:500]}")

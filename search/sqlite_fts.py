@@ -493,7 +493,7 @@ class SqliteBackend(SearchBackend):
     def _query_vector(self, query: SearchQuery, clauses: list[Clause], cols: Columns) -> Any:
         """The query's vector being made meanwhile (``vectors.query_soon``), or None when
         the query is not one to widen by meaning."""
-        text = vectors.semantic_text(clauses) if query.semantic and self.vectors_on else ""
+        text = self.semantic_text(query, clauses)
         if not text or not len(cols.live):
             return None
         return vectors.query_soon(text, self.shared_queries)
