@@ -66,15 +66,15 @@ def opensearch_url(tmp_path_factory) -> str:
                 candidate = f"http://127.0.0.1:{match.group(1)}"
                 try:
                     with urllib.request.urlopen(candidate + "/_cluster/health", timeout=2):
-                        pass
-                except OSError:
-                    pass
-                else:
-                    if not _ours(candidate, data):
-                        raise RuntimeError(
-                            f"{candidate} is another process's OpenSearch node (this one's"
-                            f" data is {data}):\n{log_path.read_text()[-3000:]}"
-                        )
+                        ours = _ours(candidate, data)
+                except OSError:  # not up yet: asked again
+                    ours = None
+                if ours is False:
+                    raise RuntimeError(
+                        f"{candidate} is another process's OpenSearch node (this one's"
+                        f" data is {data}):\n{log_path.read_text()[-3000:]}"
+                    )
+                if ours:
                     url = candidate
             time.sleep(0.5)
         if url is None:
