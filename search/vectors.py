@@ -48,6 +48,11 @@ from typing import Any
 
 import numpy as np
 
+try:  # VectorIndex's inner loops in C (search/_bits.c), built by pip install
+    from search import _bits
+except ImportError:  # not built (no compiler): the same arithmetic in numpy
+    _bits = None
+
 DIM = 384
 BATCH = 64
 # What made a stored vector: the model and the passage recipe (``passage_text``, the
@@ -478,7 +483,7 @@ class VectorIndex:
     index keeps each vector *centred* on the collection's mean and quantized again to
     int8 (its own scale), as 8 bit planes (two's complement), so nothing is stored twice:
 
-    - the sign plane (kept as "positive" bits), word-major (uint64 word, row): the first
+    - the sign plane (kept as "positive" bits), (row, uint64 word): the first
       pass scores every row by the query's weights summed over the row's positive
       dimensions (the query in 4 bits: 4 AND + popcount passes over the sign words, an
       asymmetric binary distance);
@@ -497,6 +502,13 @@ class VectorIndex:
     SAMPLE rows as stored (exact int8) for the collection's mean and spread of a
     query's similarity: 39.7 MB per 100,000 records. A collection of at most SAMPLE rows
     is kept as stored and scored exactly, whole.
+
+    Both passes run in C (``search/_bits.c``, built by pip install): one read of each
+    row, its sums in registers, the GIL released, the next candidates' memory asked for
+    ahead. In numpy each was a dozen whole-array passes writing temporaries; at 100,000
+    rows the first pass took 4-5 ms a query and the plane sums about as much (bench
+    search's "vector search" row). The numpy passes stay, as the reference the tests hold
+    the C loops to and as the fallback where the module was not built.
     """
 
     def __init__(self, matrix: np.ndarray, scales: np.ndarray) -> None:
@@ -504,6 +516,7 @@ class VectorIndex:
         scales = np.asarray(scales, dtype=np.float32)
         self.size = len(matrix)
         self.present = scales > 0  # rows that have a vector
+        self.kernel = _bits  # None: the numpy passes (the reference the tests compare to)
         self._moments: dict[tuple[bytes, float], tuple[float, float]] = {}
         if self.size <= SAMPLE:
             self.planes = None
@@ -523,8 +536,9 @@ class VectorIndex:
             total += (block * scales[start : start + _CHUNK, None]).sum(axis=0)
         self.mean = (total / max(1, int(self.present.sum()))).astype(np.float32)
         self.scales = np.zeros(self.size, dtype=np.float32)  # of the centred rows
-        # planes: the sign plane as positive bits, (word, row); low: bits 6..0, (row, bit, word)
-        self.planes = np.empty((_WORDS, self.size), dtype=np.uint64)
+        # planes: the sign plane as positive bits, (row, word), read whole by the first
+        # pass; low: bits 6..0, (row, bit, word), one run of memory a candidate
+        self.planes = np.empty((self.size, _WORDS), dtype=np.uint64)
         self.low = np.empty((self.size, 7, _WORDS), dtype=np.uint64)
         for start in range(0, self.size, _CHUNK):
             stop = min(start + _CHUNK, self.size)
@@ -536,7 +550,7 @@ class VectorIndex:
             for bit in range(8):
                 packed = np.packbits((raw >> bit) & 1, axis=1, bitorder="little").view(np.uint64)
                 if bit == 7:
-                    self.planes[:, start:stop] = ~packed.T
+                    self.planes[start:stop] = ~packed
                 else:
                     self.low[start:stop, 6 - bit] = packed
 
@@ -553,9 +567,8 @@ class VectorIndex:
     def _bytes(self, positions: np.ndarray, planes: int) -> np.ndarray:
         """The top ``planes`` bit planes of the rows at ``positions``, as bytes (row, plane
         from bit 7 down, byte); bit 7 as positive bits."""
-        signs = self.planes[:, positions].T  # (row, word): the only scattered read
         out = np.empty((len(positions), planes, _WORDS), dtype=np.uint64)
-        out[:, 0] = signs
+        out[:, 0] = self.planes[positions]
         if planes > 1:
             out[:, 1:] = self.low[positions, : planes - 1]
         return out.view(np.uint8)
@@ -566,8 +579,13 @@ class VectorIndex:
         table = (q.reshape(DIM // 8, 8) @ _BYTE_BITS).astype(np.float32)  # (byte, pattern)
         weights = np.float32(2.0) ** np.arange(7, 7 - planes, -1, dtype=np.float32)
         tables = (weights[:, None, None] * table[None]).ravel()
-        index = self._bytes(positions, planes) + _BYTE_OFFSETS[:planes]
-        dots = np.take(tables, index).reshape(len(positions), -1).sum(axis=1)
+        if self.kernel is not None:
+            positions = np.ascontiguousarray(positions, dtype=np.int64)
+            dots = np.empty(len(positions), dtype=np.float32)
+            self.kernel.dots(self.planes, self.low, tables, _WORDS, planes, positions, dots)
+        else:
+            index = self._bytes(positions, planes) + _BYTE_OFFSETS[:planes]
+            dots = np.take(tables, index).reshape(len(positions), -1).sum(axis=1)
         # Two's complement: the sign bit weighs -128 (kept as positive bits: +128 - 128);
         # the dropped lower bits average half their range.
         return dots + np.float32((-128.0 + (2.0 ** (8 - planes) - 1) / 2) * float(q.sum()))
@@ -627,12 +645,20 @@ class VectorIndex:
         """The binary score of every row (or those at positions), higher nearer: the query's
         weights (4 bits) summed over each row's positive centred dimensions."""
         low, step, weights = self._query_bits(query)
-        signs = self.planes if positions is None else self.planes[:, positions]
-        out = np.empty(signs.shape[1], dtype=np.float32)
+        if self.kernel is not None:
+            if positions is not None:
+                positions = np.ascontiguousarray(positions, dtype=np.int64)
+            out = np.empty(self.size if positions is None else len(positions), np.float32)
+            self.kernel.first_pass(
+                self.planes, np.ascontiguousarray(weights), low, step, _WORDS, positions, out
+            )
+            return out
+        signs = self.planes if positions is None else self.planes[positions]
+        out = np.empty(len(signs), dtype=np.float32)
         levels = np.float32([1, 2, 4, 8])
         # In blocks of rows that stay in the cache between the passes over them.
-        for start in range(0, signs.shape[1], _PASS_BLOCK):
-            block = signs[:, start : start + _PASS_BLOCK]
+        for start in range(0, len(signs), _PASS_BLOCK):
+            block = np.ascontiguousarray(signs[start : start + _PASS_BLOCK].T)  # (word, row)
             count = np.bitwise_count(block).sum(axis=0, dtype=np.uint16)
             total = np.zeros(block.shape[1], dtype=np.float32)
             for bit in range(4):

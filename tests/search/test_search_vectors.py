@@ -161,3 +161,67 @@ def test_the_three_plane_pass_ranks_closer_to_exact_than_the_sign_bits(collectio
     # here about 0.5 for the sign bits and 0.89 for three planes
     assert rank_correlation(finer, exact) > rank_correlation(rough, exact) + 0.25
     assert rank_correlation(finer, exact) > 0.85
+
+
+# -- the C kernel (search/_bits.c) against the numpy passes it replaces ---------------------
+
+
+@pytest.fixture
+def numpy_index(collection):
+    """The same index on the numpy passes: the reference the C loops must reproduce."""
+    matrix, scales, index = collection
+    twin = VectorIndex.__new__(VectorIndex)
+    twin.__dict__.update(index.__dict__)
+    twin.kernel = None
+    return twin
+
+
+def test_the_c_kernel_is_built():
+    # pip install builds it (pyproject's ext-modules); numpy is the fallback without a
+    # compiler, but this machine has one, and the speed targets assume it
+    assert vectors._bits is not None
+
+
+def test_the_kernels_first_pass_is_the_numpy_one(collection, numpy_index):
+    matrix, scales, index = collection
+    for i in (0, 77, 5000):
+        query = (matrix[i], float(scales[i]))
+        assert np.array_equal(index.first_pass(query, None), numpy_index.first_pass(query, None))
+        positions = np.array([11_999, 3, 3, 4096, 0])
+        assert np.array_equal(
+            index.first_pass(query, positions), numpy_index.first_pass(query, positions)
+        )
+
+
+def test_the_kernels_plane_sums_are_the_numpy_ones(collection, numpy_index):
+    matrix, scales, index = collection
+    query = (matrix[9], float(scales[9]))
+    positions = np.arange(0, len(matrix), 5)[::-1].copy()  # any order, not only ascending
+    for planes in (1, 3, 8):
+        q = vectors._float(query)
+        mine, theirs = index._dots(q, positions, planes), numpy_index._dots(q, positions, planes)
+        assert np.allclose(mine, theirs, rtol=1e-5, atol=1e-3)  # only the order of sums differs
+    assert index.nearest(query, 10)[0].tolist() == numpy_index.nearest(query, 10)[0].tolist()
+
+
+def test_the_kernel_refuses_what_would_read_outside_the_planes(collection):
+    _matrix, _scales, index = collection
+    out = np.empty(1, dtype=np.float32)
+    weights = np.zeros((vectors._WORDS, 4), dtype=np.uint64)
+    tables = np.zeros(3 * DIM * 256 // 8, dtype=np.float32)
+    with pytest.raises(IndexError, match="position 12000"):
+        vectors._bits.first_pass(
+            index.planes, weights, 0.0, 1.0, vectors._WORDS, np.array([12_000]), out
+        )
+    with pytest.raises(IndexError, match="position -1"):
+        vectors._bits.dots(index.planes, index.low, tables, vectors._WORDS, 3, np.array([-1]), out)
+    with pytest.raises(ValueError, match="tables"):
+        vectors._bits.dots(
+            index.planes, index.low, tables[:-1], vectors._WORDS, 3, np.array([0]), out
+        )
+    with pytest.raises(ValueError, match="out"):
+        vectors._bits.first_pass(index.planes, weights, 0.0, 1.0, vectors._WORDS, None, out)
+    with pytest.raises(TypeError):
+        vectors._bits.first_pass(
+            index.planes, weights, 0.0, 1.0, vectors._WORDS, np.array([0], dtype=np.int32), out
+        )
