@@ -10,6 +10,7 @@ from archive.config import Config
 from search import SearchQuery, get_backend
 
 RELEVANCE = Path(__file__).resolve().parents[2] / "bench" / "search_relevance.json"
+RELEVANCE_JA = RELEVANCE.with_name("search_relevance_ja.json")
 
 
 def test_relevance_set_names_public_sample_records(ingested_home):
@@ -22,6 +23,22 @@ def test_relevance_set_names_public_sample_records(ingested_home):
     for item in queries:
         assert item["relevant"], item
         assert set(item["relevant"]) <= public, item["q"]
+
+
+def test_japanese_only_set_names_public_sample_records_for_each_kind(ingested_home):
+    queries = json.loads(RELEVANCE_JA.read_text(encoding="utf-8"))["queries"]
+    kinds = {}
+    for item in queries:
+        kinds.setdefault(item["kind"], []).append(item["q"])
+    assert set(kinds) == {"kana", "romaji", "english"}
+    # enough English queries that one more found or missed moves recall by a few points
+    assert len(kinds["english"]) >= 40
+    assert all(len(set(qs)) == len(qs) for qs in kinds.values())
+    catalog = Catalog(ingested_home / "catalog.sqlite")
+    public = set(catalog.record_ids(public_only=True))
+    catalog.close()
+    for item in queries:
+        assert item["relevant"] and set(item["relevant"]) <= public, item["q"]
 
 
 def test_every_query_finds_at_least_one_relevant_record(ingested_home):
