@@ -13,10 +13,11 @@ PYTEST_WORKERS ?= 2
 
 install: $(VENV)/.stamp node_modules/.stamp ## virtualenv with everything, and front-end packages from npm
 
-$(VENV)/.stamp: pyproject.toml search/_bits.c
+$(VENV)/.stamp: pyproject.toml search/_bits.c search/lexicon.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/python -m search.lexicon
 	touch $@
 
 node_modules/.stamp: package.json package-lock.json

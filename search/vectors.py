@@ -746,11 +746,21 @@ def from_bytes(blob: bytes) -> tuple[np.ndarray, float]:
 
 def semantic_text(clauses: Sequence[Any]) -> str:
     """The text a query is embedded as, or "" when it must match as written: any quoted
-    phrase or field search keeps the whole query exact (never widened by meaning)."""
+    phrase or field search keeps the whole query exact (never widened by meaning). Its
+    English gets the Japanese word for each phrase (``search.lexicon``: ``vase`` is
+    embedded as ``vase 花瓶``), which is what carries it to records written only in
+    Japanese."""
     positive = [c for c in clauses if not c.negate]
     if not positive or any(c.phrase or c.fields for c in positive):
         return ""
-    return " ".join(c.text for c in positive)
+    text = " ".join(c.text for c in positive)
+    if any("a" <= ch <= "z" or "A" <= ch <= "Z" for ch in text):
+        from search import lexicon
+
+        japanese = lexicon.translate(text)
+        if japanese:
+            text += " " + " ".join(japanese)
+    return text
 
 
 # -- fusion ---------------------------------------------------------------------------------

@@ -238,6 +238,15 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "We offer a search API, record data as JSON, bulk exports (JSON Lines and CSV), "
         "IIIF manifests and collections, and a change feed (IIIF Change Discovery).",
     },
+    "about.credits": {
+        "ja": "英語での検索には、電子辞書研究開発グループ（EDRDG）の JMdict を"
+        "CC BY-SA 4.0 のもとで利用しています。"
+        "日本語の読みは Sudachi（ワークスアプリケーションズ）、"
+        "意味による検索は multilingual-e5-small によります。",
+        "en": "English searches use JMdict, by the Electronic Dictionary Research and "
+        "Development Group (EDRDG), under CC BY-SA 4.0. Japanese readings come from "
+        "Sudachi (Works Applications), search by meaning from multilingual-e5-small.",
+    },
     "help.title": {"ja": "使い方", "en": "Help"},
     "help.search": {"ja": "検索のしかた", "en": "Searching"},
     "help.search_words": {

@@ -283,3 +283,11 @@ def test_english_pages_name_materials_and_creators_in_english(client):
     ja = client.get("/search?lang=ja&institution=city-archives").get_data(as_text=True)
     assert '<span class="facet-value">紙本著色</span>' in ja
     assert '<span class="facet-value">加賀藩作事方</span>' in ja
+
+
+def test_about_page_credits_the_dictionary_and_models_in_both_languages(app):
+    # JMdict's licence (CC BY-SA 4.0) asks for attribution where it is used
+    credits = (("ja", "電子辞書研究開発グループ"), ("en", "Electronic Dictionary Research"))
+    for lang, words in credits:
+        html = app.test_client().get(f"/about?lang={lang}").get_data(as_text=True)
+        assert words in html and "JMdict" in html and "CC BY-SA 4.0" in html
