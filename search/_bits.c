@@ -61,12 +61,21 @@ static void release(buffer *b) {
 
 /* -- the binary first pass ------------------------------------------------------------ */
 
+/* With the row's words known at compile time (6: e5's 384 dimensions), the loop over
+ * them unrolls and the query's 24 weight words stay in registers (a fifth faster here). */
 #define FIRST_PASS_BODY                                                                \
+    if (words == 6) {                                                                  \
+        FIRST_PASS_ROWS(6)                                                             \
+    } else {                                                                           \
+        FIRST_PASS_ROWS(words)                                                         \
+    }
+
+#define FIRST_PASS_ROWS(WORDS)                                                         \
     for (Py_ssize_t i = 0; i < n; i++) {                                               \
         Py_ssize_t r = positions ? (Py_ssize_t)positions[i] : i;                       \
         unsigned count = 0, h0 = 0, h1 = 0, h2 = 0, h3 = 0;                            \
-        for (Py_ssize_t w = 0; w < words; w++) {                                       \
-            uint64_t v = planes[r * words + w];                                        \
+        for (Py_ssize_t w = 0; w < (WORDS); w++) {                                     \
+            uint64_t v = planes[r * (WORDS) + w];                                      \
             const uint64_t *q = weights + 4 * w;                                       \
             count += (unsigned)__builtin_popcountll(v);                                \
             h0 += (unsigned)__builtin_popcountll(v & q[0]);                            \

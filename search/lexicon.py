@@ -34,6 +34,7 @@ import shutil
 import sqlite3
 import tempfile
 import threading
+import time
 import unicodedata
 from functools import lru_cache
 from pathlib import Path
@@ -52,6 +53,8 @@ _WORD = re.compile(r"[a-z][a-z'\-]*")
 
 _build_lock = threading.Lock()
 _building: threading.Thread | None = None
+_build_started = 0.0  # time.monotonic() of the last build started by this process
+RETRY_SECONDS = 600.0
 _local = threading.local()
 
 
@@ -78,16 +81,21 @@ def source() -> Path | None:
     return None
 
 
+@lru_cache(maxsize=1)
+def _jmdict_version() -> str:
+    """jamdict-data's version (read once: the package metadata is a directory scan)."""
+    try:
+        from importlib.metadata import version
+
+        return version("jamdict-data")
+    except Exception:  # noqa: BLE001 - no metadata: one name for any source
+        return "0"
+
+
 def path(folder: Path | None = None) -> Path:
     """The distilled lexicon's file (it may not exist yet)."""
-    version = "0"
-    try:
-        from importlib.metadata import version as installed
-
-        version = installed("jamdict-data")
-    except Exception:  # noqa: BLE001 - no metadata: one name for any source
-        pass
-    return (folder or cache_dir()) / f"lexicon-jmdict{version}-v{LEXICON_VERSION}.sqlite"
+    name = f"lexicon-jmdict{_jmdict_version()}-v{LEXICON_VERSION}.sqlite"
+    return (folder or cache_dir()) / name
 
 
 def _key(gloss: str) -> str:
@@ -182,10 +190,15 @@ def build(folder: Path | None = None) -> Path:
 
 
 def _build_in_background() -> None:
-    global _building
+    """Start one build in a thread, unless one runs or one started within RETRY_SECONDS
+    (a build that fails, say on an unwritable cache folder, is not tried every query)."""
+    global _building, _build_started
     with _build_lock:
-        if _building is not None and (_building.is_alive() or path().exists()):
+        if _building is not None and _building.is_alive():
             return
+        if _build_started and time.monotonic() - _build_started < RETRY_SECONDS:
+            return
+        _build_started = time.monotonic()
 
         def run() -> None:
             try:
@@ -275,4 +288,8 @@ def translate(text: str) -> list[str]:
 
 
 if __name__ == "__main__":  # make install: distil it once, before any query needs it
-    print(f"lexicon: {build()}")
+    import sys
+
+    if "--force" in sys.argv[1:] or not path().exists():
+        build()
+    print(f"lexicon: {path()}")

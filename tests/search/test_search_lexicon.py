@@ -73,6 +73,7 @@ def test_without_a_lexicon_queries_are_embedded_as_typed_and_one_is_built(tmp_pa
     monkeypatch.setenv("ARCHIVE_LEXICON_DIR", str(tmp_path))
     monkeypatch.setattr(lexicon, "_local", type(lexicon._local)())
     monkeypatch.setattr(lexicon, "_building", None)
+    monkeypatch.setattr(lexicon, "_build_started", 0.0)
     assert not lexicon.path().exists()
     assert lexicon.translate("vase") == []  # at once: never waits for the build
     assert vectors.semantic_text(parse("vase")) == "vase"
@@ -81,6 +82,20 @@ def test_without_a_lexicon_queries_are_embedded_as_typed_and_one_is_built(tmp_pa
         time.sleep(0.2)
     lexicon._building.join(timeout=60)
     assert lexicon.translate("vase") == ["花瓶"]
+
+
+def test_a_build_that_fails_is_not_tried_again_on_every_query(tmp_path, monkeypatch):
+    unwritable = tmp_path / "file-not-folder"
+    unwritable.write_text("")
+    monkeypatch.setenv("ARCHIVE_LEXICON_DIR", str(unwritable / "lexicon"))
+    monkeypatch.setattr(lexicon, "_local", type(lexicon._local)())
+    monkeypatch.setattr(lexicon, "_building", None)
+    monkeypatch.setattr(lexicon, "_build_started", 0.0)
+    assert lexicon.translate("vase") == []
+    first = lexicon._building
+    first.join(timeout=60)
+    assert lexicon.translate("vase") == [] and lexicon.translate("bowl") == []
+    assert lexicon._building is first  # no second build within RETRY_SECONDS
 
 
 def test_a_damaged_lexicon_gives_no_translation_not_an_error(tmp_path, monkeypatch):
