@@ -753,14 +753,10 @@ def semantic_text(clauses: Sequence[Any]) -> str:
     positive = [c for c in clauses if not c.negate]
     if not positive or any(c.phrase or c.fields for c in positive):
         return ""
-    text = " ".join(c.text for c in positive)
-    if any("a" <= ch <= "z" or "A" <= ch <= "Z" for ch in text):
-        from search import lexicon
+    from search import lexicon
 
-        japanese = lexicon.translate(text)
-        if japanese:
-            text += " " + " ".join(japanese)
-    return text
+    text = " ".join(c.text for c in positive)
+    return " ".join([text, *lexicon.translate(text)])  # translate finds the English words
 
 
 # -- fusion ---------------------------------------------------------------------------------
