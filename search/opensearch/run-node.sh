@@ -32,14 +32,15 @@ if [[ -z "$java" ]]; then
   exit 2
 fi
 
-# Resolve the classpath once per pom.xml version.
+# Resolve the classpath once per pom.xml version. Nodes starting at once (a test worker
+# each) resolve it side by side, each into a file of its own, renamed into place.
 cache="${XDG_CACHE_HOME:-$HOME/.cache}/city-digital-museum"
 mkdir -p "$cache"
 classpath_file="$cache/opensearch-classpath-$(sha1sum "$here/pom.xml" | cut -c1-12).txt"
 if [[ ! -s "$classpath_file" ]]; then
   mvn -q -B -f "$here/pom.xml" dependency:build-classpath \
-      -Dmdep.outputFile="$classpath_file.tmp" >&2
-  mv "$classpath_file.tmp" "$classpath_file"
+      -Dmdep.outputFile="$classpath_file.$$.tmp" >&2
+  mv -f "$classpath_file.$$.tmp" "$classpath_file"
 fi
 
 exec "$java" -Xms"$heap" -Xmx"$heap" -XX:+UseSerialGC -Dlog4j2.disable.jmx=true \

@@ -83,7 +83,10 @@ def opensearch_url(tmp_path_factory) -> str:
             )
         yield url
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:  # it exited by itself (the error above says why)
+            pass
         try:
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
