@@ -469,9 +469,18 @@ class BackendContract:
             assert counts == sorted(counts, reverse=True)
 
     def test_facets_follow_the_query(self, indexed):
-        result = indexed.search(SearchQuery(q="漆"))
-        assert result.facets["institution"] == [("craft", 2)]
-        assert dict(result.facets["object_type"]) == {"硯箱": 1, "盆": 1}
+        """The text's matches' facets; with the records near in meaning added (the
+        default), the facets count what the results hold, those records included."""
+        text = indexed.search(SearchQuery(q="漆", semantic=False))
+        assert text.facets["institution"] == [("craft", 2)]
+        assert dict(text.facets["object_type"]) == {"硯箱": 1, "盆": 1}
+        result = indexed.search(SearchQuery(q="漆", size=100))
+        assert set(ids(text)) <= set(ids(result)) and result.total == len(ids(result))
+        records = {r.id: r for r in corpus()}
+        institutions = Counter(records[i].institution for i in ids(result))
+        assert dict(result.facets["institution"]) == dict(institutions)
+        types = Counter(records[i].get("object_type") for i in ids(result))
+        assert dict(result.facets["object_type"]) == {k: n for k, n in types.items() if k}
 
     # -- order and pages -----------------------------------------------------------------
     def test_sort_by_date_both_directions(self, indexed):
