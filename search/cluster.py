@@ -15,6 +15,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future
 from typing import Any
 
 import numpy as np
@@ -37,6 +38,8 @@ VECTOR_PAGE = 5000  # vectors read per request when the backend loads them
 VECTOR_CHECK_S = 5.0  # how often a search asks whether the index changed
 HYBRID_WINDOW = 200  # ranks of each list fused for a page by relevance (as on SQLite)
 NEAR_POOL = 5  # nearest records checked against filters, per one that may be added
+# What a page's hits bring of their documents: the fields their highlights are made from.
+PAGE_SOURCE = ",".join(f"original.{name}" for name in HIGHLIGHT_FIELDS)
 
 
 def _client_options(config: Config) -> dict[str, Any]:
@@ -479,6 +482,31 @@ class ClusterBackend(SearchBackend):
                 positions.append(at)
         return found, np.array(positions, dtype=np.int64)
 
+    def _pool(
+        self, near_vector: tuple[np.ndarray, float], index: vectors.VectorIndex, ids: list[str]
+    ) -> list[str]:
+        """The ids nearest the query's vector that may be added, nearest first: NEAR_POOL
+        for each of SEMANTIC_K, since the query's filters and text matches take some."""
+        limit = vectors.SEMANTIC_K * NEAR_POOL
+        nearest, _sims = vectors.semantic_neighbours(index, near_vector, limit=limit)
+        return [ids[i] for i in nearest]
+
+    @staticmethod
+    def _passing(pool: list[str], found: dict[str, Any]) -> tuple[list[str], dict[str, dict]]:
+        """(the first SEMANTIC_K of ``pool`` that the neighbours' search returned, their
+        facet values by id, as ``{"facets": {...}}``)."""
+        facets: dict[str, dict] = {}
+        for raw in found.get("hits", {}).get("hits", []):
+            fields = raw.get("fields") or {}
+            values = {}
+            for name in FACETS:
+                value = fields.get(f"facets.{name}")
+                if value:
+                    values[name] = value[0]
+            facets[raw["_id"]] = {"facets": values}
+        added = [rid for rid in pool if rid in facets][: vectors.SEMANTIC_K]
+        return added, {rid: facets[rid] for rid in added}
+
     def _added(
         self,
         query: SearchQuery,
@@ -490,18 +518,13 @@ class ClusterBackend(SearchBackend):
     ) -> tuple[list[str], dict[str, dict]]:
         """(the nearest records in meaning that the text did not find and that pass the
         query's filters and exclusions, nearest first; their facet values by id)."""
-        limit = vectors.SEMANTIC_K
-        nearest, _sims = vectors.semantic_neighbours(index, near_vector, limit=limit * NEAR_POOL)
-        pool = [ids[i] for i in nearest]
+        pool = self._pool(near_vector, index, ids)
         if not pool:
             return [], {}
         body = requests_.neighbours_body(query, clauses, kuromoji, pool)
-        params = {"filter_path": "hits.hits._id,hits.hits._source"}
+        params = {"filter_path": requests_.NEIGHBOURS_FILTER_PATH}
         found = self.request("POST", f"/{self.alias}/_search", body, params=params)
-        passing = found.get("hits", {}).get("hits", [])
-        sources = {raw["_id"]: raw.get("_source") or {} for raw in passing}
-        added = [rid for rid in pool if rid in sources][:limit]
-        return added, {rid: sources[rid] for rid in added}
+        return self._passing(pool, found)
 
     def _msearch(self, bodies: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Several searches in one request (the node runs them side by side); a failed
@@ -524,7 +547,7 @@ class ClusterBackend(SearchBackend):
 
     def _page_sources(self, ids: list[str]) -> dict[str, dict]:
         """The _source (original text) of these documents, by id."""
-        params = {"_source_includes": "original", "filter_path": "docs._id,docs._source"}
+        params = {"_source_includes": PAGE_SOURCE, "filter_path": "docs._id,docs._source"}
         body = requests_.page_sources(ids)
         found = self.request("POST", f"/{self.alias}/_mget", body, params=params)
         return {raw["_id"]: raw.get("_source") or {} for raw in found.get("docs", [])}
@@ -570,7 +593,7 @@ class ClusterBackend(SearchBackend):
         if pending is not None:
             ids, index = self._vector_index()
             if ids and query.sort == "relevance" and query.page * query.size <= HYBRID_WINDOW:
-                return self._fused(query, clauses, kuromoji, pending.result, index, ids)
+                return self._fused(query, clauses, kuromoji, pending, index, ids)
             if ids:  # another order, or deeper: the neighbours are sorted in with the rest
                 near, _sources = self._added(query, clauses, kuromoji, pending.result(), index, ids)
         body = requests_.search_body(query, clauses, kuromoji, near=near)
@@ -589,22 +612,34 @@ class ClusterBackend(SearchBackend):
         query: SearchQuery,
         clauses: list,
         kuromoji: bool,
-        near_vector: Any,
+        pending: Future,
         index: vectors.VectorIndex,
         ids: list[str],
     ) -> SearchResult:
         """A page by relevance: the text's first HYBRID_WINDOW and the similarity ranking
         fused (RRF), the total and facets of the text matches and the added neighbours.
-        ``near_vector()`` waits for the query's vector, made while the node counts and
-        ranks the text."""
-        counted, ranked = self._msearch(
-            requests_.fused_bodies(query, clauses, kuromoji, HYBRID_WINDOW)
-        )
-        added, sources = self._added(query, clauses, kuromoji, near_vector(), index, ids)
+
+        A query whose vector is known already (``pending`` done: a query this node or a
+        sibling embedded before) has its neighbours checked in the same ``_msearch`` as
+        the text's count and ranking, one request to the node; otherwise the text goes
+        first, and its vector is made while the node counts and ranks it."""
+        bodies = requests_.fused_bodies(query, clauses, kuromoji, HYBRID_WINDOW)
+        pool: list[str] | None = None
+        if pending.done():
+            pool = self._pool(pending.result(), index, ids)
+            if pool:
+                bodies.append(requests_.neighbours_body(query, clauses, kuromoji, pool))
+        answers = self._msearch(bodies)
+        counted, ranked = answers[0], answers[1]
+        if pool is None:
+            added, sources = self._added(query, clauses, kuromoji, pending.result(), index, ids)
+        else:
+            added, sources = self._passing(pool, answers[2] if pool else {})
+        near_vector = pending.result()
         text_ranked = [raw["_id"] for raw in ranked.get("hits", {}).get("hits", [])]
         members = list(dict.fromkeys(text_ranked + added))
         having, positions = self._positions(ids, members)
-        by_id = dict(zip(having, index.scores(near_vector(), positions).tolist(), strict=True))
+        by_id = dict(zip(having, index.scores(near_vector, positions).tolist(), strict=True))
         similar = sorted(members, key=lambda rid: -by_id.get(rid, -1.0))
         end = query.page * query.size
         fused = vectors.rrf([text_ranked, similar])[(query.page - 1) * query.size : end]

@@ -313,8 +313,9 @@ def neighbours_body(
     query: SearchQuery, clauses: list[Clause], kuromoji: bool, pool: list[str]
 ) -> dict[str, Any]:
     """Which of ``pool`` (ids nearest a query) pass its filters and exclusions and are not
-    text matches already: the records the meaning may add, with their facet values (their
-    text comes with the page's, ``page_sources``)."""
+    text matches already: the records the meaning may add, with their facet values read
+    from doc values, not from the stored source (their text comes with the page's,
+    ``page_sources``)."""
     must_not = [_clause_query(c, False) for c in clauses if c.negate]
     must = [_clause_query(c, kuromoji) for c in clauses if not c.negate]
     if must:
@@ -322,7 +323,12 @@ def neighbours_body(
     bool_query: dict[str, Any] = {"filter": [{"ids": {"values": pool}}, *_filters(query)]}
     if must_not:
         bool_query["must_not"] = must_not
-    return {"query": {"bool": bool_query}, "size": len(pool), "_source": ["facets"]}
+    return {
+        "query": {"bool": bool_query},
+        "size": len(pool),
+        "_source": False,
+        "docvalue_fields": [f"facets.{name}" for name in FACETS],
+    }
 
 
 # Only what the backend reads of a search's answer (less JSON to build, send and parse).
@@ -335,12 +341,14 @@ _SEARCH_PATHS = (
     "aggregations.*.buckets.doc_count",
 )
 SEARCH_FILTER_PATH = ",".join(_SEARCH_PATHS)
+NEIGHBOURS_FILTER_PATH = "hits.hits._id,hits.hits.fields"
 # ... of each answer of an _msearch (a failed one brings its error and status instead;
 # the buckets of a ``filters`` aggregation are keyed by value: ``*.doc_count``).
 MSEARCH_FILTER_PATH = ",".join(
     (
         *(f"responses.{path}" for path in _SEARCH_PATHS),
         "responses.aggregations.*.buckets.*.doc_count",
+        "responses.hits.hits.fields",
         "responses.error.type",
         "responses.error.reason",
         "responses.status",
