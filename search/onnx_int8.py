@@ -116,6 +116,7 @@ class Dense:
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.enable_cpu_mem_arena = False  # an arena per product held 10 MB or more each
         self._session: Any = ort.InferenceSession(
             matmul_model(q), options, providers=["CPUExecutionProvider"]
         )
