@@ -13,7 +13,7 @@ PYTEST_WORKERS ?= 2
 
 install: $(VENV)/.stamp node_modules/.stamp ## virtualenv with everything, and front-end packages from npm
 
-$(VENV)/.stamp: pyproject.toml search/_bits.c search/_int8.c search/lexicon.py
+$(VENV)/.stamp: pyproject.toml search/_bits.c search/_int8.c search/_buffer.h search/lexicon.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'

@@ -24,6 +24,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "_buffer.h"
+
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
 #define HAVE_DISPATCH 1
 #define POPCNT_TARGET __attribute__((target("popcnt")))
@@ -33,31 +35,6 @@
 #endif
 
 #define PREFETCH 8  /* candidates ahead whose memory is asked for */
-
-typedef struct {
-    Py_buffer view;
-    int held;
-} buffer;
-
-static int take(PyObject *obj, buffer *b, const char *name, size_t item, int writable) {
-    int flags = PyBUF_C_CONTIGUOUS | (writable ? PyBUF_WRITABLE : 0);
-    if (PyObject_GetBuffer(obj, &b->view, flags) < 0) {
-        return -1;
-    }
-    b->held = 1;
-    if ((size_t)b->view.itemsize != item || b->view.len % (Py_ssize_t)item) {
-        PyErr_Format(PyExc_TypeError, "%s: items of %zu bytes expected", name, item);
-        return -1;
-    }
-    return 0;
-}
-
-static void release(buffer *b) {
-    if (b->held) {
-        PyBuffer_Release(&b->view);
-        b->held = 0;
-    }
-}
 
 /* -- the binary first pass ------------------------------------------------------------ */
 
