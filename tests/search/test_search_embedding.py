@@ -42,7 +42,7 @@ def test_a_query_is_embedded_beside_its_caller_and_remembered():
     pending = [vectors.query_soon(text) for text in texts]  # queued on one thread
     for text, future in zip(texts, pending, strict=True):
         q, scale = future.result(timeout=60)
-        alone, alone_scale = vectors.quantize(vectors._get_model().query(text))
+        alone, alone_scale = vectors.quantize(vectors._get_model().query([text]))
         assert np.array_equal(q, alone[0]) and scale == float(alone_scale[0])
     assert all(text in vectors._queries for text in texts)
     again = vectors.query_soon(texts[0])
