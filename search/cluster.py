@@ -38,8 +38,10 @@ VECTOR_PAGE = 5000  # vectors read per request when the backend loads them
 VECTOR_CHECK_S = 5.0  # how often a search asks whether the index changed
 HYBRID_WINDOW = 200  # ranks of each list fused for a page by relevance (as on SQLite)
 NEAR_POOL = 5  # nearest records checked against filters, per one that may be added
-# What a page's hits bring of their documents: the fields their highlights are made from.
-PAGE_SOURCE = ",".join(f"original.{name}" for name in HIGHLIGHT_FIELDS)
+# What a page's hits bring of their documents: the original text their highlights are
+# made from, as one path. Naming its dozen fields instead (original.title, ...) made the
+# node's _mget of 20 documents take 24 ms against 4 (OpenSearch 3, 100,000 records).
+PAGE_SOURCE = "original"
 
 
 def _client_options(config: Config) -> dict[str, Any]:
