@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import importlib
 import os
-from collections.abc import Iterable
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -97,6 +97,7 @@ class SearchBackend:
     def __init__(self, config: Config) -> None:
         self.config = config
         self._shared_queries: Any = None
+        self._deferring = 0  # bulk() depth: within it, index() may leave vectors to settle
 
     @property
     def shared_queries(self) -> Any:
@@ -199,13 +200,34 @@ class SearchBackend:
     def bulk(self, workers: int | None = None) -> AbstractContextManager[None]:
         """Within: many records will be indexed (an ingest, a rebuild), so passages are
         embedded in ``workers`` processes (default: the ``workers`` setting, else one per
-        core) while this process analyses and writes the next batch. Nothing is started
-        when ``search_vectors`` is off."""
+        core) while this process analyses and writes the next batch. ``index`` need not
+        wait for a batch's vectors: a backend may write them once they are made, and all
+        of them by the time the outermost ``bulk`` ends (``settle_vectors``). If it ends
+        with an exception, what is still being embedded is let go: the caller marks the
+        index behind, and the next run rebuilds it. Nothing is started when
+        ``search_vectors`` is off."""
         if not self.vectors_on:
             return nullcontext()
+        return self._bulk_embedding(workers)
+
+    @contextmanager
+    def _bulk_embedding(self, workers: int | None) -> Iterator[None]:
         from . import vectors  # numpy and the model only where records are embedded
 
-        return vectors.parallel(workers or self._embed_workers())
+        with vectors.parallel(workers or self._embed_workers()):
+            self._deferring += 1
+            finished = False
+            try:
+                yield
+                finished = True
+            finally:
+                self._deferring -= 1
+                if not self._deferring:
+                    self.settle_vectors(discard=not finished)
+
+    def settle_vectors(self, discard: bool = False) -> None:
+        """Write the vectors ``index`` left to their embedding (waiting for it), or let
+        them go (``discard``). Backends that write a batch's vectors with it have none."""
 
     def _embed_workers(self) -> int:
         return max(1, int(self.config.workers or 0) or os.cpu_count() or 1)

@@ -131,6 +131,9 @@ class SqliteBackend(SearchBackend):
         self._connections = Connections(self.path, ("cache_size=-65536",))
         self._lock = threading.Lock()
         self._cols: Columns | None = None
+        # Batches whose vectors are still being embedded, within bulk(): (first rowid,
+        # the documents' ids, the embedding), oldest first.
+        self._deferred: list[tuple[int, list[str], vectors.Embedding]] = []
         self._upgrade()
         self.db.executescript(_SCHEMA)  # idempotent; executescript manages its own commit
         with self._write() as db:
@@ -325,11 +328,43 @@ class SqliteBackend(SearchBackend):
         for ids, docs in self._batches(records, institutions, batch):
             docs = list({doc["id"]: doc for doc in docs}.values())  # the last copy wins
             with self._write() as db:
+                self._settle(db, wait=False)
                 known = self._known_vectors(db, [doc["id"] for doc in docs])
                 self._delete_ids(db, ids)
-                self._insert_vectors(db, *self._insert_many(db, docs, known))
+                first, embedding = self._insert_many(db, docs, known)
+                if self._deferring and embedding is not None and not embedding.done():
+                    # Within bulk(): the caller goes on (an ingest tiles and reads the next
+                    # records) while the embedding processes work; written on a later call.
+                    self._deferred.append((first, [doc["id"] for doc in docs], embedding))
+                else:
+                    self._insert_vectors(db, first, embedding)
             count += len(docs)
         return count
+
+    def _settle(self, db: sqlite3.Connection, *, wait: bool) -> None:
+        """Write the deferred batches' vectors: those embedded already, or all (``wait``).
+        A document deleted or replaced since (its rowid no longer holds its id) gets none."""
+        while self._deferred and (wait or self._deferred[0][2].done()):
+            first, ids, embedding = self._deferred.pop(0)
+            matrix, scales = embedding.result()
+            db.executemany(
+                "INSERT OR REPLACE INTO vectors (rowid, v) SELECT ?, ?"
+                " WHERE EXISTS (SELECT 1 FROM docs WHERE rowid = ? AND id = ?)",
+                (
+                    (rowid, vectors.to_bytes(row, scale), rowid, record_id)
+                    for rowid, record_id, row, scale in zip(
+                        range(first, first + len(ids)), ids, matrix, scales, strict=True
+                    )
+                    if scale > 0
+                ),
+            )
+
+    def settle_vectors(self, discard: bool = False) -> None:
+        if discard:
+            self._deferred.clear()
+        elif self._deferred:
+            with self._write() as db:
+                self._settle(db, wait=True)
 
     def delete(self, record_ids: Iterable[str]) -> None:
         with self._write() as db:
@@ -338,6 +373,7 @@ class SqliteBackend(SearchBackend):
     def rebuild(self, records: Iterable[Record], institutions: dict[str, Institution]) -> int:
         """Replace everything in one transaction: readers see the old index until commit."""
         count = 0
+        self.settle_vectors()  # what an ingest's bulk() left being embedded goes first
         with self._write() as db, self.bulk():
             known = self._known_vectors(db, None)
             for table in ("fts", "suggest", "vectors", "docs"):

@@ -238,7 +238,7 @@ class Embedding:
         global embedded
         embedded += len(todo)
         pool = _pool
-        if pool is not None and len(todo) >= POOL_MIN:
+        if pool is not None and todo:
             try:
                 for start in range(0, len(todo), BATCH):
                     chunk = todo[start : start + BATCH]
@@ -246,6 +246,10 @@ class Embedding:
                 self._todo = []
             except BrokenProcessPool:  # the rest is embedded here, at result()
                 self._todo = todo[sum(len(chunk) for chunk, _f in self._futures) :]
+
+    def done(self) -> bool:
+        """Whether ``result()`` would not wait: every passage known, or embedded by now."""
+        return self._done or (not self._todo and all(f.done() for _c, f in self._futures))
 
     def result(self) -> tuple[np.ndarray, np.ndarray]:
         """(int8 rows, scales), in the order of the texts."""
@@ -297,7 +301,6 @@ def embed_passages(
 # and a batch cost five times the CPU of one thread (measured: bench reindex). So bulk
 # indexing runs one single-threaded model per process, each embedding whole batches.
 
-POOL_MIN = 2 * BATCH  # fewer passages than this are embedded in the calling process
 _pool: ProcessPoolExecutor | None = None
 _pool_depth = 0
 _pool_lock = threading.Lock()

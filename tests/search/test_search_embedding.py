@@ -11,11 +11,10 @@ from search import vectors
 TEXTS = ["黒楽茶碗 / 茶碗 / 陶器", "Noh mask / 能面 / 木造彩色", "加賀友禅 訪問着 / 染織 / 絹"]
 
 
-def test_parallel_embeds_in_other_processes_the_same_vectors(monkeypatch):
+def test_parallel_embeds_in_other_processes_the_same_vectors():
     vectors._passages.clear()
     alone = vectors.embed_passages(TEXTS)
     vectors._passages.clear()
-    monkeypatch.setattr(vectors, "POOL_MIN", 1)  # three passages are enough to use the pool
     with vectors.parallel(2):
         started = vectors.submit_passages(TEXTS)
         assert started._futures, "the passages went to the embedding processes"

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+
+import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from search_contract import INSTITUTIONS, corpus
@@ -9,6 +14,7 @@ from search_contract import INSTITUTIONS, corpus
 from archive.cli import cli
 from archive.config import Config
 from archive.errors import BadRequest
+from search import vectors
 from search.base import SearchQuery
 from search.sqlite_fts import SqliteBackend
 
@@ -35,6 +41,54 @@ def test_index_is_in_the_archive_home(config: Config, home):
     backend.index(corpus(), INSTITUTIONS)
     assert backend.path == home / "search.sqlite" and backend.path.is_file()
     assert backend.health()["documents"] == 8
+    backend.close()
+
+
+def _stored_vectors(backend: SqliteBackend) -> dict[str, tuple[str, np.ndarray]]:
+    """Each document's passage text and stored vector (int8 row), by record id."""
+    rows = backend.db.execute(
+        "SELECT d.id, d.original, v.v FROM docs d JOIN vectors v ON v.rowid = d.rowid"
+    ).fetchall()
+    return {
+        rid: (vectors.passage_text({"original": json.loads(original)}), vectors.from_bytes(v)[0])
+        for rid, original, v in rows
+    }
+
+
+def test_an_ingests_vectors_are_written_after_its_batches_and_only_to_their_records(config):
+    """Within bulk(), index() may return before its batch is embedded (an ingest goes on
+    tiling); when bulk() ends every document has its own vector, a record replaced or
+    deleted meanwhile keeps none of the old one, and no vector is left without a
+    document."""
+    records = corpus()
+    renamed = dataclasses.replace(
+        records[0], fields={**records[0].fields, "title": "赤楽茶碗", "object_type": "花入"}
+    )
+    backend = SqliteBackend(config)
+    with backend.bulk(2):
+        backend.index(records[:4], INSTITUTIONS)
+        backend.index(records[4:], INSTITUTIONS)
+        backend.index([renamed], INSTITUTIONS)  # replaces the first, perhaps before its vector
+        backend.delete([records[1].id])
+    stored = _stored_vectors(backend)
+    count = backend.db.execute("SELECT count(*) FROM vectors").fetchone()[0]
+    public = {r.id for r in records if r.public} - {records[1].id}
+    assert set(stored) == public and count == len(public) == backend.count()
+    texts = [text for text, _row in stored.values()]
+    expected, _scales = vectors.embed_passages(texts)
+    for (text, row), want in zip(stored.values(), expected, strict=True):
+        assert np.array_equal(row, want), text
+    assert "赤楽茶碗" in stored[records[0].id][0]
+    backend.close()
+
+
+def test_a_failed_bulk_lets_its_pending_vectors_go(config):
+    backend = SqliteBackend(config)
+    with pytest.raises(RuntimeError), backend.bulk(2):
+        backend.index(corpus(), INSTITUTIONS)
+        raise RuntimeError("the ingest stopped")
+    assert backend._deferred == []
+    assert backend.count() > 0  # the text is indexed; the caller marks the index behind
     backend.close()
 
 
