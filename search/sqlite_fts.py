@@ -254,23 +254,37 @@ class SqliteBackend(SearchBackend):
 
     @staticmethod
     def _insert_vectors(
-        db: sqlite3.Connection, first: int, embedding: vectors.Embedding | None
+        db: sqlite3.Connection,
+        first: int,
+        embedding: vectors.Embedding | None,
+        ids: list[str] | None = None,
     ) -> None:
         """The vectors of documents ``_insert_many`` wrote (waits for their embedding);
-        a document without one (scale 0: ``search_vectors`` off) gets no row."""
+        a document without one (scale 0: ``search_vectors`` off) gets no row. With their
+        ``ids`` (written later, ``_settle``), a document deleted or replaced since (its
+        rowid no longer holds its id) gets none either."""
         if embedding is None:
             return
         matrix, scales = embedding.result()
-        db.executemany(
-            "INSERT INTO vectors (rowid, v) VALUES (?, ?)",
-            (
+        rowids = range(first, first + len(matrix))
+        if ids is None:
+            sql = "INSERT INTO vectors (rowid, v) VALUES (?, ?)"
+            rows = (
                 (rowid, vectors.to_bytes(row, scale))
-                for rowid, row, scale in zip(
-                    range(first, first + len(matrix)), matrix, scales, strict=True
-                )
+                for rowid, row, scale in zip(rowids, matrix, scales, strict=True)
                 if scale > 0
-            ),
-        )
+            )
+        else:
+            sql = (
+                "INSERT OR REPLACE INTO vectors (rowid, v) SELECT ?, ?"
+                " WHERE EXISTS (SELECT 1 FROM docs WHERE rowid = ? AND id = ?)"
+            )
+            rows = (
+                (rowid, vectors.to_bytes(row, scale), rowid, record_id)
+                for rowid, record_id, row, scale in zip(rowids, ids, matrix, scales, strict=True)
+                if scale > 0
+            )
+        db.executemany(sql, rows)
 
     def _known_vectors(self, db: sqlite3.Connection, ids: list[str] | None) -> dict[bytes, bytes]:
         """The vectors this index holds, by the digest of their passage text (of the
@@ -342,22 +356,10 @@ class SqliteBackend(SearchBackend):
         return count
 
     def _settle(self, db: sqlite3.Connection, *, wait: bool) -> None:
-        """Write the deferred batches' vectors: those embedded already, or all (``wait``).
-        A document deleted or replaced since (its rowid no longer holds its id) gets none."""
+        """Write the deferred batches' vectors: those embedded already, or all (``wait``)."""
         while self._deferred and (wait or self._deferred[0][2].done()):
             first, ids, embedding = self._deferred.pop(0)
-            matrix, scales = embedding.result()
-            db.executemany(
-                "INSERT OR REPLACE INTO vectors (rowid, v) SELECT ?, ?"
-                " WHERE EXISTS (SELECT 1 FROM docs WHERE rowid = ? AND id = ?)",
-                (
-                    (rowid, vectors.to_bytes(row, scale), rowid, record_id)
-                    for rowid, record_id, row, scale in zip(
-                        range(first, first + len(ids)), ids, matrix, scales, strict=True
-                    )
-                    if scale > 0
-                ),
-            )
+            self._insert_vectors(db, first, embedding, ids)
 
     def settle_vectors(self, discard: bool = False) -> None:
         if discard:
