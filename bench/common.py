@@ -15,6 +15,7 @@ import json
 import math
 import os
 import platform
+import re
 import resource
 import socket
 import statistics
@@ -447,6 +448,28 @@ def table(title: str, rows: Sequence[Row], *, file=None) -> str:
 # -- context and results --------------------------------------------------------------------
 
 
+# Instruction sets the int8 encoder (ONNX Runtime) and libvips's vector paths use when the
+# core has them. The same encoder took 7.8 ms a record on one day's 2 cores here and 2.8 on
+# another's (an EPYC with AVX-512 VNNI): figures compare only on the same kind of core.
+_SIMD = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8")
+
+
+def _cpu() -> dict[str, str]:
+    """The CPU's model name and which of ``_SIMD`` it has, from /proc/cpuinfo (Linux)."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            text = fh.read()
+    except OSError:
+        return {}
+    model = re.search(r"^model name\s*:\s*(.+)$", text, re.M)
+    flags = re.search(r"^flags\s*:\s*(.+)$", text, re.M)
+    have = set(flags.group(1).split()) if flags else set()
+    return {
+        "cpu": model.group(1).strip() if model else platform.machine(),
+        "simd": " ".join(f for f in _SIMD if f in have) or "-",
+    }
+
+
 def machine() -> dict[str, Any]:
     """What the figures were measured on; printed at the top of every run."""
     info: dict[str, Any] = {
@@ -454,6 +477,7 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": platform.platform(),
     }
+    info.update(_cpu())
     try:
         with open("/proc/meminfo") as fh:
             info["mem_total_mib"] = int(fh.readline().split()[1]) // 1024
