@@ -69,9 +69,9 @@ _CACHE_SIZE = 50_000  # passages remembered per process (about 20 MB)
 _CHUNK = 16_384  # rows scored (or packed into bit planes) at a time
 _WORDS = DIM // 64  # uint64 words of one row's sign bits
 _PASS_BLOCK = 32_768  # rows of the first pass at a time
-WIDE_POOL = 8000  # best rows of the binary first pass scored again from FINE_PLANES planes
+WIDE_POOL = 5000  # best rows of the binary first pass scored again from FINE_PLANES planes
 FINE_PLANES = 3
-RESCORE_POOL = 800  # best of those scored exactly in int8 (bench search)
+RESCORE_POOL = 400  # best of those scored exactly in int8 (bench search)
 SAMPLE = 2048  # rows kept in plain int8 for a query's mean and spread (all, below it)
 
 _lock = threading.Lock()  # the passage cache, and a batch's use of the engines
