@@ -131,11 +131,9 @@ def main(argv: list[str]) -> int:
         # The model embeds each distinct passage once (records of one series share
         # theirs), so its anchor is the cost of the distinct passages.
         distinct = list(dict.fromkeys(passages(records)))
-        step = max(1, public // args.sample)
-        sample_records = records[::step][: args.sample]
+        sample_records = records[:: max(1, public // args.sample)][: args.sample]
         analysis_scale = public / len(sample_records)
-        step = max(1, len(distinct) // args.sample)
-        sample = distinct[::step][: args.sample]
+        sample = distinct[:: max(1, len(distinct) // args.sample)][: args.sample]
         extrapolate = len(distinct) / len(sample)
 
         print(f"anchors: plain FTS5, the model alone on {len(sample)} passages...", flush=True)
